@@ -1,0 +1,68 @@
+/** Where a resolved value came from. */
+export type Source = "default" | "config" | "env" | "auto" | "builtin";
+
+export interface Sourced<T> {
+  value: T;
+  source: Source;
+}
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+export type VmmChoice = "auto" | "firecracker" | "qemu";
+export const VMM_CHOICES: readonly VmmChoice[] = ["auto", "firecracker", "qemu"];
+
+/** One `[[file_sync]]` entry after validation: host path absolute, guest path absolute under /root. */
+export interface FileSyncEntry {
+  /** Absolute host path (`~/` expanded against HOME). */
+  host: string;
+  /** Absolute guest path under /root (`~/` means /root/). */
+  guest: string;
+  /** File mode for files (directories keep each file's own mode); null = default 0600. */
+  mode: number | null;
+}
+
+/** The resolved configuration: every value with its source. */
+export interface ResolvedConfig {
+  /** The config file that was read, or null when none exists. */
+  file: string | null;
+  log_level: Sourced<LogLevel>;
+  vmm: Sourced<VmmChoice>;
+  /** Absolute path, or null to search PATH. */
+  firecracker_bin: Sourced<string | null>;
+  qemu_bin: Sourced<string | null>;
+  /** Absolute path of the private key, or null for the managed StateDir/ssh/id_ed25519. */
+  ssh_key_path: Sourced<string | null>;
+  default_image_name: Sourced<string>;
+  /** Milliseconds. */
+  stats_poll_interval: Sourced<number>;
+  image_catalog_url: Sourced<string | null>;
+  kernel_catalog_url: Sourced<string | null>;
+  network: {
+    bridge: Sourced<string>;
+    /** CIDR, for example 172.30.0.0/24. */
+    subnet: Sourced<string>;
+    nat: Sourced<boolean>;
+    tap_pool_size: Sourced<number>;
+  };
+  dns: {
+    /** host:port */
+    listen: Sourced<string>;
+  };
+  vm_defaults: {
+    /** null when not set in config: the VM defaults resolver decides. */
+    vcpu: Sourced<number | null>;
+    /** MiB */
+    memory: Sourced<number | null>;
+    /** Bytes */
+    disk_size: Sourced<number | null>;
+  };
+  file_sync: Sourced<FileSyncEntry[]>;
+}
+
+/** One problem found while validating config.toml. */
+export interface ConfigProblem {
+  /** Field path, for example `file_sync[1].guest` or `network.subnet`. */
+  path: string;
+  message: string;
+}

@@ -1,0 +1,2 @@
+export * from "./BangerError.js";
+export * from "./codes.js";

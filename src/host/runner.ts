@@ -1,0 +1,26 @@
+/** Port: run an external command from an argument array (never a shell string). */
+export interface RunOptions {
+  /** Data written to stdin. */
+  input?: string | Buffer;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Do not throw on a non-zero exit; return it. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  argv: string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CommandRunner {
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+/** Render an argv for messages and logs (quoted where needed); never executed. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
+}

@@ -1,0 +1,95 @@
+/**
+ * The VMM driver contract. Drivers are small: boot a VM from a BootSpec,
+ * report whether it is alive, stop it. Optional abilities (snapshots, ...)
+ * are separate interfaces checked through `features`.
+ */
+import type { StepTiming } from "./steps.js";
+
+export type DriverName = "firecracker" | "qemu";
+export type Acceleration = "kvm" | "tcg";
+
+export interface DriverFeatures {
+  snapshots: boolean;
+  /** How the host reaches the guest agent. */
+  agentChannel: "vsock" | "virtio-serial";
+}
+
+export interface DriveSpec {
+  /** Letters, digits and `_` only (Firecracker rejects `-`). */
+  id: string;
+  path: string;
+  readOnly: boolean;
+  isRoot: boolean;
+}
+
+export interface NetSpec {
+  /** Host TAP device name. */
+  tap: string;
+  /** Guest MAC, for example 06:00:ac:1e:00:02. */
+  mac: string;
+}
+
+export interface BootSpec {
+  /** Stable VM id: lowercase hex, no `-`. */
+  id: string;
+  name: string;
+  vcpu: number;
+  memoryMib: number;
+  kernelPath: string;
+  initrdPath: string | null;
+  /**
+   * Kernel command line WITHOUT console/panic settings and WITHOUT root=
+   * (the driver adds what its VMM needs: console=ttyS0 reboot=k panic=1 ...).
+   * Carries the guest's `ip=` setting and banger's own keys.
+   */
+  kernelArgs: string;
+  /** drives[0] is the root drive. */
+  drives: DriveSpec[];
+  net: NetSpec | null;
+  /** Guest vsock CID (>= 3); Firecracker uses it, QEMU ignores it. */
+  cid: number;
+  /** The VM's own directory: sockets and logs go here. */
+  vmDir: string;
+  /** Guest console output (capped). */
+  consoleLog: string;
+  /** The VMM's own log. */
+  vmmLog: string;
+}
+
+/** What the store keeps to find a running VMM again (after a daemon restart too). */
+export interface VmmHandle {
+  driver: DriverName;
+  pid: number;
+  /** Firecracker API socket, or QEMU QMP socket. */
+  controlSocket: string;
+  /** Host side of the agent channel: Firecracker vsock uds_path, or QEMU virtio-serial socket. */
+  agentSocket: string;
+  acceleration: Acceleration;
+}
+
+export interface BootResult {
+  handle: VmmHandle;
+  timings: StepTiming[];
+}
+
+export interface BootObserver {
+  onStepStart?(name: string): void;
+  onStepDone?(t: StepTiming): void;
+}
+
+export interface StopOptions {
+  /** How long to wait for a graceful shutdown before killing. Default 10 000. */
+  timeoutMs?: number;
+}
+
+export interface VmmDriver {
+  readonly name: DriverName;
+  readonly acceleration: Acceleration;
+  readonly features: DriverFeatures;
+  /** Boot the VM. On failure everything the boot did is undone and the error names the step. */
+  boot(spec: BootSpec, observer?: BootObserver): Promise<BootResult>;
+  /** Graceful stop, then kill after the timeout; removes sockets. Idempotent. */
+  stop(handle: VmmHandle, opts?: StopOptions): Promise<void>;
+  /** True when the VMM process of this handle is alive (and is really the VMM, not a reused pid). */
+  isAlive(handle: VmmHandle): boolean;
+}
