@@ -24,6 +24,10 @@ for (const f of files) {
   h.update(readFileSync(f));
 }
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
-const info = { version: pkg.version, buildId: h.digest("hex").slice(0, 16), builtAt: new Date().toISOString() };
+const info = {
+  version: pkg.version,
+  buildId: h.digest("hex").slice(0, 16),
+  builtAt: new Date().toISOString(),
+};
 writeFileSync(path.join(root, "dist", "build-info.json"), `${JSON.stringify(info, null, 2)}\n`);
 console.log(`build ${info.version} ${info.buildId}`);

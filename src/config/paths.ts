@@ -36,9 +36,13 @@ function absoluteOrThrow(name: string, value: string): string {
 function home(env: Env): string {
   const h = env.HOME;
   if (h === undefined || h === "") {
-    throw new BangerError(ErrorCodes.PATHS_INVALID, "HOME is not set, so the XDG directories cannot be resolved", {
-      hint: "set HOME, or set XDG_CONFIG_HOME, XDG_STATE_HOME and XDG_CACHE_HOME to absolute paths",
-    });
+    throw new BangerError(
+      ErrorCodes.PATHS_INVALID,
+      "HOME is not set, so the XDG directories cannot be resolved",
+      {
+        hint: "set HOME, or set XDG_CONFIG_HOME, XDG_STATE_HOME and XDG_CACHE_HOME to absolute paths",
+      },
+    );
   }
   return absoluteOrThrow("HOME", h);
 }
@@ -60,7 +64,9 @@ export function resolvePaths(env: Env): Paths {
   const cacheDir = path.join(xdg(env, "XDG_CACHE_HOME", ".cache"), "banger");
   const rt = env.XDG_RUNTIME_DIR;
   const runtimeDir =
-    rt !== undefined && rt !== "" ? path.join(absoluteOrThrow("XDG_RUNTIME_DIR", rt), "banger") : path.join(stateDir, "run");
+    rt !== undefined && rt !== ""
+      ? path.join(absoluteOrThrow("XDG_RUNTIME_DIR", rt), "banger")
+      : path.join(stateDir, "run");
   const socket = path.join(runtimeDir, "bangerd.sock");
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
     throw new BangerError(

@@ -22,5 +22,7 @@ export interface CommandRunner {
 
 /** Render an argv for messages and logs (quoted where needed); never executed. */
 export function formatArgv(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
+  return argv
+    .map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`))
+    .join(" ");
 }

@@ -1,7 +1,10 @@
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { type CommandRunner, formatArgv, type RunOptions, type RunResult } from "../runner.js";
 
-export type FakeResponder = (argv: readonly string[], opts: RunOptions) => Partial<RunResult> | Error | undefined;
+export type FakeResponder = (
+  argv: readonly string[],
+  opts: RunOptions,
+) => Partial<RunResult> | Error | undefined;
 
 /** Test double: records every argv and answers from responders (first match wins). */
 export class FakeCommandRunner implements CommandRunner {
@@ -23,7 +26,12 @@ export class FakeCommandRunner implements CommandRunner {
       const a = r(argv, opts);
       if (a === undefined) continue;
       if (a instanceof Error) throw a;
-      const res: RunResult = { argv: [...argv], code: a.code ?? 0, stdout: a.stdout ?? "", stderr: a.stderr ?? "" };
+      const res: RunResult = {
+        argv: [...argv],
+        code: a.code ?? 0,
+        stdout: a.stdout ?? "",
+        stderr: a.stderr ?? "",
+      };
       if (res.code !== 0 && !opts.allowFailure) {
         throw new BangerError(ErrorCodes.COMMAND_FAILED, `${formatArgv(argv)} exited with code ${res.code}`, {
           details: res,

@@ -33,8 +33,15 @@ export class NodeCommandRunner implements CommandRunner {
         reject(
           new BangerError(
             missing ? ErrorCodes.PREFLIGHT_FAILED : ErrorCodes.COMMAND_FAILED,
-            missing ? `${cmd} is not installed or not on PATH` : `could not run ${formatArgv(argv)}: ${e.message}`,
-            { cause: e, ...(missing ? { hint: "run `banger doctor` to see what is missing and how to install it" } : {}) },
+            missing
+              ? `${cmd} is not installed or not on PATH`
+              : `could not run ${formatArgv(argv)}: ${e.message}`,
+            {
+              cause: e,
+              ...(missing
+                ? { hint: "run `banger doctor` to see what is missing and how to install it" }
+                : {}),
+            },
           ),
         );
       });

@@ -1,0 +1,48 @@
+# Sourced by scripts/install and scripts/test: installs what a fresh Debian
+# machine lacks. Debian packages through apt-get (as root, or with sudo),
+# npm packages with `npm ci`.
+
+# Packages banger uses at run time (doctor lists each with its purpose).
+RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip ca-certificates)
+# Extra packages the test suites need (test guests are built from Debian packages).
+TEST_APT_PACKAGES=(tmux)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+node_check() {
+  if ! command -v node >/dev/null 2>&1; then
+    echo "Node.js is missing: installing Debian's nodejs and npm"
+    apt_install nodejs npm
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 20 ]; then
+    echo "banger needs Node.js >= 20 (found $(node --version))" >&2
+    exit 1
+  fi
+}
+
+npm_install() {
+  # Reinstall only when package-lock.json changed since the last install.
+  local stamp=node_modules/.banger-lock.sha
+  local want
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    npm ci --no-audit --no-fund
+    echo "$want" > "$stamp"
+  fi
+}

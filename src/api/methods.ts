@@ -1,0 +1,45 @@
+/** The RPC contract: every method with its params and result types. */
+import type { DoctorReport } from "./doctor.js";
+
+export interface DaemonPaths {
+  configDir: string;
+  stateDir: string;
+  cacheDir: string;
+  runtimeDir: string;
+  socket: string;
+  dbFile: string;
+  logsDir: string;
+}
+
+export interface PingResult {
+  version: string;
+  buildId: string;
+  protocol: number;
+  pid: number;
+  /** Seconds since the daemon started. */
+  uptimeSec: number;
+  startedAt: string;
+  socket: string;
+  logPath: string;
+  paths: DaemonPaths;
+}
+
+export interface ShutdownParams {
+  /** Only shut down when the daemon's build id is this one (used to replace a stale daemon safely). */
+  ifBuildId?: string;
+}
+
+export interface ShutdownResult {
+  shuttingDown: boolean;
+  pid: number;
+}
+
+export interface Methods {
+  ping: { params: Record<string, never>; result: PingResult };
+  shutdown: { params: ShutdownParams; result: ShutdownResult };
+  doctor: { params: Record<string, never>; result: DoctorReport };
+}
+
+export type MethodName = keyof Methods;
+export type ParamsOf<M extends MethodName> = Methods[M]["params"];
+export type ResultOf<M extends MethodName> = Methods[M]["result"];

@@ -1,0 +1,42 @@
+/**
+ * The wire protocol between `banger` and `bangerd`: newline-delimited JSON
+ * over a Unix socket. A request carries the protocol version; the daemon
+ * answers with zero or more `event` messages (progress of long operations)
+ * and then exactly one `result` or `error` for that request id. Several
+ * requests may be in flight on one connection.
+ */
+import type { ErrorPayload } from "../errors/index.js";
+
+export const PROTOCOL_VERSION = 1;
+
+/** Longest accepted line, in bytes; a longer one closes the connection. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export interface RpcRequest {
+  v: number;
+  id: number;
+  method: string;
+  params?: unknown;
+}
+
+/** A progress event for a long operation (create, pull, build...). */
+export interface ProgressEvent {
+  kind: "progress";
+  /** Machine-readable stage name, for example "boot:drives". */
+  stage: string;
+  /** Human-readable line. */
+  message: string;
+  /** "start" when a stage begins, "done" when it ends (with ms), "info" otherwise. */
+  phase: "start" | "done" | "info" | "warn";
+  ms?: number;
+  /** Byte or item counts for progress bars. */
+  current?: number;
+  total?: number;
+}
+
+export type RpcEvent = ProgressEvent;
+
+export type RpcResponse =
+  | { id: number; type: "event"; event: RpcEvent }
+  | { id: number; type: "result"; result: unknown }
+  | { id: number; type: "error"; error: ErrorPayload };

@@ -1,0 +1,6 @@
+import { main } from "../daemon/main.js";
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Whatever handle is still open must not keep a stopped daemon alive.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { buildInfo } from "../../buildInfo.js";
+import type { CliContext } from "../context.js";
+import { tryConnect } from "../daemonControl.js";
+import { json } from "../render/output.js";
+
+export function registerVersion(program: Command, ctx: () => CliContext): void {
+  program
+    .command("version")
+    .description("print the CLI's version and build, and the running daemon's (without starting it)")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const c = ctx();
+      const b = buildInfo();
+      const d = await tryConnect(c.paths);
+      d?.client.close();
+      const daemon = d ? { version: d.ping.version, buildId: d.ping.buildId, pid: d.ping.pid } : null;
+      if (o.json) return json(c.out, { cli: b, daemon });
+      c.out.write(`banger ${b.version} (build ${b.buildId})\n`);
+      c.out.write(
+        daemon
+          ? `bangerd ${daemon.version} (build ${daemon.buildId}, pid ${daemon.pid})${daemon.buildId === b.buildId ? "" : " — another build; the next command restarts it"}\n`
+          : "bangerd not running\n",
+      );
+    });
+}

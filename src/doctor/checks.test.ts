@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { CheckResult } from "../api/doctor.js";
+import { resolvePaths } from "../config/paths.js";
+import type { ResolvedConfig } from "../config/types.js";
+import { validateConfig } from "../config/validate.js";
+import { BangerError, ErrorCodes } from "../errors/index.js";
+import { FakeHostProbe, type FakeHostSpec } from "../host/fake/FakeHostProbe.js";
+import type { CheckContext } from "./checks.js";
+import { preflight, report, runChecks } from "./run.js";
+
+const env = { HOME: "/home/u" };
+const paths = resolvePaths(env);
+
+function config(raw: object = {}): ResolvedConfig {
+  const r = validateConfig(raw, env);
+  assert.ok(r.config, JSON.stringify(r.problems));
+  return r.config;
+}
+
+const ALL_BINS = {
+  "qemu-system-x86_64": "/usr/bin/qemu-system-x86_64",
+  ip: "/usr/sbin/ip",
+  nft: "/usr/sbin/nft",
+  "mkfs.ext4": "/usr/sbin/mkfs.ext4",
+  e2fsck: "/usr/sbin/e2fsck",
+  resize2fs: "/usr/sbin/resize2fs",
+  debugfs: "/usr/sbin/debugfs",
+  ssh: "/usr/bin/ssh",
+  "ssh-keygen": "/usr/bin/ssh-keygen",
+  sudo: "/usr/bin/sudo",
+};
+
+function ctx(spec: FakeHostSpec, raw: object = {}): CheckContext {
+  return {
+    probe: new FakeHostProbe({
+      bins: ALL_BINS,
+      files: { "/dev/net/tun": "" },
+      runs: { "sudo -n true": { code: 0 } },
+      ...spec,
+    }),
+    config: config(raw),
+    paths,
+    vmDefaults: {
+      vcpu: { value: 2, source: "auto" },
+      memoryMib: { value: 2048, source: "auto" },
+      diskSizeBytes: { value: 8 * 1024 ** 3, source: "builtin" },
+    },
+  };
+}
+
+const byId = (rs: CheckResult[], id: string) => rs.find((r) => r.id === id);
+
+test("a host with qemu and no kvm passes with warnings and selects qemu/tcg", async () => {
+  const rs = await runChecks(ctx({}));
+  const r = report("daemon", rs);
+  assert.equal(r.ok, true, JSON.stringify(rs.filter((c) => c.status === "fail")));
+  assert.equal(byId(rs, "kvm")?.status, "warn");
+  assert.match(byId(rs, "vmm")?.detail ?? "", /qemu with TCG/);
+  assert.equal(byId(rs, "firecracker")?.status, "warn");
+});
+
+test("every check the issue names is present", async () => {
+  const ids = (await runChecks(ctx({}))).map((c) => c.id);
+  for (const id of [
+    "node",
+    "kvm",
+    "firecracker",
+    "qemu",
+    "tun",
+    "ip",
+    "firewall",
+    "mkfs.ext4",
+    "e2fsck",
+    "resize2fs",
+    "debugfs",
+    "ssh",
+    "ssh-keygen",
+    "sudo",
+    "state-dir",
+    "vm-defaults",
+  ]) {
+    assert.ok(ids.includes(id), `missing check ${id}`);
+  }
+});
+
+test("a /dev/kvm without vmx/svm (nested PVM) is not usable", async () => {
+  const rs = await runChecks(
+    ctx({ files: { "/dev/kvm": "", "/dev/net/tun": "", "/proc/cpuinfo": "flags\t: fpu sse2 hypervisor\n" } }),
+  );
+  assert.equal(byId(rs, "kvm")?.status, "warn");
+  assert.match(byId(rs, "kvm")?.detail ?? "", /no vmx\/svm/);
+});
+
+test("kvm with vmx and a firecracker binary selects firecracker", async () => {
+  const rs = await runChecks(
+    ctx({
+      bins: { ...ALL_BINS, firecracker: "/opt/fc/firecracker" },
+      files: { "/dev/kvm": "", "/dev/net/tun": "", "/proc/cpuinfo": "flags\t: fpu vmx sse2\n" },
+      runs: { "/opt/fc/firecracker --version": { stdout: "Firecracker v1.16.1\n" } },
+    }),
+  );
+  assert.match(byId(rs, "vmm")?.detail ?? "", /^firecracker with KVM/);
+  assert.match(byId(rs, "firecracker")?.detail ?? "", /v1\.16\.1/);
+});
+
+test("no VMM at all fails with the apt command", async () => {
+  const { "qemu-system-x86_64": _q, ...bins } = ALL_BINS;
+  const rs = await runChecks(ctx({ bins }));
+  assert.equal(byId(rs, "qemu")?.status, "fail");
+  assert.match(byId(rs, "qemu")?.fix ?? "", /apt-get install qemu-system-x86/);
+  assert.equal(report("cli", rs).ok, false);
+});
+
+test("missing e2fsprogs tools fail with the package to install", async () => {
+  const { debugfs: _d, ...bins } = ALL_BINS;
+  const rs = await runChecks(ctx({ bins }));
+  assert.equal(byId(rs, "debugfs")?.status, "fail");
+  assert.equal(byId(rs, "debugfs")?.fix, "sudo apt-get install e2fsprogs");
+});
+
+test("sudo that asks for a password fails for a normal user, root needs none", async () => {
+  const rs = await runChecks(ctx({ uid: 1000, runs: { "sudo -n true": { code: 1 } } }));
+  assert.equal(byId(rs, "sudo")?.status, "fail");
+  const root = await runChecks(ctx({ uid: 0, runs: {} }));
+  assert.equal(byId(root, "sudo")?.status, "pass");
+});
+
+test("nat = true without nft or iptables fails", async () => {
+  const { nft: _n, ...bins } = ALL_BINS;
+  const rs = await runChecks(ctx({ bins }, { network: { nat: true } }));
+  assert.equal(byId(rs, "firewall")?.status, "fail");
+});
+
+test("low disk space warns, then fails; unwritable state dir fails", async () => {
+  assert.equal(byId(await runChecks(ctx({ freeBytes: 2 * 1024 ** 3 })), "state-dir")?.status, "warn");
+  assert.equal(byId(await runChecks(ctx({ freeBytes: 100 * 1024 ** 2 })), "state-dir")?.status, "fail");
+  const rs = await runChecks(ctx({ writeError: "EACCES: permission denied" }));
+  assert.match(byId(rs, "state-dir")?.detail ?? "", /not writable: EACCES/);
+});
+
+test("vm defaults show each value's provenance and where to override", async () => {
+  const d = byId(await runChecks(ctx({})), "vm-defaults")?.detail ?? "";
+  assert.match(d, /vcpu 2 \(auto\)/);
+  assert.match(d, /memory 2048 MiB \(auto\)/);
+  assert.match(d, /disk 8G \(builtin\)/);
+  assert.match(d, /\[vm_defaults\] of \/home\/u\/\.config\/banger\/config\.toml/);
+});
+
+test("preflight fails with the same message and fix as doctor, before anything runs", async () => {
+  const { "qemu-system-x86_64": _q, ...bins } = ALL_BINS;
+  await assert.rejects(preflight(ctx({ bins }), ["qemu", "tun"]), (e: unknown) => {
+    assert.ok(e instanceof BangerError);
+    assert.equal(e.code, ErrorCodes.PREFLIGHT_FAILED);
+    assert.match(e.message, /qemu-system-x86_64: qemu-system-x86_64 not found/);
+    assert.match(e.hint ?? "", /apt-get install qemu-system-x86/);
+    return true;
+  });
+  await preflight(ctx({}), ["qemu", "tun"]);
+  await assert.rejects(preflight(ctx({}), ["nope"]), /unknown preflight checks: nope/);
+});

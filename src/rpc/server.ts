@@ -1,0 +1,133 @@
+import { chmodSync } from "node:fs";
+import net from "node:net";
+import {
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  type RpcEvent,
+  type RpcRequest,
+  type RpcResponse,
+} from "../api/protocol.js";
+import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
+import { encode, LineDecoder } from "./framing.js";
+
+export interface HandlerContext {
+  /** Send a progress event to the caller. */
+  emit(event: RpcEvent): void;
+  /** Aborted when the caller disconnects. */
+  signal: AbortSignal;
+}
+
+export type Handler = (params: unknown, ctx: HandlerContext) => Promise<unknown> | unknown;
+
+export interface RpcServerLog {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** A request/response server over a Unix socket (see api/protocol.ts). */
+export class RpcServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly handlers: ReadonlyMap<string, Handler>,
+    private readonly log: RpcServerLog,
+  ) {
+    this.server = net.createServer((s) => this.onConnection(s));
+  }
+
+  /** Listen on `path` and make it readable and writable by the owner only. */
+  listen(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once("error", onError);
+      // umask-independent: restrict right after bind, before anyone can connect meaningfully
+      this.server.listen(path, () => {
+        this.server.off("error", onError);
+        chmodSync(path, 0o600);
+        resolve();
+      });
+    });
+  }
+
+  /** Stop accepting, end open connections, resolve when closed. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sockets) s.end();
+      setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, 1000).unref();
+    });
+  }
+
+  private onConnection(sock: net.Socket): void {
+    this.sockets.add(sock);
+    const aborter = new AbortController();
+    const decoder = new LineDecoder(MAX_MESSAGE_BYTES);
+    sock.on("close", () => {
+      this.sockets.delete(sock);
+      aborter.abort();
+    });
+    sock.on("error", (e) => this.log.debug({ err: e.message }, "rpc connection error"));
+    sock.on("data", (chunk: Buffer) => {
+      let msgs: unknown[];
+      try {
+        msgs = decoder.push(chunk);
+      } catch (e) {
+        send(sock, { id: 0, type: "error", error: toBangerError(e, ErrorCodes.PROTOCOL).toPayload() });
+        sock.end();
+        return;
+      }
+      for (const m of msgs) void this.dispatch(sock, m, aborter.signal);
+    });
+  }
+
+  private async dispatch(sock: net.Socket, raw: unknown, signal: AbortSignal): Promise<void> {
+    const req = raw as Partial<RpcRequest>;
+    const id = typeof req?.id === "number" ? req.id : 0;
+    try {
+      const handler = this.validate(req);
+      const t0 = performance.now();
+      const ctx: HandlerContext = { emit: (event) => send(sock, { id, type: "event", event }), signal };
+      const result = await handler(req.params ?? {}, ctx);
+      this.log.debug({ method: req.method, ms: Math.round(performance.now() - t0) }, "rpc call");
+      send(sock, { id, type: "result", result: result ?? null });
+    } catch (e) {
+      const err = toBangerError(e);
+      if (err.code === ErrorCodes.INTERNAL)
+        this.log.error({ method: req?.method, err: err.stack }, "rpc handler failed");
+      send(sock, { id, type: "error", error: err.toPayload() });
+    }
+  }
+
+  private validate(req: Partial<RpcRequest>): Handler {
+    if (
+      typeof req !== "object" ||
+      req === null ||
+      typeof req.id !== "number" ||
+      typeof req.method !== "string"
+    ) {
+      throw new BangerError(ErrorCodes.PROTOCOL, "malformed request: expected {v, id, method, params}");
+    }
+    if (req.v !== PROTOCOL_VERSION) {
+      throw new BangerError(
+        ErrorCodes.PROTOCOL,
+        `protocol version ${String(req.v)} is not supported by this daemon (it speaks ${PROTOCOL_VERSION})`,
+        { hint: "restart the daemon with `banger daemon restart` so CLI and daemon are the same build" },
+      );
+    }
+    const h = this.handlers.get(req.method);
+    if (!h) {
+      throw new BangerError(ErrorCodes.UNKNOWN_METHOD, `unknown method "${req.method}"`, {
+        hint: "the CLI and daemon differ; run `banger daemon restart`",
+      });
+    }
+    return h;
+  }
+}
+
+function send(sock: net.Socket, msg: RpcResponse): void {
+  if (!sock.destroyed && sock.writable) sock.write(encode(msg));
+}
