@@ -50,12 +50,14 @@ export class Daemon {
     });
   }
 
-  async start(): Promise<void> {
+  /** Take the lock, run `init` (open the store...), then serve. */
+  async start(init?: () => Promise<void> | void): Promise<void> {
     const { paths, log } = this.deps;
     for (const d of [paths.stateDir, paths.runtimeDir, paths.logsDir])
       mkdirSync(d, { recursive: true, mode: 0o700 });
     this.lock = await InstanceLock.acquire(paths.stateDir);
     await this.reclaimSocket();
+    await init?.();
     const handlers = new Map<string, Handler>(this.deps.handlers);
     handlers.set("ping", () => this.ping());
     handlers.set("shutdown", (p) => this.shutdownRequest(p as ShutdownParams));

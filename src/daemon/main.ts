@@ -9,6 +9,7 @@ import { closeSync, openSync } from "node:fs";
 import { loadConfig, resolvePaths } from "../config/index.js";
 import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
 import type { Handler } from "../rpc/server.js";
+import { SqliteStore } from "../store/sqlite/SqliteStore.js";
 import { Daemon } from "./Daemon.js";
 import { createDoctorHandler } from "./doctor.js";
 import { createLogger } from "./logger.js";
@@ -44,8 +45,23 @@ export async function main(argv: string[]): Promise<number> {
     const { log, flush } = createLogger(paths.daemonLog, config.log_level.value);
     const handlers = new Map<string, Handler>();
     handlers.set("doctor", createDoctorHandler(paths, config));
-    daemon = new Daemon({ paths, config, log, handlers, onClose: flush });
-    await daemon.start();
+    let store: SqliteStore | undefined;
+    daemon = new Daemon({
+      paths,
+      config,
+      log,
+      handlers,
+      onClose: () => {
+        store?.close();
+        flush();
+      },
+    });
+    // The lock comes first: only the one daemon of this state dir opens and migrates the store.
+    await daemon.start(() => {
+      store = new SqliteStore(paths.dbFile);
+      const m = store.migrate();
+      if (m.applied.length) log.info({ from: m.from, to: m.to }, "store migrated");
+    });
     const d = daemon;
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void d.shutdown(sig));
     process.on("SIGHUP", () => log.info("SIGHUP ignored: restart the daemon to reload config.toml"));

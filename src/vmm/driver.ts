@@ -3,10 +3,11 @@
  * report whether it is alive, stop it. Optional abilities (snapshots, ...)
  * are separate interfaces checked through `features`.
  */
+
+import type { Acceleration, DriverName, VmmHandle } from "../model/vmm.js";
 import type { StepTiming } from "./steps.js";
 
-export type DriverName = "firecracker" | "qemu";
-export type Acceleration = "kvm" | "tcg";
+export type { Acceleration, DriverName, VmmHandle };
 
 export interface DriverFeatures {
   snapshots: boolean;
@@ -54,17 +55,6 @@ export interface BootSpec {
   consoleLog: string;
   /** The VMM's own log. */
   vmmLog: string;
-}
-
-/** What the store keeps to find a running VMM again (after a daemon restart too). */
-export interface VmmHandle {
-  driver: DriverName;
-  pid: number;
-  /** Firecracker API socket, or QEMU QMP socket. */
-  controlSocket: string;
-  /** Host side of the agent channel: Firecracker vsock uds_path, or QEMU virtio-serial socket. */
-  agentSocket: string;
-  acceleration: Acceleration;
 }
 
 export interface BootResult {

@@ -84,9 +84,13 @@ describe("daemon lifecycle through the real CLI", () => {
     const again = await s.cliJson<Status>(["daemon", "status"]);
     assert.equal(again.pid, st.pid);
     assert.equal(again.started, false);
-    const lines = readFileSync(st.logPath, "utf8").trim().split("\n");
-    const first = JSON.parse(lines[0]!) as { msg: string; level: number };
-    assert.equal(first.msg, "bangerd started");
+    const entries = readFileSync(st.logPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string; level: number; pid: number; time: string });
+    const started = entries.find((e) => e.msg === "bangerd started");
+    assert.equal(started?.pid, st.pid, "the log is JSON lines with the daemon's pid");
+    assert.ok(entries.some((e) => e.msg === "store migrated"));
     assert.ok(existsSync(path.join(s.stateDir, "banger.db")), "the store is created");
   });
 

@@ -1,0 +1,83 @@
+import type { DriverName, VmmHandle } from "./vmm.js";
+
+export const VM_STATES = [
+  "creating",
+  "stopped",
+  "starting",
+  "running",
+  "stopping",
+  "crashed",
+  "error",
+] as const;
+export type VmState = (typeof VM_STATES)[number];
+
+export const DRIVER_NAMES: readonly DriverName[] = ["firecracker", "qemu"];
+
+export interface VmSpec {
+  vcpu: number;
+  memoryMib: number;
+  /** Size of the per-VM work disk. */
+  diskSizeBytes: number;
+}
+
+/** The guest's place on the host network. */
+export interface NetworkLease {
+  ip: string;
+  mac: string;
+  /** Host TAP device name. */
+  tap: string;
+}
+
+/** How the VMM process ended. Both null: it is gone, and how is unknown (found dead). */
+export interface VmExit {
+  code: number | null;
+  signal: string | null;
+}
+
+export interface BootTiming {
+  name: string;
+  ms: number;
+}
+
+export interface Vm {
+  /** 16 lowercase hex characters, no `-`. */
+  id: string;
+  /** Unique; a DNS label (the VM answers as NAME.vm). */
+  name: string;
+  state: VmState;
+  spec: VmSpec;
+  imageId: string;
+  driver: DriverName | null;
+  /** Set while a VMM process exists for this VM. */
+  vmm: VmmHandle | null;
+  network: NetworkLease | null;
+  /** Guest vsock CID: unique among VMs, >= 3. */
+  cid: number;
+  vmDir: string;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  stoppedAt: Date | null;
+  lastError: string | null;
+  exit: VmExit | null;
+  bootTimings: BootTiming[] | null;
+}
+
+/** Smallest vsock CID a guest may use (0-2 are reserved for the hypervisor and host). */
+export const MIN_GUEST_CID = 3;
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** VM names are DNS labels: 1-63 of a-z, 0-9 and `-`, not starting or ending with `-`. */
+export function isValidVmName(name: string): boolean {
+  return DNS_LABEL.test(name);
+}
+
+export function isVmState(s: string): s is VmState {
+  return (VM_STATES as readonly string[]).includes(s);
+}
+
+/** States in which a VMM process may exist (and must be stopped before delete). */
+export function isVmActive(state: VmState): boolean {
+  return state === "starting" || state === "running" || state === "stopping";
+}

@@ -1,0 +1,111 @@
+/** VM rows: model <-> column values. The VMM handle and network lease are column groups, all set or all NULL. */
+import {
+  type BootTiming,
+  DRIVER_NAMES,
+  MIN_GUEST_CID,
+  VM_STATES,
+  type Vm,
+  type VmExit,
+} from "../../model/index.js";
+import type { Acceleration, VmmHandle } from "../../vmm/driver.js";
+import type { RowReader } from "./rowReader.js";
+import { iso, isoOrNull, type Params } from "./rows.js";
+
+const ACCELERATIONS: readonly Acceleration[] = ["kvm", "tcg"];
+const VMM_COLUMNS = ["vmm_driver", "vmm_pid", "vmm_control_socket", "vmm_agent_socket", "vmm_acceleration"];
+const NET_COLUMNS = ["net_ip", "net_mac", "net_tap"];
+
+function isExit(v: unknown): v is VmExit {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    (o.code === null || Number.isInteger(o.code)) &&
+    (o.signal === null || typeof o.signal === "string") &&
+    Object.keys(o).length === 2
+  );
+}
+
+function isTimings(v: unknown): v is BootTiming[] {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (t: unknown) =>
+        typeof t === "object" &&
+        t !== null &&
+        typeof (t as BootTiming).name === "string" &&
+        typeof (t as BootTiming).ms === "number",
+    )
+  );
+}
+
+export function vmToParams(vm: Vm): Params {
+  return {
+    id: vm.id,
+    name: vm.name,
+    state: vm.state,
+    vcpu: vm.spec.vcpu,
+    memory_mib: vm.spec.memoryMib,
+    disk_size_bytes: vm.spec.diskSizeBytes,
+    image_id: vm.imageId,
+    driver: vm.driver,
+    vmm_driver: vm.vmm?.driver ?? null,
+    vmm_pid: vm.vmm?.pid ?? null,
+    vmm_control_socket: vm.vmm?.controlSocket ?? null,
+    vmm_agent_socket: vm.vmm?.agentSocket ?? null,
+    vmm_acceleration: vm.vmm?.acceleration ?? null,
+    net_ip: vm.network?.ip ?? null,
+    net_mac: vm.network?.mac ?? null,
+    net_tap: vm.network?.tap ?? null,
+    cid: vm.cid,
+    vm_dir: vm.vmDir,
+    created_at: iso(vm.createdAt),
+    updated_at: iso(vm.updatedAt),
+    started_at: isoOrNull(vm.startedAt),
+    stopped_at: isoOrNull(vm.stoppedAt),
+    last_error: vm.lastError,
+    exit_info: vm.exit === null ? null : JSON.stringify({ code: vm.exit.code, signal: vm.exit.signal }),
+    boot_timings:
+      vm.bootTimings === null
+        ? null
+        : JSON.stringify(vm.bootTimings.map((t) => ({ name: t.name, ms: t.ms }))),
+  };
+}
+
+function readVmm(r: RowReader): VmmHandle | null {
+  if (r.allNull(VMM_COLUMNS)) return null;
+  return {
+    driver: r.oneOf("vmm_driver", DRIVER_NAMES),
+    pid: r.int("vmm_pid", 1),
+    controlSocket: r.text("vmm_control_socket"),
+    agentSocket: r.text("vmm_agent_socket"),
+    acceleration: r.oneOf("vmm_acceleration", ACCELERATIONS),
+  };
+}
+
+export function readVm(r: RowReader): Vm {
+  return {
+    id: r.text("id"),
+    name: r.text("name"),
+    state: r.oneOf("state", VM_STATES),
+    spec: {
+      vcpu: r.int("vcpu", 1),
+      memoryMib: r.int("memory_mib", 1),
+      diskSizeBytes: r.int("disk_size_bytes"),
+    },
+    imageId: r.text("image_id"),
+    driver: r.oneOfOrNull("driver", DRIVER_NAMES),
+    vmm: readVmm(r),
+    network: r.allNull(NET_COLUMNS)
+      ? null
+      : { ip: r.text("net_ip"), mac: r.text("net_mac"), tap: r.text("net_tap") },
+    cid: r.int("cid", MIN_GUEST_CID),
+    vmDir: r.text("vm_dir"),
+    createdAt: r.date("created_at"),
+    updatedAt: r.date("updated_at"),
+    startedAt: r.dateOrNull("started_at"),
+    stoppedAt: r.dateOrNull("stopped_at"),
+    lastError: r.textOrNull("last_error"),
+    exit: r.json("exit_info", isExit, "an object {code, signal}"),
+    bootTimings: r.json("boot_timings", isTimings, "an array of {name, ms}"),
+  };
+}
