@@ -1,0 +1,99 @@
+/**
+ * Request and response bodies of the Firecracker API (v1.16.1), written by
+ * hand from the swagger `definitions` of firecracker-api.yaml. Firecracker
+ * rejects unknown fields (serde deny_unknown_fields), so a field that is not
+ * in the spec must never be added here. Deprecated fields are left out.
+ */
+
+/** `Logger`. Every field is optional in the spec. */
+export interface Logger {
+  log_path?: string;
+  level?: "Error" | "Warning" | "Info" | "Debug" | "Trace" | "Off";
+  show_level?: boolean;
+  show_log_origin?: boolean;
+  module?: string;
+}
+
+/** `Metrics`. */
+export interface Metrics {
+  metrics_path: string;
+}
+
+/** `MachineConfiguration` (PUT replaces; unspecified optionals go back to their defaults). */
+export interface MachineConfiguration {
+  /** 1..32; with smt, 1 or even. */
+  vcpu_count: number;
+  mem_size_mib: number;
+  smt?: boolean;
+  track_dirty_pages?: boolean;
+  huge_pages?: "None" | "2M";
+}
+
+/** `BootSource`. `boot_args` replaces Firecracker's default command line. */
+export interface BootSource {
+  kernel_image_path: string;
+  initrd_path?: string;
+  boot_args?: string;
+}
+
+/** `TokenBucket`. */
+export interface TokenBucket {
+  size: number;
+  /** Milliseconds. */
+  refill_time: number;
+  one_time_burst?: number;
+}
+
+/** `RateLimiter`. */
+export interface RateLimiter {
+  bandwidth?: TokenBucket;
+  ops?: TokenBucket;
+}
+
+/** `Drive` (virtio-block form; the vhost-user `socket` form is not used by banger). */
+export interface Drive {
+  drive_id: string;
+  is_root_device: boolean;
+  is_read_only?: boolean;
+  path_on_host?: string;
+  partuuid?: string;
+  cache_type?: "Unsafe" | "Writeback";
+  io_engine?: "Sync" | "Async";
+  rate_limiter?: RateLimiter;
+}
+
+/** `NetworkInterface`. */
+export interface NetworkInterface {
+  iface_id: string;
+  host_dev_name: string;
+  guest_mac?: string;
+  /** 68..65535 */
+  mtu?: number;
+  rx_rate_limiter?: RateLimiter;
+  tx_rate_limiter?: RateLimiter;
+}
+
+/** `Vsock`. Firecracker binds `uds_path` itself: it must not exist. */
+export interface Vsock {
+  /** >= 3 */
+  guest_cid: number;
+  uds_path: string;
+}
+
+/** `InstanceActionInfo`. */
+export interface InstanceActionInfo {
+  action_type: "FlushMetrics" | "InstanceStart" | "SendCtrlAltDel";
+}
+
+/** `InstanceInfo`, the answer to `GET /`. */
+export interface InstanceInfo {
+  app_name: string;
+  id: string;
+  state: "Not started" | "Running" | "Paused";
+  vmm_version: string;
+}
+
+/** `Error`, the body of every non-2xx answer. */
+export interface ApiErrorBody {
+  fault_message?: string;
+}

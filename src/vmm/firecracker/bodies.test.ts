@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  assertResourceId,
+  BASE_BOOT_ARGS,
+  bootArgs,
+  bootSourceBody,
+  driveBody,
+  loggerBody,
+  machineConfigBody,
+  networkBody,
+  vsockBody,
+} from "./bodies.js";
+
+test("boot_args = banger's base + the spec's kernel args", () => {
+  assert.equal(BASE_BOOT_ARGS, "console=ttyS0 reboot=k panic=1 pci=off");
+  assert.equal(bootArgs(" ip=1.2.3.4 "), "console=ttyS0 reboot=k panic=1 pci=off ip=1.2.3.4");
+  assert.equal(bootArgs(""), BASE_BOOT_ARGS);
+});
+
+test("boot_args longer than 2048 bytes are refused", () => {
+  const room = 2048 - BASE_BOOT_ARGS.length - 1;
+  assert.equal(Buffer.byteLength(bootArgs("x".repeat(room))), 2048);
+  assert.throws(() => bootArgs("x".repeat(room + 1)), {
+    code: "INVALID_ARGUMENT",
+    message: /2049 bytes.*2048/,
+  });
+  assert.throws(() => bootArgs("é".repeat(room)), /bytes/, "counted in bytes, not characters");
+});
+
+test("boot-source carries initrd_path only when set", () => {
+  const base = { kernelPath: "/k/vmlinux", kernelArgs: "a=b" };
+  assert.deepEqual(bootSourceBody({ ...base, initrdPath: null }), {
+    kernel_image_path: "/k/vmlinux",
+    boot_args: `${BASE_BOOT_ARGS} a=b`,
+  });
+  assert.equal(bootSourceBody({ ...base, initrdPath: "/k/initrd" }).initrd_path, "/k/initrd");
+});
+
+test("machine-config: smt off, counts validated", () => {
+  assert.deepEqual(machineConfigBody({ vcpu: 3, memoryMib: 512 }), {
+    vcpu_count: 3,
+    mem_size_mib: 512,
+    smt: false,
+  });
+  assert.throws(() => machineConfigBody({ vcpu: 0, memoryMib: 512 }), /vcpu/);
+  assert.throws(() => machineConfigBody({ vcpu: 33, memoryMib: 512 }), /vcpu/);
+  assert.throws(() => machineConfigBody({ vcpu: 1.5, memoryMib: 512 }), /vcpu/);
+  assert.throws(() => machineConfigBody({ vcpu: 1, memoryMib: 0 }), /memory/);
+});
+
+test("drive body from a DriveSpec", () => {
+  assert.deepEqual(driveBody({ id: "rootfs", path: "/d/root.ext4", readOnly: true, isRoot: true }), {
+    drive_id: "rootfs",
+    is_root_device: true,
+    is_read_only: true,
+    path_on_host: "/d/root.ext4",
+    cache_type: "Unsafe",
+  });
+});
+
+test("resource ids: letters, digits and _ only", () => {
+  assert.doesNotThrow(() => assertResourceId("drive", "work_1"));
+  assert.throws(() => driveBody({ id: "work-1", path: "/x", readOnly: false, isRoot: false }), {
+    code: "INVALID_ARGUMENT",
+    message: /drive id "work-1" is invalid/,
+  });
+  assert.throws(() => assertResourceId("drive", ""), /invalid/);
+  assert.throws(() => assertResourceId("drive", "a/b"), /invalid/);
+});
+
+test("network, vsock and logger bodies", () => {
+  assert.deepEqual(networkBody({ tap: "tap0", mac: "06:00:00:00:00:01" }), {
+    iface_id: "eth0",
+    host_dev_name: "tap0",
+    guest_mac: "06:00:00:00:00:01",
+  });
+  assert.deepEqual(vsockBody(7, "/v/vsock.sock"), { guest_cid: 7, uds_path: "/v/vsock.sock" });
+  assert.throws(() => vsockBody(2, "/v"), /CID must be an integer >= 3/);
+  assert.deepEqual(loggerBody("/v/fc.log"), {
+    log_path: "/v/fc.log",
+    level: "Info",
+    show_level: true,
+    show_log_origin: false,
+  });
+});

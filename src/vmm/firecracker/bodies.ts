@@ -1,0 +1,97 @@
+/** Pure builders for the bodies the driver sends, from a BootSpec. */
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import type { BootSpec, DriveSpec, NetSpec } from "../driver.js";
+import type {
+  BootSource,
+  Drive,
+  Logger,
+  MachineConfiguration,
+  Metrics,
+  NetworkInterface,
+  Vsock,
+} from "./apiTypes.js";
+
+/** What banger always puts first on the guest command line (boot_args replaces Firecracker's default). */
+export const BASE_BOOT_ARGS = "console=ttyS0 reboot=k panic=1 pci=off";
+/** Firecracker's limit on the command line, in bytes. */
+export const MAX_BOOT_ARGS_BYTES = 2048;
+
+const RESOURCE_ID = /^[A-Za-z0-9_]+$/;
+
+/** Path ids (`/drives/{id}`, `/network-interfaces/{id}`) allow ASCII letters, digits and `_` only. */
+export function assertResourceId(kind: string, id: string): void {
+  if (!RESOURCE_ID.test(id)) {
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${kind} id ${JSON.stringify(id)} is invalid for Firecracker: only letters, digits and "_" are allowed`,
+    );
+  }
+}
+
+export function bootArgs(kernelArgs: string): string {
+  const args = `${BASE_BOOT_ARGS} ${kernelArgs.trim()}`.trim();
+  const bytes = Buffer.byteLength(args);
+  if (bytes > MAX_BOOT_ARGS_BYTES) {
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `kernel command line is ${bytes} bytes; Firecracker allows at most ${MAX_BOOT_ARGS_BYTES}`,
+    );
+  }
+  return args;
+}
+
+export function loggerBody(logPath: string): Logger {
+  return { log_path: logPath, level: "Info", show_level: true, show_log_origin: false };
+}
+
+export function metricsBody(metricsPath: string): Metrics {
+  return { metrics_path: metricsPath };
+}
+
+export function machineConfigBody(spec: Pick<BootSpec, "vcpu" | "memoryMib">): MachineConfiguration {
+  if (!Number.isInteger(spec.vcpu) || spec.vcpu < 1 || spec.vcpu > 32) {
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `vcpu must be an integer from 1 to 32, got ${spec.vcpu}`,
+    );
+  }
+  if (!Number.isInteger(spec.memoryMib) || spec.memoryMib < 1) {
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `memory must be a positive number of MiB, got ${spec.memoryMib}`,
+    );
+  }
+  return { vcpu_count: spec.vcpu, mem_size_mib: spec.memoryMib, smt: false };
+}
+
+export function bootSourceBody(spec: Pick<BootSpec, "kernelPath" | "initrdPath" | "kernelArgs">): BootSource {
+  const body: BootSource = { kernel_image_path: spec.kernelPath, boot_args: bootArgs(spec.kernelArgs) };
+  if (spec.initrdPath) body.initrd_path = spec.initrdPath;
+  return body;
+}
+
+export function driveBody(d: DriveSpec): Drive {
+  assertResourceId("drive", d.id);
+  return {
+    drive_id: d.id,
+    is_root_device: d.isRoot,
+    is_read_only: d.readOnly,
+    path_on_host: d.path,
+    cache_type: "Unsafe",
+  };
+}
+
+/** The one NIC banger gives a guest. */
+export const NET_IFACE_ID = "eth0";
+
+export function networkBody(net: NetSpec): NetworkInterface {
+  assertResourceId("network interface", NET_IFACE_ID);
+  return { iface_id: NET_IFACE_ID, host_dev_name: net.tap, guest_mac: net.mac };
+}
+
+export function vsockBody(cid: number, udsPath: string): Vsock {
+  if (!Number.isInteger(cid) || cid < 3) {
+    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `vsock CID must be an integer >= 3, got ${cid}`);
+  }
+  return { guest_cid: cid, uds_path: udsPath };
+}

@@ -1,0 +1,188 @@
+/** The Firecracker boot as named steps; each registers what undoes it. */
+import { existsSync } from "node:fs";
+import { mkdir, open, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import type { BootSpec } from "../driver.js";
+import { isPidAlive, killAndWait, spawnDetached } from "../process.js";
+import type { Step } from "../steps.js";
+import type { FirecrackerApiClient } from "./ApiClient.js";
+import { assertSocketPath, type FirecrackerPaths, firecrackerArgv } from "./argv.js";
+import {
+  bootSourceBody,
+  driveBody,
+  loggerBody,
+  machineConfigBody,
+  metricsBody,
+  NET_IFACE_ID,
+  networkBody,
+  vsockBody,
+} from "./bodies.js";
+
+export interface BootStepSettings {
+  firecrackerBin: string;
+  /** Deadline for the API socket to answer after spawn. */
+  apiTimeoutMs: number;
+  pollMs: number;
+  /** Ambient state for the SUDO_UID chown. */
+  env: NodeJS.ProcessEnv;
+  getuid: () => number;
+  chown: (path: string, uid: number, gid: number) => void;
+}
+
+export interface BootContext {
+  spec: BootSpec;
+  paths: FirecrackerPaths;
+  client: FirecrackerApiClient;
+  settings: BootStepSettings;
+  /** Set by "spawn". */
+  pid: number | null;
+}
+
+type Ctx = BootContext;
+
+/** The user to hand the API socket to: the sudo caller when the daemon runs as root. */
+export function sudoOwner(env: NodeJS.ProcessEnv, uid: number): { uid: number; gid: number } | null {
+  if (uid !== 0) return null;
+  const u = Number(env.SUDO_UID);
+  const g = Number(env.SUDO_GID);
+  if (!env.SUDO_UID || !env.SUDO_GID || !Number.isInteger(u) || !Number.isInteger(g)) return null;
+  return { uid: u, gid: g };
+}
+
+/** Create the file if missing (Firecracker opens logger/metrics paths, it does not create them). */
+async function touch(p: string): Promise<void> {
+  await (await open(p, "a")).close();
+}
+
+const spawnStep: Step<Ctx> = {
+  name: "spawn",
+  async run(ctx, onCleanup) {
+    const { paths, spec, settings } = ctx;
+    assertSocketPath(paths.apiSock);
+    assertSocketPath(paths.vsock);
+    const argv = firecrackerArgv(settings.firecrackerBin, paths.apiSock, spec.id);
+    await mkdir(spec.vmDir, { recursive: true });
+    if (existsSync(paths.apiSock)) {
+      if (await ctx.client.ping()) {
+        throw new BangerError(ErrorCodes.CONFLICT, `a VMM already answers on ${paths.apiSock}`);
+      }
+      await rm(paths.apiSock, { force: true });
+    }
+    const pid = await spawnDetached(argv, { logPath: spec.consoleLog });
+    ctx.pid = pid;
+    onCleanup(async () => {
+      await killAndWait(pid);
+      await rm(paths.apiSock, { force: true });
+    });
+  },
+};
+
+const waitApiStep: Step<Ctx> = {
+  name: "wait-api",
+  async run(ctx) {
+    const { paths, spec, settings } = ctx;
+    const deadline = Date.now() + settings.apiTimeoutMs;
+    for (;;) {
+      if (ctx.pid === null || !isPidAlive(ctx.pid)) {
+        throw new BangerError(
+          ErrorCodes.VMM,
+          `firecracker (pid ${ctx.pid}) exited before its API socket ${paths.apiSock} appeared; see the console log ${spec.consoleLog}`,
+        );
+      }
+      if (
+        existsSync(paths.apiSock) &&
+        (await ctx.client.ping(Math.min(1000, Math.max(100, deadline - Date.now()))))
+      )
+        break;
+      if (Date.now() >= deadline) {
+        throw new BangerError(
+          ErrorCodes.TIMEOUT,
+          `the API socket ${paths.apiSock} never appeared (waited ${settings.apiTimeoutMs} ms for firecracker pid ${ctx.pid}); see the console log ${spec.consoleLog}`,
+        );
+      }
+      await sleep(settings.pollMs);
+    }
+    const owner = sudoOwner(settings.env, settings.getuid());
+    if (owner) settings.chown(paths.apiSock, owner.uid, owner.gid);
+  },
+};
+
+const loggerStep: Step<Ctx> = {
+  name: "logger",
+  async run(ctx) {
+    await touch(ctx.spec.vmmLog);
+    await ctx.client.put("/logger", loggerBody(ctx.spec.vmmLog));
+  },
+};
+
+const metricsStep: Step<Ctx> = {
+  name: "metrics",
+  async run(ctx) {
+    await touch(ctx.paths.metrics);
+    await ctx.client.put("/metrics", metricsBody(ctx.paths.metrics));
+  },
+};
+
+const machineConfigStep: Step<Ctx> = {
+  name: "machine-config",
+  async run(ctx) {
+    await ctx.client.put("/machine-config", machineConfigBody(ctx.spec));
+  },
+};
+
+const bootSourceStep: Step<Ctx> = {
+  name: "boot-source",
+  async run(ctx) {
+    await ctx.client.put("/boot-source", bootSourceBody(ctx.spec));
+  },
+};
+
+const drivesStep: Step<Ctx> = {
+  name: "drives",
+  async run(ctx) {
+    const bodies = ctx.spec.drives.map(driveBody); // validate every id before sending any
+    for (const body of bodies) await ctx.client.put(`/drives/${body.drive_id}`, body);
+  },
+};
+
+const networkStep: Step<Ctx> = {
+  name: "network",
+  async run(ctx) {
+    if (!ctx.spec.net) return;
+    await ctx.client.put(`/network-interfaces/${NET_IFACE_ID}`, networkBody(ctx.spec.net));
+  },
+};
+
+const vsockStep: Step<Ctx> = {
+  name: "vsock",
+  async run(ctx, onCleanup) {
+    const body = vsockBody(ctx.spec.cid, ctx.paths.vsock);
+    await rm(ctx.paths.vsock, { force: true }); // Firecracker binds it: a stale one fails the PUT
+    onCleanup(() => rm(ctx.paths.vsock, { force: true }));
+    await ctx.client.put("/vsock", body);
+  },
+};
+
+const startStep: Step<Ctx> = {
+  name: "start",
+  async run(ctx) {
+    await ctx.client.action("InstanceStart");
+  },
+};
+
+/** The steps for this spec, in order ("network" only when the VM has a NIC). */
+export function bootStepsFor(spec: BootSpec): Step<Ctx>[] {
+  return [
+    spawnStep,
+    waitApiStep,
+    loggerStep,
+    metricsStep,
+    machineConfigStep,
+    bootSourceStep,
+    drivesStep,
+    ...(spec.net ? [networkStep] : []),
+    vsockStep,
+    startStep,
+  ];
+}

@@ -1,0 +1,42 @@
+/** Helpers for tests: a `firecracker` executable that runs the fake. */
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { sharedDir } from "../helpers/repoRoot.js";
+
+/** The Firecracker spec the fake validates against. */
+export function specPath(): string {
+  return path.join(sharedDir(), "firecracker", "firecracker-api.yaml");
+}
+
+export function haveSpec(): boolean {
+  return existsSync(specPath());
+}
+
+/** The compiled fake (fake.js beside this file). */
+export function fakeScript(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), "fake.js");
+}
+
+const shQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
+/**
+ * Write `<dir>/<name>`: `#!/bin/sh` + exports of `env` + `exec node fake.js "$@"`.
+ * Pass its path as the driver's firecracker binary.
+ */
+export function writeFakeFirecrackerBin(
+  dir: string,
+  env: Record<string, string> = {},
+  name = "firecracker",
+): string {
+  const file = path.join(dir, name);
+  const exports = Object.entries({ FAKE_FC_SPEC: specPath(), ...env })
+    .map(([k, v]) => `export ${k}=${shQuote(v)}`)
+    .join("\n");
+  writeFileSync(
+    file,
+    `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(fakeScript())} "$@"\n`,
+  );
+  chmodSync(file, 0o755);
+  return file;
+}

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { haveSpec, specPath } from "./bin.js";
+import { type ApiSpec, bodyParameter, loadSpec, matchRoute, type Schema } from "./spec.js";
+import { resolveRef, validate } from "./specValidator.js";
+
+const SKIP = haveSpec() ? false : `Firecracker API spec not found at ${specPath()}`;
+
+describe("spec validator (against firecracker-api.yaml)", { skip: SKIP }, () => {
+  const spec: ApiSpec = SKIP
+    ? ({ paths: {}, definitions: {}, info: { version: "" } } as ApiSpec)
+    : loadSpec(specPath());
+  const ref = (name: string): Schema => ({ $ref: `#/definitions/${name}` });
+  const check = (name: string, v: unknown) => validate(spec, ref(name), v);
+
+  test("the spec is v1.16.1", () => {
+    assert.equal(spec.info.version, "1.16.1");
+  });
+
+  test("a valid body passes", () => {
+    assert.deepEqual(check("MachineConfiguration", { vcpu_count: 2, mem_size_mib: 256, smt: false }), []);
+    assert.deepEqual(
+      check("Drive", {
+        drive_id: "rootfs",
+        is_root_device: true,
+        is_read_only: false,
+        path_on_host: "/x",
+        cache_type: "Unsafe",
+        rate_limiter: { bandwidth: { size: 1, refill_time: 100 } },
+      }),
+      [],
+    );
+  });
+
+  test("missing required field", () => {
+    assert.deepEqual(check("MachineConfiguration", { vcpu_count: 2 }), [
+      'body: missing required field "mem_size_mib"',
+    ]);
+  });
+
+  test("wrong type, integer is not number", () => {
+    assert.deepEqual(check("MachineConfiguration", { vcpu_count: 1.5, mem_size_mib: 128 }), [
+      "body.vcpu_count: expected integer, got number 1.5",
+    ]);
+    assert.deepEqual(check("MachineConfiguration", { vcpu_count: "2", mem_size_mib: 128 }), [
+      'body.vcpu_count: expected integer, got string "2"',
+    ]);
+    assert.deepEqual(check("BootSource", { kernel_image_path: "/k", initrd_path: null }), [
+      "body.initrd_path: expected string, got null null",
+    ]);
+    assert.deepEqual(check("Metrics", []), ["body: expected object, got array []"]);
+  });
+
+  test("bad enum", () => {
+    assert.deepEqual(check("Logger", { level: "Verbose" }), [
+      'body.level: "Verbose" is not one of "Error", "Warning", "Info", "Debug", "Trace", "Off"',
+    ]);
+    assert.deepEqual(check("InstanceActionInfo", { action_type: "Reboot" }).length, 1);
+  });
+
+  test("minimum and maximum", () => {
+    assert.deepEqual(check("MachineConfiguration", { vcpu_count: 33, mem_size_mib: 128 }), [
+      "body.vcpu_count: 33 is above the maximum 32",
+    ]);
+    assert.deepEqual(check("Vsock", { guest_cid: 2, uds_path: "/v" }), [
+      "body.guest_cid: 2 is below the minimum 3",
+    ]);
+  });
+
+  test("unknown field, also nested behind a $ref", () => {
+    assert.match(
+      check("Metrics", { metrics_path: "/m", format: "json" })[0] ?? "",
+      /^body: unknown field "format"/,
+    );
+    assert.deepEqual(
+      check("Drive", {
+        drive_id: "a",
+        is_root_device: false,
+        rate_limiter: { ops: { size: 1, refill_time: 1, x: 1 } },
+      }),
+      [
+        'body.rate_limiter.ops: unknown field "x" (Firecracker rejects unknown fields; known: one_time_burst, refill_time, size)',
+      ],
+    );
+  });
+
+  test("additionalProperties: true allows anything (MMDS contents)", () => {
+    assert.deepEqual(check("MmdsContentsObject", { anything: { at: ["all"] } }), []);
+  });
+
+  test("arrays are checked item by item", () => {
+    assert.deepEqual(check("MmdsConfig", { network_interfaces: ["eth0", 5] }), [
+      "body.network_interfaces[1]: expected string, got integer 5",
+    ]);
+  });
+
+  test("every $ref in the spec resolves", () => {
+    const refs = JSON.stringify(spec).match(/#\/definitions\/[A-Za-z]+/g) ?? [];
+    assert.ok(refs.length > 30);
+    for (const r of refs) assert.ok(resolveRef(spec, { $ref: r }));
+    assert.throws(() => resolveRef(spec, { $ref: "#/definitions/Nope" }), /cannot resolve/);
+  });
+
+  test("routes: templates, path params, methods", () => {
+    const m = matchRoute(spec, "PUT", "/drives/rootfs");
+    assert.equal(m?.template, "/drives/{drive_id}");
+    assert.deepEqual(m?.params, { drive_id: "rootfs" });
+    assert.equal(bodyParameter(m?.operation ?? {})?.required, true);
+    assert.equal(matchRoute(spec, "DELETE", "/drives/rootfs")?.operation, undefined, "not in the spec");
+    assert.equal(matchRoute(spec, "PUT", "/nope"), null);
+    assert.equal(matchRoute(spec, "GET", "/?x=1")?.template, "/");
+  });
+});
