@@ -1,5 +1,17 @@
 /** The RPC contract: every method with its params and result types. */
 import type { DoctorReport } from "./doctor.js";
+import type {
+  ImageRegisterParams,
+  ImageView,
+  SshInfo,
+  VmCreateParams,
+  VmDeleteParams,
+  VmListResult,
+  VmLogsParams,
+  VmRefParams,
+  VmStopParams,
+  VmView,
+} from "./vms.js";
 
 export interface DaemonPaths {
   configDir: string;
@@ -38,6 +50,20 @@ export interface Methods {
   ping: { params: Record<string, never>; result: PingResult };
   shutdown: { params: ShutdownParams; result: ShutdownResult };
   doctor: { params: Record<string, never>; result: DoctorReport };
+  "vm.create": { params: VmCreateParams; result: VmView };
+  "vm.start": { params: VmRefParams; result: VmView };
+  "vm.stop": { params: VmStopParams; result: VmView };
+  "vm.restart": { params: VmStopParams; result: VmView };
+  "vm.delete": { params: VmDeleteParams; result: { deleted: string } };
+  "vm.list": { params: Record<string, never>; result: VmListResult };
+  "vm.show": { params: VmRefParams; result: VmView };
+  /** Streams `log` events; with follow, ends only when the caller disconnects. */
+  "vm.logs": { params: VmLogsParams; result: { bytes: number } };
+  "vm.sshInfo": { params: VmRefParams; result: SshInfo };
+  "image.register": { params: ImageRegisterParams; result: ImageView };
+  "image.list": { params: Record<string, never>; result: { images: ImageView[] } };
+  "image.show": { params: VmRefParams; result: ImageView };
+  "image.delete": { params: VmRefParams; result: { deleted: string } };
 }
 
 export type MethodName = keyof Methods;

@@ -34,7 +34,13 @@ export interface ProgressEvent {
   total?: number;
 }
 
-export type RpcEvent = ProgressEvent;
+/** A chunk of a log being streamed (vm.logs). */
+export interface LogEvent {
+  kind: "log";
+  data: string;
+}
+
+export type RpcEvent = ProgressEvent | LogEvent;
 
 export type RpcResponse =
   | { id: number; type: "event"; event: RpcEvent }

@@ -20,12 +20,21 @@ export interface VmSpec {
   diskSizeBytes: number;
 }
 
-/** The guest's place on the host network. */
+/** The guest's place on the host network. The address is kept while stopped; the TAP only while a VMM runs. */
 export interface NetworkLease {
   ip: string;
   mac: string;
-  /** Host TAP device name. */
-  tap: string;
+  /** Host TAP device name, null while no VMM runs. */
+  tap: string | null;
+}
+
+/** The VM's disks (see services/disks). */
+export interface VmDisksRecord {
+  root: { path: string; readOnly: boolean };
+  /** Overlay upper disk, null when the root is a writable reflink clone. */
+  cow: string | null;
+  work: string;
+  rootMode: "reflink" | "overlay";
 }
 
 /** How the VMM process ended. Both null: it is gone, and how is unknown (found dead). */
@@ -48,6 +57,10 @@ export interface Vm {
   spec: VmSpec;
   imageId: string;
   driver: DriverName | null;
+  /** Why that driver was chosen. */
+  driverReason: string | null;
+  /** Set once the disks exist. */
+  disks: VmDisksRecord | null;
   /** Set while a VMM process exists for this VM. */
   vmm: VmmHandle | null;
   network: NetworkLease | null;

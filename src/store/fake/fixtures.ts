@@ -63,6 +63,8 @@ export function makeVm(name: string, imageId: string, over: Partial<Vm> = {}): N
     lastError: null,
     exit: null,
     bootTimings: null,
+    driverReason: null,
+    disks: null,
     ...over,
   };
 }

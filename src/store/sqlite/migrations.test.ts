@@ -83,6 +83,14 @@ const SEED: Record<number, (db: Database.Database) => void> = {
       T,
     );
   },
+  4: (db) => {
+    db.prepare(
+      `INSERT INTO vms (id, name, state, vcpu, memory_mib, disk_size_bytes, image_id, driver, vm_dir, created_at,
+         updated_at, cid, exit_info, boot_timings)
+       VALUES (?, 'e', 'crashed', 1, 256, 1024, ?, 'qemu', '/vms/e', ?, ?, 12, '{"code":137,"signal":null}',
+         '[{"name":"spawn","ms":40}]')`,
+    ).run(idFor("vm:e"), OWN, "2024-05-08T00:00:00.000Z", "2024-05-08T00:00:00.000Z");
+  },
 };
 
 function openRaw(file: string): Database.Database {
@@ -148,6 +156,13 @@ function checkSurvivors(s: SqliteStore, from: number): void {
   const d = s.vms.get("d");
   assert.equal(d.cid, 9);
   assert.deepEqual(d.bootTimings, [{ name: "boot", ms: 900 }]);
+  assert.equal(d.network?.tap, "bg-d");
+  if (from < 4) return;
+  const e = s.vms.get("e");
+  assert.deepEqual(e.exit, { code: 137, signal: null });
+  assert.deepEqual(e.bootTimings, [{ name: "spawn", ms: 40 }]);
+  assert.equal(e.disks, null, "version 5 adds disks, unset for older rows");
+  assert.equal(e.driverReason, null);
 }
 
 describe("migrations", () => {

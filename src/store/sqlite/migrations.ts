@@ -115,11 +115,17 @@ function exitAndBootTimings(db: Database.Database): void {
   }
 }
 
+function disksAndDriverReason(db: Database.Database): void {
+  addColumnIfMissing(db, "vms", "disks", "TEXT");
+  addColumnIfMissing(db, "vms", "driver_reason", "TEXT");
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "kernels and images", up: kernelsAndImages },
   { version: 2, name: "vms", up: vms },
   { version: 3, name: "ip leases and vsock cids", up: leasesAndCids },
   { version: 4, name: "vm exit info and boot timings", up: exitAndBootTimings },
+  { version: 5, name: "vm disks and driver reason", up: disksAndDriverReason },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

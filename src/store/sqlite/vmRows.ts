@@ -5,6 +5,7 @@ import {
   MIN_GUEST_CID,
   VM_STATES,
   type Vm,
+  type VmDisksRecord,
   type VmExit,
 } from "../../model/index.js";
 import type { Acceleration, VmmHandle } from "../../vmm/driver.js";
@@ -13,7 +14,7 @@ import { iso, isoOrNull, type Params } from "./rows.js";
 
 const ACCELERATIONS: readonly Acceleration[] = ["kvm", "tcg"];
 const VMM_COLUMNS = ["vmm_driver", "vmm_pid", "vmm_control_socket", "vmm_agent_socket", "vmm_acceleration"];
-const NET_COLUMNS = ["net_ip", "net_mac", "net_tap"];
+const NET_COLUMNS = ["net_ip", "net_mac"];
 
 function isExit(v: unknown): v is VmExit {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
@@ -22,6 +23,21 @@ function isExit(v: unknown): v is VmExit {
     (o.code === null || Number.isInteger(o.code)) &&
     (o.signal === null || typeof o.signal === "string") &&
     Object.keys(o).length === 2
+  );
+}
+
+function isDisks(v: unknown): v is VmDisksRecord {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  const root = o.root as Record<string, unknown> | undefined;
+  return (
+    typeof root === "object" &&
+    root !== null &&
+    typeof root.path === "string" &&
+    typeof root.readOnly === "boolean" &&
+    (o.cow === null || typeof o.cow === "string") &&
+    typeof o.work === "string" &&
+    (o.rootMode === "reflink" || o.rootMode === "overlay")
   );
 }
 
@@ -48,6 +64,8 @@ export function vmToParams(vm: Vm): Params {
     disk_size_bytes: vm.spec.diskSizeBytes,
     image_id: vm.imageId,
     driver: vm.driver,
+    driver_reason: vm.driverReason,
+    disks: vm.disks === null ? null : JSON.stringify(vm.disks),
     vmm_driver: vm.vmm?.driver ?? null,
     vmm_pid: vm.vmm?.pid ?? null,
     vmm_control_socket: vm.vmm?.controlSocket ?? null,
@@ -94,10 +112,12 @@ export function readVm(r: RowReader): Vm {
     },
     imageId: r.text("image_id"),
     driver: r.oneOfOrNull("driver", DRIVER_NAMES),
+    driverReason: r.textOrNull("driver_reason"),
+    disks: r.json("disks", isDisks, "an object {root, cow, work, rootMode}"),
     vmm: readVmm(r),
     network: r.allNull(NET_COLUMNS)
       ? null
-      : { ip: r.text("net_ip"), mac: r.text("net_mac"), tap: r.text("net_tap") },
+      : { ip: r.text("net_ip"), mac: r.text("net_mac"), tap: r.textOrNull("net_tap") },
     cid: r.int("cid", MIN_GUEST_CID),
     vmDir: r.text("vm_dir"),
     createdAt: r.date("created_at"),
