@@ -1,0 +1,319 @@
+/**
+ * The QEMU driver: KVM where /dev/kvm is usable, TCG (software emulation)
+ * where not. QEMU daemonizes, so a VM outlives the daemon; the handle (pid +
+ * QMP socket) is enough to find it again.
+ */
+import { constants } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { NodeCommandRunner } from "../../host/node/NodeCommandRunner.js";
+import type { CommandRunner, RunResult } from "../../host/runner.js";
+import type {
+  Acceleration,
+  BootObserver,
+  BootResult,
+  BootSpec,
+  DriverFeatures,
+  StopOptions,
+  VmmDriver,
+  VmmHandle,
+} from "../driver.js";
+import { runSteps, type Step } from "../steps.js";
+import { detectAcceleration, findExecutable, readHostMhz } from "./accel.js";
+import { buildQemuArgv, type QemuMachine, type QemuPaths, qemuPaths, qmpMarker } from "./argv.js";
+import { isPidAlive, killPid, type ProcOps, readPidFile, realProc, waitForExit } from "./proc.js";
+import { QmpClient } from "./Qmp.js";
+
+const CTRL_ALT_DEL = ["ctrl", "alt", "delete"].map((k) => ({ type: "qcode", data: k }));
+const GRACEFUL_STOP: Array<[string, Record<string, unknown>?]> = [
+  ["send-key", { keys: CTRL_ALT_DEL }],
+  ["system_powerdown"],
+];
+
+export interface QemuDriverOptions {
+  /** Default "qemu-system-x86_64" (looked up on PATH). */
+  qemuBin?: string;
+  /** Default "pc": it idles far lower than microvm, and banger keeps VMs up. */
+  machine?: QemuMachine;
+  /** Runs QEMU (argv array). Default: a NodeCommandRunner. */
+  runner?: CommandRunner;
+  /** Default: "kvm" when /dev/kvm is readable and writable, else "tcg". */
+  accelDetect?: () => Acceleration;
+  /** Host CPU MHz for microvm's TSC settings. Default: read from /proc/cpuinfo. */
+  hostMhz?: number | (() => number | null);
+  /** Finds the QEMU binary. Default: a PATH lookup. */
+  which?: (bin: string) => Promise<string | null>;
+  /** Process probes (tests replace them). */
+  proc?: ProcOps;
+  /** How long QEMU may take to initialise and daemonize. Default 60 000 ms. */
+  spawnTimeoutMs?: number;
+  /** Deadline of each QMP connection and command. Default 10 000 ms. */
+  qmpTimeoutMs?: number;
+  /** How long stop() gives QEMU after `quit` (or SIGTERM) before SIGKILL. Default 3000 ms. */
+  quitGraceMs?: number;
+}
+
+interface BootCtx {
+  spec: BootSpec;
+  paths: QemuPaths;
+  marker: string;
+  argv: string[];
+  pid: number;
+}
+
+const VMM_LOG_TAIL_LINES = 15;
+/** sun_path holds 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+
+async function readable(p: string, mode: number): Promise<boolean> {
+  try {
+    await fs.access(p, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The last lines of a log file ("" when it cannot be read). */
+export async function logTail(file: string, lines = VMM_LOG_TAIL_LINES): Promise<string> {
+  try {
+    const text = await fs.readFile(file, "utf8");
+    return text.trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+async function removeVmFiles(paths: QemuPaths): Promise<void> {
+  await Promise.all(
+    [paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => fs.rm(p, { force: true })),
+  );
+}
+
+function preflightError(message: string, hint?: string): BangerError {
+  return new BangerError(ErrorCodes.PREFLIGHT_FAILED, message, hint ? { hint } : {});
+}
+
+export class QemuDriver implements VmmDriver {
+  readonly name = "qemu" as const;
+  readonly acceleration: Acceleration;
+  readonly features: DriverFeatures = { snapshots: false, agentChannel: "virtio-serial" };
+  readonly machine: QemuMachine;
+  readonly qemuBin: string;
+  private readonly runner: CommandRunner;
+  private readonly proc: ProcOps;
+  private readonly which: (bin: string) => Promise<string | null>;
+  private readonly hostMhz: () => number | null;
+  private readonly spawnTimeoutMs: number;
+  private readonly qmpTimeoutMs: number;
+  private readonly quitGraceMs: number;
+
+  constructor(opts: QemuDriverOptions = {}) {
+    this.qemuBin = opts.qemuBin ?? "qemu-system-x86_64";
+    this.machine = opts.machine ?? "pc";
+    this.runner = opts.runner ?? new NodeCommandRunner();
+    this.acceleration = (opts.accelDetect ?? (() => detectAcceleration()))();
+    const mhz = opts.hostMhz;
+    this.hostMhz = typeof mhz === "number" ? () => mhz : (mhz ?? (() => readHostMhz()));
+    this.which = opts.which ?? ((bin) => findExecutable(bin));
+    this.proc = opts.proc ?? realProc;
+    this.spawnTimeoutMs = opts.spawnTimeoutMs ?? 60_000;
+    this.qmpTimeoutMs = opts.qmpTimeoutMs ?? 10_000;
+    this.quitGraceMs = opts.quitGraceMs ?? 3000;
+  }
+
+  /** The argv this driver runs for a spec (for logs, `--dry-run` and tests). */
+  argvFor(spec: BootSpec): string[] {
+    const mhz = this.machine === "microvm" ? this.hostMhz() : null;
+    return buildQemuArgv(spec, {
+      qemuBin: this.qemuBin,
+      machine: this.machine,
+      acceleration: this.acceleration,
+      hostMhz: mhz,
+    });
+  }
+
+  async boot(spec: BootSpec, observer: BootObserver = {}): Promise<BootResult> {
+    const paths = qemuPaths(spec.vmDir);
+    const ctx: BootCtx = { spec, paths, marker: qmpMarker(paths.qmpSocket), argv: [], pid: 0 };
+    const steps: Step<BootCtx>[] = [
+      { name: "preflight", run: (c, onCleanup) => this.preflight(c, onCleanup) },
+      { name: "spawn", run: (c, onCleanup) => this.spawn(c, onCleanup) },
+      { name: "qmp-connect", run: (c) => this.checkRunning(c) },
+    ];
+    const { timings } = await runSteps(steps, ctx, {
+      ...(observer.onStepStart ? { onStart: observer.onStepStart } : {}),
+      ...(observer.onStepDone ? { onDone: observer.onStepDone } : {}),
+      hintOnFailure: () => `console log: ${spec.consoleLog}; vmm log: ${spec.vmmLog}`,
+    });
+    const handle: VmmHandle = {
+      driver: "qemu",
+      pid: ctx.pid,
+      controlSocket: paths.qmpSocket,
+      agentSocket: paths.agentSocket,
+      acceleration: this.acceleration,
+    };
+    return { handle, timings };
+  }
+
+  private async preflight(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
+    const { spec, paths } = c;
+    if (!(await this.which(this.qemuBin))) {
+      throw preflightError(
+        `the QEMU binary "${this.qemuBin}" was not found`,
+        "install it: apt-get install qemu-system-x86 (or point qemuBin at it)",
+      );
+    }
+    if (!(await readable(spec.kernelPath, constants.R_OK))) {
+      throw preflightError(`the kernel ${spec.kernelPath} does not exist or is not readable`);
+    }
+    if (spec.initrdPath && !(await readable(spec.initrdPath, constants.R_OK))) {
+      throw preflightError(`the initrd ${spec.initrdPath} does not exist or is not readable`);
+    }
+    for (const d of spec.drives) {
+      const mode = d.readOnly ? constants.R_OK : constants.R_OK | constants.W_OK;
+      if (!(await readable(d.path, mode))) {
+        const how = d.readOnly ? "readable" : "readable and writable";
+        throw preflightError(`drive ${d.id}: ${d.path} does not exist or is not ${how}`);
+      }
+    }
+    const longest = [paths.qmpSocket, paths.agentSocket].find((p) => Buffer.byteLength(p) > MAX_SOCKET_PATH);
+    if (longest) {
+      throw preflightError(
+        `the socket path ${longest} is longer than ${MAX_SOCKET_PATH} bytes`,
+        "use a shorter VM directory",
+      );
+    }
+    c.argv = this.argvFor(spec);
+    const oldPid = await readPidFile(paths.pidFile);
+    if (oldPid !== null && isPidAlive(oldPid, c.marker, this.proc)) {
+      throw new BangerError(
+        ErrorCodes.CONFLICT,
+        `a QEMU process (pid ${oldPid}) already runs for ${spec.vmDir}`,
+        {
+          hint: "stop the VM first",
+        },
+      );
+    }
+    await fs.mkdir(spec.vmDir, { recursive: true });
+    await removeVmFiles(paths);
+    onCleanup(() => removeVmFiles(paths));
+  }
+
+  private async spawn(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
+    const { spec, paths } = c;
+    let res: RunResult | undefined;
+    let runError: unknown;
+    try {
+      res = await this.runner.run(c.argv, { allowFailure: true, timeoutMs: this.spawnTimeoutMs });
+    } catch (e) {
+      runError = e;
+    }
+    // A QEMU that daemonized (even if its parent then failed) wrote its pid: make sure it is undone.
+    const pid = await readPidFile(paths.pidFile);
+    if (pid !== null && isPidAlive(pid, c.marker, this.proc)) {
+      onCleanup(async () => {
+        killPid(pid, c.marker, "SIGKILL", this.proc);
+        await waitForExit(pid, c.marker, 5000, { proc: this.proc });
+      });
+    }
+    if (res?.stderr) await fs.appendFile(spec.vmmLog, res.stderr);
+    if (runError !== undefined) throw runError;
+    if (res?.code !== 0) {
+      const tail = await logTail(spec.vmmLog);
+      throw new BangerError(
+        ErrorCodes.VMM,
+        `QEMU failed to start (exit code ${res?.code ?? "?"})${tail ? `; the vmm log ends with:\n${tail}` : ""}`,
+      );
+    }
+    if (pid === null)
+      throw new BangerError(ErrorCodes.VMM, `QEMU started but wrote no pid to ${paths.pidFile}`);
+    if (!isPidAlive(pid, c.marker, this.proc)) {
+      const tail = await logTail(spec.vmmLog);
+      throw new BangerError(
+        ErrorCodes.VMM,
+        `QEMU (pid ${pid}) exited right after starting${tail ? `:\n${tail}` : ""}`,
+      );
+    }
+    c.pid = pid;
+  }
+
+  private async checkRunning(c: BootCtx): Promise<void> {
+    const qmp = await QmpClient.connect(c.paths.qmpSocket, {
+      timeoutMs: this.qmpTimeoutMs,
+      commandTimeoutMs: this.qmpTimeoutMs,
+    });
+    try {
+      const st = await qmp.execute<{ status?: string; running?: boolean }>("query-status");
+      if (!st?.running || st.status !== "running") {
+        throw new BangerError(
+          ErrorCodes.VMM,
+          `QEMU reports status "${st?.status ?? "unknown"}", not "running"`,
+        );
+      }
+    } finally {
+      qmp.close();
+    }
+  }
+
+  /** Send one QMP command; false when QMP could not be reached or the command failed. */
+  /** Run QMP commands in order on one connection; true when all were accepted. */
+  private async qmpCommand(
+    socket: string,
+    commands: string | Array<[string, Record<string, unknown>?]>,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    let qmp: QmpClient | undefined;
+    try {
+      // No retries: a missing or refusing socket will not come back while we stop.
+      qmp = await QmpClient.connect(socket, { timeoutMs, commandTimeoutMs: timeoutMs, retry: false });
+      for (const [cmd, args] of typeof commands === "string" ? [[commands] as [string]] : commands) {
+        await qmp.execute(cmd, args);
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      qmp?.close();
+    }
+  }
+
+  async stop(handle: VmmHandle, opts: StopOptions = {}): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const paths: QemuPaths = {
+      qmpSocket: handle.controlSocket,
+      agentSocket: handle.agentSocket,
+      pidFile: path.join(path.dirname(handle.controlSocket), "qemu.pid"),
+    };
+    const marker = qmpMarker(handle.controlSocket);
+    const { pid } = handle;
+    const wait = (ms: number) => waitForExit(pid, marker, ms, { proc: this.proc });
+    if (isPidAlive(pid, marker, this.proc)) {
+      const started = Date.now();
+      const qmpMs = Math.min(this.qmpTimeoutMs, Math.max(1000, timeoutMs));
+      // Ctrl-Alt-Del lets the guest's init sync and reboot (and -no-reboot ends QEMU), like
+      // Firecracker's SendCtrlAltDel; the ACPI power button covers guests that handle only that.
+      const asked = await this.qmpCommand(handle.controlSocket, GRACEFUL_STOP, qmpMs);
+      let gone = asked && (await wait(Math.max(0, timeoutMs - (Date.now() - started))));
+      if (!gone) {
+        // `quit` is QEMU's orderly exit (disks flushed); SIGTERM does the same when QMP is unreachable.
+        const quitMs = Math.min(this.qmpTimeoutMs, 3000);
+        if (!(await this.qmpCommand(handle.controlSocket, "quit", quitMs)))
+          killPid(pid, marker, "SIGTERM", this.proc);
+        gone = await wait(this.quitGraceMs);
+      }
+      if (!gone) {
+        killPid(pid, marker, "SIGKILL", this.proc);
+        if (!(await wait(5000))) {
+          throw new BangerError(ErrorCodes.VMM, `QEMU (pid ${pid}) is still alive after SIGKILL`);
+        }
+      }
+    }
+    await removeVmFiles(paths);
+  }
+
+  isAlive(handle: VmmHandle): boolean {
+    return handle.driver === "qemu" && isPidAlive(handle.pid, qmpMarker(handle.controlSocket), this.proc);
+  }
+}

@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { isBangerError } from "../../errors/index.js";
+import type { BootSpec } from "../driver.js";
+import {
+  buildQemuArgv,
+  kernelCmdline,
+  optValue,
+  type QemuArgvOptions,
+  qemuPaths,
+  qmpMarker,
+} from "./argv.js";
+
+function spec(over: Partial<BootSpec> = {}): BootSpec {
+  return {
+    id: "0a1b2c",
+    name: "dev",
+    vcpu: 2,
+    memoryMib: 1024,
+    kernelPath: "/k/vmlinux",
+    initrdPath: "/k/initrd.img",
+    kernelArgs: "banger.root=/dev/vda ip=172.30.0.2::172.30.0.1:255.255.255.0:dev:eth0:off",
+    drives: [
+      { id: "rootfs", path: "/vm/root.img", readOnly: true, isRoot: true },
+      { id: "work", path: "/vm/work.img", readOnly: false, isRoot: false },
+    ],
+    net: { tap: "tap0", mac: "06:00:ac:1e:00:02" },
+    cid: 3,
+    vmDir: "/vm",
+    consoleLog: "/vm/console.log",
+    vmmLog: "/vm/vmm.log",
+    ...over,
+  };
+}
+
+const pcTcg: QemuArgvOptions = { qemuBin: "qemu-system-x86_64", machine: "pc", acceleration: "tcg" };
+
+/** Assert `frag` appears in `argv` as consecutive elements. */
+function hasFragment(argv: string[], frag: string[]): void {
+  for (let i = 0; i + frag.length <= argv.length; i++) {
+    if (frag.every((f, j) => argv[i + j] === f)) return;
+  }
+  assert.fail(`argv lacks ${JSON.stringify(frag)}:\n${JSON.stringify(argv)}`);
+}
+
+describe("buildQemuArgv", () => {
+  it("pc + tcg: the whole command line", () => {
+    assert.deepEqual(buildQemuArgv(spec(), pcTcg), [
+      "qemu-system-x86_64",
+      "-name",
+      "banger-dev",
+      "-machine",
+      "pc,accel=tcg",
+      "-cpu",
+      "max",
+      "-smp",
+      "2",
+      "-m",
+      "1024",
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-kernel",
+      "/k/vmlinux",
+      "-initrd",
+      "/k/initrd.img",
+      "-append",
+      "console=ttyS0 panic=-1 banger.root=/dev/vda ip=172.30.0.2::172.30.0.1:255.255.255.0:dev:eth0:off",
+      "-chardev",
+      "file,id=con0,path=/vm/console.log,append=on",
+      "-serial",
+      "chardev:con0",
+      "-drive",
+      "file=/vm/root.img,if=none,id=rootfs,format=raw,readonly=on,cache=unsafe",
+      "-device",
+      "virtio-blk-pci,drive=rootfs",
+      "-drive",
+      "file=/vm/work.img,if=none,id=work,format=raw,cache=writeback",
+      "-device",
+      "virtio-blk-pci,drive=work",
+      "-netdev",
+      "tap,id=n0,ifname=tap0,script=no,downscript=no",
+      "-device",
+      "virtio-net-pci,netdev=n0,mac=06:00:ac:1e:00:02",
+      "-device",
+      "virtio-serial-pci",
+      "-chardev",
+      "socket,path=/vm/agent.sock,server=on,wait=off,id=agent0",
+      "-device",
+      "virtserialport,chardev=agent0,name=banger.agent",
+      "-qmp",
+      "unix:/vm/qmp.sock,server=on,wait=off",
+      "-pidfile",
+      "/vm/qemu.pid",
+      "-D",
+      "/vm/vmm.log",
+      "-daemonize",
+    ]);
+  });
+
+  it("pc + kvm: accel=kvm and -cpu host", () => {
+    const argv = buildQemuArgv(spec(), { ...pcTcg, acceleration: "kvm" });
+    hasFragment(argv, ["-machine", "pc,accel=kvm", "-cpu", "host"]);
+  });
+
+  it("microvm: mmio device variants and TSC settings from the host MHz", () => {
+    const argv = buildQemuArgv(spec(), { ...pcTcg, machine: "microvm", hostMhz: 2600.004 });
+    hasFragment(argv, ["-machine", "microvm,pit=on,pic=on,rtc=on,accel=tcg", "-cpu", "max"]);
+    hasFragment(argv, ["-device", "virtio-blk-device,drive=rootfs"]);
+    hasFragment(argv, ["-device", "virtio-blk-device,drive=work"]);
+    hasFragment(argv, ["-device", "virtio-net-device,netdev=n0,mac=06:00:ac:1e:00:02"]);
+    hasFragment(argv, ["-device", "virtio-serial-device", "-chardev"]);
+    const append = argv[argv.indexOf("-append") + 1];
+    assert.match(append ?? "", / tsc_early_khz=2600004 tsc=reliable$/);
+    assert.ok(!argv.some((a) => a.includes("-pci")));
+  });
+
+  it("microvm without the host MHz is an INVALID_ARGUMENT error", () => {
+    assert.throws(
+      () => buildQemuArgv(spec(), { ...pcTcg, machine: "microvm" }),
+      (e: unknown) => isBangerError(e) && e.code === "INVALID_ARGUMENT" && /MHz/.test(e.message),
+    );
+  });
+
+  it("cache modes: unsafe only for read-only drives, writeback for writable ones", () => {
+    const argv = buildQemuArgv(
+      spec({
+        drives: [
+          { id: "rootfs", path: "/vm/root.img", readOnly: false, isRoot: true },
+          { id: "seed", path: "/vm/seed.img", readOnly: true, isRoot: false },
+        ],
+      }),
+      pcTcg,
+    );
+    hasFragment(argv, ["-drive", "file=/vm/root.img,if=none,id=rootfs,format=raw,cache=writeback"]);
+    hasFragment(argv, ["-drive", "file=/vm/seed.img,if=none,id=seed,format=raw,readonly=on,cache=unsafe"]);
+    const drives = argv.filter((a) => a.startsWith("file="));
+    assert.equal(drives.filter((d) => d.includes("cache=unsafe")).length, 1);
+    assert.ok(drives.every((d) => !d.includes("cache=unsafe") || d.includes("readonly=on")));
+  });
+
+  it("drives keep the spec's order (vda, vdb, vdc)", () => {
+    const argv = buildQemuArgv(
+      spec({
+        drives: [
+          { id: "rootfs", path: "/r", readOnly: true, isRoot: true },
+          { id: "work", path: "/w", readOnly: false, isRoot: false },
+          { id: "cow", path: "/c", readOnly: false, isRoot: false },
+        ],
+      }),
+      pcTcg,
+    );
+    const ids = argv.filter((a) => a.startsWith("virtio-blk-pci,")).map((a) => a.split("=")[1]);
+    assert.deepEqual(ids, ["rootfs", "work", "cow"]);
+  });
+
+  it("no net: no -netdev and no NIC", () => {
+    const argv = buildQemuArgv(spec({ net: null }), pcTcg);
+    assert.ok(!argv.includes("-netdev"));
+    assert.ok(!argv.some((a) => a.startsWith("virtio-net")));
+  });
+
+  it("no initrd: no -initrd", () => {
+    assert.ok(!buildQemuArgv(spec({ initrdPath: null }), pcTcg).includes("-initrd"));
+  });
+
+  it("commas in paths and names are doubled inside option strings", () => {
+    const argv = buildQemuArgv(
+      spec({ name: "a,b", vmDir: "/v,m", consoleLog: "/v,m/c.log", drives: [] }),
+      pcTcg,
+    );
+    hasFragment(argv, ["-name", "banger-a,,b"]);
+    hasFragment(argv, ["-chardev", "file,id=con0,path=/v,,m/c.log,append=on"]);
+    hasFragment(argv, ["-qmp", "unix:/v,,m/qmp.sock,server=on,wait=off"]);
+    hasFragment(argv, ["-pidfile", "/v,m/qemu.pid"]);
+    assert.equal(optValue("x,y,z"), "x,,y,,z");
+    assert.equal(qmpMarker("/v,m/qmp.sock"), "unix:/v,,m/qmp.sock,");
+  });
+
+  it("rejects a drive id QEMU cannot take", () => {
+    assert.throws(
+      () =>
+        buildQemuArgv(spec({ drives: [{ id: "1-root", path: "/r", readOnly: true, isRoot: true }] }), pcTcg),
+      (e: unknown) => isBangerError(e) && e.code === "INVALID_ARGUMENT",
+    );
+  });
+
+  it("a custom QEMU binary comes first", () => {
+    assert.equal(
+      buildQemuArgv(spec(), { ...pcTcg, qemuBin: "/opt/qemu/bin/qemu-system-x86_64" })[0],
+      "/opt/qemu/bin/qemu-system-x86_64",
+    );
+  });
+});
+
+describe("kernelCmdline", () => {
+  it("adds console and panic settings and never root=", () => {
+    const line = kernelCmdline(spec({ kernelArgs: "  banger.root=/dev/vda  " }), pcTcg);
+    assert.equal(line, "console=ttyS0 panic=-1 banger.root=/dev/vda");
+    assert.ok(!/(^| )root=/.test(line));
+  });
+
+  it("empty kernel args", () => {
+    assert.equal(kernelCmdline(spec({ kernelArgs: "" }), pcTcg), "console=ttyS0 panic=-1");
+  });
+});
+
+describe("qemuPaths", () => {
+  it("puts sockets and the pid file in the VM directory", () => {
+    assert.deepEqual(qemuPaths("/vm/x"), {
+      qmpSocket: "/vm/x/qmp.sock",
+      agentSocket: "/vm/x/agent.sock",
+      pidFile: "/vm/x/qemu.pid",
+    });
+  });
+});
