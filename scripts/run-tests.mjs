@@ -16,7 +16,12 @@ for (let i = 0; i < args.length; i++) {
   else suites.push(args[i]);
 }
 const wanted = suites.length ? suites : ["unit", "integration", "e2e"];
-const dirs = { unit: "dist/src", integration: "dist/test/integration", e2e: "dist/test/e2e" };
+const dirs = {
+  // unit tests beside the code, and those of the test tooling (fake Firecracker, test guest recipe)
+  unit: ["dist/src", "dist/test/fake-firecracker", "dist/test/guest"],
+  integration: ["dist/test/integration"],
+  e2e: ["dist/test/e2e"],
+};
 for (const s of wanted) {
   if (!(s in dirs)) {
     console.error(`unknown suite "${s}": use unit, integration or e2e`);
@@ -36,7 +41,7 @@ function find(dir) {
 }
 
 const files = wanted
-  .flatMap((s) => find(path.join(root, dirs[s])))
+  .flatMap((s) => dirs[s].flatMap((d) => find(path.join(root, d))))
   .filter((f) => only === undefined || f.includes(only))
   .sort();
 if (files.length === 0) {

@@ -1,6 +1,12 @@
 import { constants } from "node:fs";
 import type { HostProbe } from "./probe.js";
 
+/** True when the CPU flags of a /proc/cpuinfo text include hardware virtualization (vmx or svm). */
+export function hasHardwareVirt(cpuinfo: string): boolean {
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? "").trim().split(/\s+/));
+  return flags.has("vmx") || flags.has("svm");
+}
+
 export interface KvmStatus {
   usable: boolean;
   detail: string;
@@ -28,9 +34,7 @@ export async function kvmStatus(probe: HostProbe): Promise<KvmStatus> {
       fix: "sudo usermod -aG kvm $USER, then log in again",
     };
   }
-  const cpuinfo = (await probe.readText("/proc/cpuinfo")) ?? "";
-  const flags = new Set((cpuinfo.match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/));
-  if (!flags.has("vmx") && !flags.has("svm")) {
+  if (!hasHardwareVirt((await probe.readText("/proc/cpuinfo")) ?? "")) {
     return {
       usable: false,
       detail:
