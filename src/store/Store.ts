@@ -57,6 +57,8 @@ export interface VmRepo extends Listing<Vm> {
   insert(vm: NewVm): Vm;
   /** By name, else by id; NOT_FOUND when neither matches. */
   get(nameOrId: string): Vm;
+  /** By id only; NOT_FOUND when absent. */
+  getById(id: string): Vm;
   find(nameOrId: string): Vm | undefined;
   /** Read, merge and write in one transaction; returns the stored VM. */
   update(id: string, patch: VmPatch): Vm;

@@ -7,7 +7,8 @@ export function repoRoot(): string {
   let d = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = path.join(d, "package.json");
-    if (existsSync(pj) && (JSON.parse(readFileSync(pj, "utf8")) as { name?: string }).name === "banger") return d;
+    if (existsSync(pj) && (JSON.parse(readFileSync(pj, "utf8")) as { name?: string }).name === "banger")
+      return d;
     const up = path.dirname(d);
     if (up === d) throw new Error("repository root not found");
     d = up;

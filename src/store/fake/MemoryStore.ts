@@ -171,6 +171,7 @@ export class MemoryStore implements Store {
       insert: (vm) => this.insertVm(vm),
       find,
       get: (key) => find(key) ?? throwError(notFound("VM", key)),
+      getById: (id) => structuredClone(this.s.vms.get(id) ?? throwError(notFoundById("VM", id))),
       list: list as VmRepo["list"],
       update: (id, patch) => this.transaction(() => this.updateVm(id, patch)),
       delete: (id) => {
