@@ -1,3 +1,5 @@
+import { shellQuote } from "../util/shellQuote.js";
+
 /** Port: run an external command from an argument array (never a shell string). */
 export interface RunOptions {
   /** Data written to stdin. */
@@ -22,7 +24,5 @@ export interface CommandRunner {
 
 /** Render an argv for messages and logs (quoted where needed); never executed. */
 export function formatArgv(argv: readonly string[]): string {
-  return argv
-    .map((a) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`))
-    .join(" ");
+  return shellQuote(argv);
 }
