@@ -4,7 +4,9 @@ import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
 import { registerConfig } from "./commands/config.js";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerImage } from "./commands/image.js";
 import { registerVersion } from "./commands/version.js";
+import { registerVm } from "./commands/vm.js";
 import { CliContext } from "./context.js";
 import { renderError } from "./render/errors.js";
 import { processOut } from "./render/output.js";
@@ -15,6 +17,8 @@ export function buildProgram(ctx: () => CliContext): Command {
     .version(`${buildInfo().version} (build ${buildInfo().buildId})`, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerVm(program, ctx);
+  registerImage(program, ctx);
   registerDaemon(program, ctx);
   registerDoctor(program, ctx);
   registerConfig(program, ctx);

@@ -10,6 +10,7 @@ import { loadConfig, resolvePaths } from "../config/index.js";
 import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
 import type { Handler } from "../rpc/server.js";
 import { SqliteStore } from "../store/sqlite/SqliteStore.js";
+import { type Composed, compose } from "./compose.js";
 import { Daemon } from "./Daemon.js";
 import { createDoctorHandler } from "./doctor.js";
 import { createLogger } from "./logger.js";
@@ -46,21 +47,26 @@ export async function main(argv: string[]): Promise<number> {
     const handlers = new Map<string, Handler>();
     handlers.set("doctor", createDoctorHandler(paths, config));
     let store: SqliteStore | undefined;
+    let services: Composed | undefined;
     daemon = new Daemon({
       paths,
       config,
       log,
       handlers,
-      onClose: () => {
+      onClose: async () => {
+        await services?.stop();
         store?.close();
         flush();
       },
     });
     // The lock comes first: only the one daemon of this state dir opens and migrates the store.
-    await daemon.start(() => {
+    await daemon.start(async () => {
       store = new SqliteStore(paths.dbFile);
       const m = store.migrate();
       if (m.applied.length) log.info({ from: m.from, to: m.to }, "store migrated");
+      services = compose(paths, config, store, log);
+      for (const [k, v] of services.handlers) handlers.set(k, v);
+      await services.start();
     });
     const d = daemon;
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void d.shutdown(sig));

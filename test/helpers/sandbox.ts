@@ -20,6 +20,9 @@ export class Sandbox {
   /** Every daemon pid seen, killed on cleanup. */
   readonly pids = new Set<number>();
 
+  /** Prefix for every CLI run, e.g. ["ip", "netns", "exec", NS] so the daemon lives in a namespace. */
+  wrap: string[] = [];
+
   constructor(extraEnv: Record<string, string> = {}) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), "bgt-"));
     const home = path.join(this.dir, "home");
@@ -54,7 +57,8 @@ export class Sandbox {
   cli(args: string[], opts: { bin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
     const bin = opts.bin ?? path.join(repoRoot(), "bin", "banger");
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], {
+      const argv = [...this.wrap, process.execPath, bin, ...args];
+      const child = spawn(argv[0]!, argv.slice(1), {
         env: { ...this.env, ...opts.env },
         stdio: ["ignore", "pipe", "pipe"],
       });

@@ -1,0 +1,119 @@
+import path from "node:path";
+import type { Command } from "commander";
+import type { ImageView } from "../../api/vms.js";
+import { formatSize } from "../../config/sizes.js";
+import type { CliContext } from "../context.js";
+import { json, table } from "../render/output.js";
+import { progressPrinter } from "../render/progress.js";
+
+function renderImage(v: ImageView): string {
+  return table(
+    [
+      ["name:", v.name],
+      ["id:", v.id],
+      ["version:", `${v.version} (${v.arch})`],
+      ["kernel:", v.kernel.path ?? `(${v.kernel.kind})`],
+      ["initrd:", v.initrdPath ?? "-"],
+      ["rootfs:", v.rootfsPath],
+      ["work seed:", v.workSeedPath],
+      ["size:", formatSize(v.sizeBytes)],
+      ["source:", v.source],
+      ["created:", v.createdAt],
+      ["used by:", v.usedBy.length ? v.usedBy.join(", ") : "-"],
+    ].concat(v.description ? [["description:", v.description]] : []),
+  );
+}
+
+const abs = (p: string) => path.resolve(p);
+
+export function registerImage(program: Command, ctx: () => CliContext): void {
+  const image = program.command("image").description("manage images (root filesystem, work seed, kernel)");
+
+  image
+    .command("register")
+    .description("record local image files (they are copied into banger's state directory)")
+    .argument("<name>", "image name (lowercase letters, digits, '.', '-')")
+    .requiredOption("--kernel <file>", "uncompressed ELF vmlinux")
+    .option("--initrd <file>", "initrd (banger's guest initrd sets up the root and /root)")
+    .requiredOption("--rootfs <file>", "root filesystem (ext4 image)")
+    .requiredOption("--work-seed <file>", "ext4 image each VM's /root starts from")
+    .option("--description <text>", "free text")
+    .option("--json", "print JSON")
+    .action(
+      async (
+        name: string,
+        o: {
+          kernel: string;
+          initrd?: string;
+          rootfs: string;
+          workSeed: string;
+          description?: string;
+          json?: boolean;
+        },
+      ) => {
+        const c = ctx();
+        const v = await (await c.client()).call(
+          "image.register",
+          {
+            name,
+            kernel: abs(o.kernel),
+            ...(o.initrd ? { initrd: abs(o.initrd) } : {}),
+            rootfs: abs(o.rootfs),
+            workSeed: abs(o.workSeed),
+            ...(o.description ? { description: o.description } : {}),
+          },
+          { onEvent: progressPrinter(c.out) },
+        );
+        if (o.json) return json(c.out, v);
+        c.out.write(`registered image ${v.name} (${formatSize(v.sizeBytes)})\n`);
+      },
+    );
+
+  image
+    .command("list")
+    .alias("ls")
+    .description("list local images")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const c = ctx();
+      const r = await (await c.client()).call("image.list", {});
+      if (o.json) return json(c.out, r);
+      if (!r.images.length) return c.out.write("no images (register one with `banger image register`)\n");
+      c.out.write(
+        table([
+          ["NAME", "VERSION", "SIZE", "SOURCE", "USED BY"],
+          ...r.images.map((i) => [
+            i.name,
+            i.version,
+            formatSize(i.sizeBytes),
+            i.source,
+            String(i.usedBy.length),
+          ]),
+        ]),
+      );
+    });
+
+  image
+    .command("show")
+    .description("everything about an image")
+    .argument("<name>", "image name")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { json?: boolean }) => {
+      const c = ctx();
+      const v = await (await c.client()).call("image.show", { name });
+      if (o.json) return json(c.out, v);
+      c.out.write(renderImage(v));
+    });
+
+  image
+    .command("delete")
+    .description("delete an image (refused while a VM uses it)")
+    .argument("<name>", "image name")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { json?: boolean }) => {
+      const c = ctx();
+      const r = await (await c.client()).call("image.delete", { name });
+      if (o.json) return json(c.out, r);
+      c.out.write(`deleted image ${r.deleted}\n`);
+    });
+}

@@ -1,0 +1,64 @@
+import type { VmView } from "../../api/vms.js";
+import { formatSize } from "../../config/sizes.js";
+import { formatUptime, type Out, paint, table } from "./output.js";
+import { formatMs } from "./progress.js";
+
+export function vmListTable(vms: VmView[]): string {
+  const rows = vms.map((v) => [
+    v.name,
+    v.state,
+    v.image.name,
+    String(v.spec.vcpu),
+    `${v.spec.memoryMib}M`,
+    v.ip ?? "-",
+    v.uptimeSec === null ? "-" : formatUptime(v.uptimeSec),
+  ]);
+  return table([["NAME", "STATE", "IMAGE", "VCPU", "MEMORY", "IP", "UPTIME"], ...rows]);
+}
+
+export function renderVm(out: Out, v: VmView): void {
+  const state =
+    v.state === "running"
+      ? paint(out, "green", v.state)
+      : v.state === "crashed" || v.state === "error"
+        ? paint(out, "red", v.state)
+        : v.state;
+  const lines: string[][] = [
+    ["name", v.name],
+    ["id", v.id],
+    ["state", `${state}${v.uptimeSec !== null ? ` (up ${formatUptime(v.uptimeSec)})` : ""}`],
+    ["image", v.image.name],
+    ["spec", `${v.spec.vcpu} vcpu · ${v.spec.memoryMib} MiB · ${formatSize(v.spec.diskSizeBytes)} disk`],
+    [
+      "driver",
+      v.driver
+        ? `${v.driver}${v.acceleration ? ` (${v.acceleration.toUpperCase()})` : ""}${v.driverReason ? ` — ${v.driverReason}` : ""}`
+        : "-",
+    ],
+    ["pid", v.pid === null ? "-" : String(v.pid)],
+    ["address", v.ip ? `${v.ip} (mac ${v.mac}${v.tap ? `, tap ${v.tap}` : ""})` : "-"],
+    ["vsock cid", String(v.cid)],
+    [
+      "root",
+      v.rootMode === "overlay"
+        ? `${v.paths.rootDisk} (shared, read-only) + ${v.paths.cowDisk} (copy-on-write)`
+        : (v.paths.rootDisk ?? "-"),
+    ],
+    ["work disk", `${v.paths.workDisk} (/root)`],
+    ["console log", v.paths.consoleLog],
+    ["vmm log", v.paths.vmmLog],
+    ["vm dir", v.paths.vmDir],
+    ["created", v.createdAt],
+  ];
+  if (v.startedAt) lines.push(["started", v.startedAt]);
+  if (v.stoppedAt) lines.push(["stopped", v.stoppedAt]);
+  if (v.exit)
+    lines.push(["exit", `code ${v.exit.code ?? "unknown"}${v.exit.signal ? `, ${v.exit.signal}` : ""}`]);
+  out.write(table(lines.map(([k, val]) => [`${k}:`, val ?? ""])));
+  if (v.bootTimings?.length) {
+    const total = v.bootTimings.reduce((a, t) => a + t.ms, 0);
+    out.write(`last boot stages (${formatMs(total)} in all):\n`);
+    out.write(table(v.bootTimings.map((t) => [`  ${t.name}`, formatMs(t.ms)])));
+  }
+  if (v.lastError) out.write(`${paint(out, "red", "last error:")}\n${v.lastError.replace(/^/gm, "  ")}\n`);
+}

@@ -1,0 +1,104 @@
+/** Builds the daemon's services from real adapters. The only place that wires them. */
+import type { Logger } from "pino";
+import { ensureSshKey, hostResources, type Paths, resolveVmDefaults } from "../config/index.js";
+import type { ResolvedConfig } from "../config/types.js";
+import { preflight } from "../doctor/run.js";
+import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
+import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
+import { Sudo } from "../host/sudo.js";
+import type { Handler } from "../rpc/server.js";
+import { Ext4DiskManager } from "../services/disks/Ext4DiskManager.js";
+import { ImageService } from "../services/images/ImageService.js";
+import { IpNetworkManager } from "../services/network/IpNetworkManager.js";
+import { VmService } from "../services/vms/VmService.js";
+import { vmPaths } from "../services/vms/views.js";
+import type { Store } from "../store/Store.js";
+import { capLogFile } from "../vmm/logfile.js";
+import { realCheckContext } from "./doctor.js";
+import { RealDriverProvider } from "./drivers.js";
+import { vmHandlers } from "./handlers.js";
+
+const CRASH_POLL_MS = 500;
+const LOG_CAP_MS = 30_000;
+const CONSOLE_LOG_MAX = 8 * 1024 * 1024;
+
+export interface Composed {
+  handlers: Map<string, Handler>;
+  vms: VmService;
+  /** Reconcile with what survived a restart, then start the background loops. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function compose(paths: Paths, config: ResolvedConfig, store: Store, log: Logger): Composed {
+  const runner = new NodeCommandRunner();
+  const probe = new NodeHostProbe(runner);
+  const network = new IpNetworkManager({
+    bridge: config.network.bridge.value,
+    subnet: config.network.subnet.value,
+    nat: config.network.nat.value,
+    poolSize: config.network.tap_pool_size.value,
+    sudo: new Sudo(runner),
+    runner,
+    log,
+  });
+  const disks = new Ext4DiskManager({ runner });
+  const checkCtx = realCheckContext(paths, config);
+  const vms = new VmService({
+    store,
+    network,
+    disks,
+    drivers: new RealDriverProvider(config, probe, runner),
+    sshKey: {
+      get: async () => {
+        const k = await ensureSshKey(config, paths, runner);
+        return { privateKey: k.privateKey, publicKey: k.publicKey };
+      },
+    },
+    vmsDir: paths.vmsDir,
+    defaults: () => {
+      const d = resolveVmDefaults(config, hostResources());
+      return { vcpu: d.vcpu.value, memoryMib: d.memoryMib.value, diskSizeBytes: d.diskSizeBytes.value };
+    },
+    defaultImage: config.default_image_name.value,
+    preflight: (ids) => preflight(checkCtx, ids),
+    log,
+  });
+  const images = new ImageService({ store, disks, runner, imagesDir: paths.imagesDir, log });
+  const timers: NodeJS.Timeout[] = [];
+
+  const capLogs = async () => {
+    for (const vm of store.vms.list({ skipCorrupt: true }).items) {
+      if (vm.state !== "running") continue;
+      const dropped = await capLogFile(vmPaths(vm.vmDir).consoleLog, CONSOLE_LOG_MAX).catch(() => 0);
+      if (dropped > 0) log.debug({ vm: vm.name, dropped }, "console log capped");
+    }
+  };
+
+  return {
+    handlers: vmHandlers(vms, images),
+    vms,
+    async start() {
+      const r = await vms.lifecycle.reconcile();
+      if (r.adopted.length + r.stopped.length + r.removed.length > 0) log.info(r, "reconciled VMs");
+      let checking = false;
+      timers.push(
+        setInterval(() => {
+          if (checking) return;
+          checking = true;
+          vms.lifecycle
+            .checkCrashes()
+            .catch((e: Error) => log.error({ err: e.message }, "crash check failed"))
+            .finally(() => {
+              checking = false;
+            });
+        }, CRASH_POLL_MS),
+        setInterval(() => void capLogs(), LOG_CAP_MS),
+      );
+    },
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      await network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { mkdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import type { ImageRegisterParams, ImageView } from "../../api/vms.js";
+import { IMAGE_NAME_RE } from "../../config/checks.js";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import type { CommandRunner } from "../../host/runner.js";
+import { newId } from "../../model/ids.js";
+import { type Image, imageKernelRef } from "../../model/image.js";
+import type { Store } from "../../store/Store.js";
+import { checkKernelImage } from "../../vmm/firecracker/kernelImage.js";
+import type { DiskManager } from "../disks/DiskManager.js";
+import type { Progress, ServiceLog } from "../vms/deps.js";
+
+export interface ImageServiceDeps {
+  store: Store;
+  disks: DiskManager;
+  runner: CommandRunner;
+  imagesDir: string;
+  log: ServiceLog;
+  now?: () => Date;
+}
+
+function invalid(field: string, message: string, hint?: string): BangerError {
+  return new BangerError(ErrorCodes.INVALID_ARGUMENT, `${field}: ${message}`, hint ? { hint } : {});
+}
+
+/** Local images: register files, list, show, delete. */
+export class ImageService {
+  constructor(private readonly deps: ImageServiceDeps) {}
+
+  view(img: Image): ImageView {
+    const { store } = this.deps;
+    const ref = imageKernelRef(img);
+    const kernel = ref.kind === "managed" ? store.kernels.find(ref.kernelId) : undefined;
+    return {
+      id: img.id,
+      name: img.name,
+      version: img.version,
+      arch: img.arch,
+      kernel: {
+        kind: ref.kind,
+        path: ref.kind === "own" ? ref.path : (kernel?.vmlinuxPath ?? null),
+        name: kernel?.name ?? null,
+      },
+      initrdPath: img.initrdPath,
+      rootfsPath: img.rootfsPath,
+      workSeedPath: img.workSeedPath,
+      sizeBytes: img.sizeBytes,
+      source: img.source,
+      description: img.description,
+      createdAt: img.createdAt.toISOString(),
+      usedBy: store.vms.vmsUsingImage(img.id).map((v) => v.name),
+    };
+  }
+
+  list(): { images: ImageView[] } {
+    return { images: this.deps.store.images.list({ skipCorrupt: true }).items.map((i) => this.view(i)) };
+  }
+
+  show(name: string): ImageView {
+    return this.view(this.deps.store.images.get(name));
+  }
+
+  /** Check every input before copying anything. */
+  private async validate(p: ImageRegisterParams): Promise<void> {
+    if (!IMAGE_NAME_RE.test(p.name)) {
+      throw invalid(
+        "name",
+        `"${p.name}" is not a valid image name`,
+        "use lowercase letters, digits, '.' and '-' (1-63 characters)",
+      );
+    }
+    if (this.deps.store.images.find(p.name)) {
+      throw new BangerError(ErrorCodes.ALREADY_EXISTS, `an image named "${p.name}" already exists`, {
+        hint: `choose another name, or delete it first with \`banger image delete ${p.name}\``,
+      });
+    }
+    const files: Array<[string, string | undefined]> = [
+      ["--kernel", p.kernel],
+      ["--initrd", p.initrd],
+      ["--rootfs", p.rootfs],
+      ["--work-seed", p.workSeed],
+    ];
+    for (const [flag, f] of files) {
+      if (f === undefined) continue;
+      if (!path.isAbsolute(f)) throw invalid(flag, `"${f}" is not an absolute path`);
+      const s = await stat(f).catch((e: NodeJS.ErrnoException) => {
+        throw invalid(flag, `cannot read ${f}: ${e.code ?? e.message}`);
+      });
+      if (!s.isFile()) throw invalid(flag, `${f} is not a regular file`);
+    }
+    await checkKernelImage(p.kernel).catch((e: Error) => {
+      throw invalid(
+        "--kernel",
+        e.message,
+        "banger boots an uncompressed ELF vmlinux (see docs on extracting it from vmlinuz)",
+      );
+    });
+    for (const [flag, f] of [
+      ["--rootfs", p.rootfs],
+      ["--work-seed", p.workSeed],
+    ] as const) {
+      const why = await this.deps.disks.checkExt4(f);
+      if (why)
+        throw invalid(
+          flag,
+          `${f}: ${why}`,
+          "banger images are raw ext4 filesystem images (mkfs.ext4 -d DIR FILE SIZE)",
+        );
+    }
+  }
+
+  /** Copy the files into StateDir/images/<id>/ (reflink or sparse copy) and record the image. */
+  async register(p: ImageRegisterParams, progress: Progress = () => {}): Promise<ImageView> {
+    await this.validate(p);
+    const id = newId();
+    const dir = path.join(this.deps.imagesDir, id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      const dest = (n: string) => path.join(dir, n);
+      const copies: Array<[string, string]> = [
+        [p.kernel, dest("vmlinux")],
+        ...(p.initrd ? ([[p.initrd, dest("initrd.img")]] as Array<[string, string]>) : []),
+        [p.rootfs, dest("rootfs.ext4")],
+        [p.workSeed, dest("work-seed.ext4")],
+      ];
+      let size = 0;
+      for (const [src, dst] of copies) {
+        progress({ kind: "progress", stage: "image:copy", phase: "info", message: `copying ${src}` });
+        await this.deps.runner.run(["cp", "--reflink=auto", "--sparse=always", "--", src, dst]);
+        size += (await stat(dst)).size;
+      }
+      const img = this.deps.store.images.insert({
+        id,
+        name: p.name,
+        version: p.version ?? "local",
+        arch: "x86_64",
+        kernelId: null,
+        kernelPath: dest("vmlinux"),
+        initrdPath: p.initrd ? dest("initrd.img") : null,
+        rootfsPath: dest("rootfs.ext4"),
+        workSeedPath: dest("work-seed.ext4"),
+        sizeBytes: size,
+        source: "register",
+        description: p.description ?? "",
+        createdAt: (this.deps.now ?? (() => new Date()))(),
+      });
+      this.deps.log.info({ image: img.name, id }, "image registered");
+      return this.view(img);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Refused while a VM uses it (the store names them); then its files go. */
+  async delete(name: string): Promise<{ deleted: string }> {
+    const img = this.deps.store.images.get(name);
+    this.deps.store.images.delete(img.id);
+    const owned = path.join(this.deps.imagesDir, img.id);
+    if (path.dirname(img.rootfsPath) === owned) await rm(owned, { recursive: true, force: true });
+    this.deps.log.info({ image: img.name, id: img.id }, "image deleted");
+    return { deleted: img.name };
+  }
+}

@@ -1,0 +1,306 @@
+import { open, rm } from "node:fs/promises";
+import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
+import type { BootTiming, Vm } from "../../model/vm.js";
+import type { BootSpec, VmmDriver } from "../../vmm/driver.js";
+import { runSteps, type Step, type StepTiming } from "../../vmm/steps.js";
+import type { KeyedLock } from "../keyedLock.js";
+import type { Progress, VmServiceDeps } from "./deps.js";
+import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
+import { stageObserver } from "./VmService.js";
+import { vmPaths } from "./views.js";
+
+/** Checks a start runs before touching anything (see doctor). */
+export const START_PREFLIGHT = ["vmm", "tun", "ip", "debugfs"] as const;
+
+interface StartCtx {
+  vm: Vm;
+  driver: VmmDriver;
+  reason: string;
+  tap: string | null;
+  timings: StepTiming[];
+}
+
+/** Starting and stopping VMs, their network, crash detection and reconcile. */
+export class VmLifecycle {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly deps: VmServiceDeps,
+    private readonly locks: KeyedLock,
+  ) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  isAlive(vm: Vm): boolean {
+    return vm.vmm !== null && this.deps.drivers.forName(vm.vmm.driver).isAlive(vm.vmm);
+  }
+
+  /** The managed public key into /root/.ssh/authorized_keys on the work disk (create and every start). */
+  async writeAuthorizedKey(vm: Vm): Promise<void> {
+    if (!vm.disks) throw new BangerError(ErrorCodes.INTERNAL, `VM "${vm.name}" has no disks`);
+    const key = await this.deps.sshKey.get();
+    await this.deps.disks.writeWorkFiles(vm.disks.work, [
+      { path: ".ssh/authorized_keys", content: `${key.publicKey.trim()}\n`, mode: 0o600, uid: 0, gid: 0 },
+    ]);
+  }
+
+  async start(name: string, progress: Progress = () => {}, before: BootTiming[] = []): Promise<Vm> {
+    const vm0 = this.deps.store.vms.get(name);
+    return this.locks.run(vm0.id, () => this.startUnlocked(vm0.id, progress, before));
+  }
+
+  private async startUnlocked(id: string, progress: Progress, before: BootTiming[]): Promise<Vm> {
+    const { store } = this.deps;
+    const vm = store.vms.getById(id);
+    if (vm.state === "running" && this.isAlive(vm)) return vm;
+    if (vm.state === "creating") {
+      throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`, {
+        hint: "wait for the create to finish",
+      });
+    }
+    if (!vm.disks || !vm.network) {
+      throw new BangerError(
+        ErrorCodes.CONFLICT,
+        `VM "${vm.name}" has no disks or address (an interrupted create)`,
+        {
+          hint: `delete it with \`banger vm delete ${vm.name}\` and create it again`,
+        },
+      );
+    }
+    await this.deps.preflight(START_PREFLIGHT);
+    const { driver, reason } = await this.deps.drivers.select();
+    const ctx: StartCtx = {
+      vm: store.vms.update(id, { state: "starting", lastError: null, exit: null }),
+      driver,
+      reason,
+      tap: null,
+      timings: [],
+    };
+    try {
+      const { timings } = await runSteps(this.startSteps(progress), ctx, stageObserver("start", progress));
+      const all = [
+        ...before,
+        ...timings.filter((t) => t.name !== "boot").map((t) => ({ name: `start:${t.name}`, ms: t.ms })),
+        ...ctx.timings,
+      ];
+      const running = store.vms.update(id, { bootTimings: all });
+      this.deps.log.info({ vm: running.name, id, timings: all, driver: driver.name }, "vm started");
+      return running;
+    } catch (e) {
+      const err = toBangerError(e);
+      store.vms.update(id, {
+        state: "error",
+        lastError: err.message,
+        vmm: null,
+        network: { ...vm.network, tap: null },
+      });
+      this.deps.log.error({ vm: vm.name, id, err: err.message }, "vm start failed");
+      throw err;
+    }
+  }
+
+  private startSteps(progress: Progress): Step<StartCtx>[] {
+    const { store, network } = this.deps;
+    return [
+      { name: "ssh-key", run: async (c) => this.writeAuthorizedKey(c.vm) },
+      {
+        name: "network",
+        run: async (c, cleanup) => {
+          await network.ensureReady();
+          const tap = await network.acquireTap();
+          cleanup(() => network.releaseTap(tap));
+          c.tap = tap;
+        },
+      },
+      {
+        name: "boot",
+        run: async (c) => {
+          const r = await c.driver.boot(this.bootSpec(c.vm, c.tap!), {
+            onStepStart: (n) =>
+              progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
+            onStepDone: (t) =>
+              progress({
+                kind: "progress",
+                stage: `boot:${t.name}`,
+                phase: "done",
+                message: `boot: ${t.name}`,
+                ms: t.ms,
+              }),
+          });
+          c.timings = r.timings.map((t) => ({ name: `boot:${t.name}`, ms: t.ms }));
+          c.vm = store.vms.update(c.vm.id, {
+            state: "running",
+            driver: c.driver.name,
+            driverReason: c.reason,
+            vmm: r.handle,
+            network: { ...c.vm.network!, tap: c.tap },
+            startedAt: this.now(),
+            stoppedAt: null,
+          });
+        },
+      },
+    ];
+  }
+
+  bootSpec(vm: Vm, tap: string): BootSpec {
+    const p = vmPaths(vm.vmDir);
+    const disks = vm.disks!;
+    const net = vm.network!;
+    return {
+      id: vm.id,
+      name: vm.name,
+      vcpu: vm.spec.vcpu,
+      memoryMib: vm.spec.memoryMib,
+      ...this.kernelFor(vm),
+      kernelArgs: guestKernelArgs({ ip: net.ip, subnet: this.deps.network.subnet, hostname: vm.name, disks }),
+      drives: drivesFor(disks),
+      net: { tap, mac: net.mac },
+      cid: vm.cid,
+      vmDir: vm.vmDir,
+      consoleLog: p.consoleLog,
+      vmmLog: p.vmmLog,
+    };
+  }
+
+  private kernelFor(vm: Vm): { kernelPath: string; initrdPath: string | null } {
+    const { store } = this.deps;
+    const image = store.images.getById(vm.imageId);
+    if (image.kernelId) {
+      const k = store.kernels.getById(image.kernelId);
+      return { kernelPath: k.vmlinuxPath, initrdPath: image.initrdPath ?? k.initrdPath };
+    }
+    if (image.kernelPath) return { kernelPath: image.kernelPath, initrdPath: image.initrdPath };
+    throw new BangerError(ErrorCodes.NOT_FOUND, `image "${image.name}" has no kernel`, {
+      hint: "register the image again with --kernel",
+    });
+  }
+
+  async stop(name: string, timeoutMs?: number): Promise<Vm> {
+    const vm0 = this.deps.store.vms.get(name);
+    return this.locks.run(vm0.id, () => this.stopUnlocked(this.deps.store.vms.getById(vm0.id), timeoutMs));
+  }
+
+  /** Stop (graceful, then kill after the timeout) and give the TAP back. Idempotent. */
+  async stopUnlocked(vm: Vm, timeoutMs = this.deps.stopTimeoutMs ?? 10_000): Promise<Vm> {
+    const { store } = this.deps;
+    if (vm.state === "creating") {
+      throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`);
+    }
+    if (vm.vmm) {
+      store.vms.update(vm.id, { state: "stopping" });
+      await this.deps.drivers.forName(vm.vmm.driver).stop(vm.vmm, { timeoutMs });
+    }
+    await this.releaseNetwork(vm);
+    const stopped = store.vms.update(vm.id, {
+      state: vm.state === "crashed" || vm.state === "error" ? vm.state : "stopped",
+      vmm: null,
+      network: vm.network ? { ...vm.network, tap: null } : null,
+      stoppedAt: vm.vmm ? this.now() : vm.stoppedAt,
+    });
+    if (vm.vmm) this.deps.log.info({ vm: vm.name, id: vm.id }, "vm stopped");
+    return stopped.state === "stopped" ? stopped : store.vms.update(vm.id, { state: "stopped" });
+  }
+
+  async restart(name: string, progress: Progress = () => {}, timeoutMs?: number): Promise<Vm> {
+    const vm0 = this.deps.store.vms.get(name);
+    return this.locks.run(vm0.id, async () => {
+      await this.stopUnlocked(this.deps.store.vms.getById(vm0.id), timeoutMs);
+      return this.startUnlocked(vm0.id, progress, []);
+    });
+  }
+
+  async releaseNetwork(vm: Vm): Promise<void> {
+    if (vm.network?.tap) await this.deps.network.releaseTap(vm.network.tap);
+  }
+
+  /** A running VM whose VMM is gone: crashed, with the console's last lines. Skips VMs busy in an operation. */
+  async checkCrashes(): Promise<string[]> {
+    const { store } = this.deps;
+    const crashed: string[] = [];
+    for (const vm of store.vms.list({ skipCorrupt: true }).items) {
+      if (vm.state !== "running" || !vm.vmm || this.locks.busy(vm.id) || this.isAlive(vm)) continue;
+      await this.locks.run(vm.id, async () => {
+        const cur = store.vms.getById(vm.id);
+        if (cur.state !== "running" || !cur.vmm || this.isAlive(cur)) return;
+        await this.markGone(cur, "crashed", "the VMM process exited unexpectedly");
+        crashed.push(cur.name);
+      });
+    }
+    return crashed;
+  }
+
+  private async markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void> {
+    const p = vmPaths(vm.vmDir);
+    const tail = await lastLines(p.consoleLog, 10);
+    const vmmTail = await lastLines(p.vmmLog, 3);
+    const signal = /terminating on signal (\d+)/.exec(vmmTail)?.[1];
+    const message = `${why}; last console lines:\n${tail || "(console log empty)"}\nconsole log: ${p.consoleLog}; VMM log: ${p.vmmLog}`;
+    await this.releaseNetwork(vm);
+    if (vm.vmm) {
+      for (const s of [vm.vmm.controlSocket, vm.vmm.agentSocket]) await rm(s, { force: true });
+    }
+    this.deps.store.vms.update(vm.id, {
+      state,
+      vmm: null,
+      network: vm.network ? { ...vm.network, tap: null } : null,
+      stoppedAt: this.now(),
+      lastError: message,
+      exit: { code: null, signal: signal ? `signal ${signal}` : null },
+    });
+    this.deps.log.warn({ vm: vm.name, id: vm.id, state, why }, "vm VMM gone");
+  }
+
+  /**
+   * After a daemon (re)start: adopt VMs whose VMM still runs, mark the others
+   * stopped with the reason, drop rows of interrupted creates, and give
+   * orphaned TAPs back to the pool.
+   */
+  async reconcile(): Promise<{ adopted: string[]; stopped: string[]; removed: string[] }> {
+    const { store, disks, network } = this.deps;
+    const out = { adopted: [] as string[], stopped: [] as string[], removed: [] as string[] };
+    const vms = store.vms.list({ skipCorrupt: true }).items;
+    for (const vm of vms) {
+      if (vm.state === "creating") {
+        if (vm.disks) await disks.remove(vm.disks).catch(() => undefined);
+        await rm(vm.vmDir, { recursive: true, force: true });
+        store.vms.delete(vm.id);
+        out.removed.push(vm.name);
+      } else if (vm.vmm && this.isAlive(vm)) {
+        if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
+        out.adopted.push(vm.name);
+      } else if (vm.vmm || vm.network?.tap) {
+        await this.markGone(vm, "stopped", "the VMM was gone when the daemon started");
+        out.stopped.push(vm.name);
+      } else if (vm.state === "starting" || vm.state === "stopping") {
+        store.vms.update(vm.id, { state: "stopped" });
+      }
+    }
+    if (vms.length > 0) {
+      const inUse = new Set(
+        store.vms
+          .list({ skipCorrupt: true })
+          .items.map((v) => v.network?.tap)
+          .filter((t): t is string => !!t),
+      );
+      await network.reconcile(inUse);
+    }
+    return out;
+  }
+}
+
+/** The last `n` lines of a file (reads at most 8 KiB from its end); "" when absent. */
+export async function lastLines(file: string, n: number): Promise<string> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(file, "r");
+    const { size } = await fh.stat();
+    const len = Math.min(size, 8192);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    return buf.toString("utf8").replace(/\r/g, "").trimEnd().split("\n").slice(-n).join("\n");
+  } catch {
+    return "";
+  } finally {
+    await fh?.close();
+  }
+}

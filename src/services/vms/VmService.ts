@@ -1,0 +1,240 @@
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import type { SshInfo, VmCreateParams, VmListResult, VmView } from "../../api/vms.js";
+import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
+import { newId } from "../../model/ids.js";
+import type { Vm, VmDisksRecord } from "../../model/vm.js";
+import { runSteps, type Step } from "../../vmm/steps.js";
+import { KeyedLock } from "../keyedLock.js";
+import { randomVmName, validateVmName } from "../names.js";
+import { macFromId } from "../network/NetworkManager.js";
+import type { Progress, VmServiceDeps } from "./deps.js";
+import { VmLifecycle } from "./VmLifecycle.js";
+import { toVmView, vmPaths } from "./views.js";
+
+interface CreateCtx {
+  vm: Vm;
+  disks: VmDisksRecord | null;
+}
+
+/** VM objects: create, list, show, delete; start/stop live in VmLifecycle. */
+export class VmService {
+  readonly lifecycle: VmLifecycle;
+  private readonly locks = new KeyedLock();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: VmServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.lifecycle = new VmLifecycle(deps, this.locks);
+  }
+
+  view(vm: Vm): VmView {
+    const image = this.deps.store.images.list({ skipCorrupt: true }).items.find((i) => i.id === vm.imageId);
+    return toVmView(vm, image, this.now());
+  }
+
+  exists(id: string): boolean {
+    return this.deps.store.vms.find(id)?.id === id;
+  }
+
+  /** What `banger vm ssh` needs: address, user, key, and the VM's own known_hosts file. */
+  async sshInfo(name: string): Promise<SshInfo> {
+    const vm = this.deps.store.vms.get(name);
+    if (vm.state !== "running" || !vm.network) {
+      throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is ${vm.state}`, {
+        hint: `start it with \`banger vm start ${vm.name}\``,
+      });
+    }
+    const key = await this.deps.sshKey.get();
+    return {
+      name: vm.name,
+      ip: vm.network.ip,
+      user: "root",
+      identityFile: key.privateKey,
+      knownHostsFile: vmPaths(vm.vmDir).knownHosts,
+    };
+  }
+
+  show(name: string): VmView {
+    return this.view(this.deps.store.vms.get(name));
+  }
+
+  list(): VmListResult {
+    const { items, problems } = this.deps.store.vms.list({ skipCorrupt: true });
+    const images = new Map(this.deps.store.images.list({ skipCorrupt: true }).items.map((i) => [i.id, i]));
+    const now = this.now();
+    return {
+      vms: items.map((vm) => toVmView(vm, images.get(vm.imageId), now)),
+      problems: problems.map((p) => p.message),
+    };
+  }
+
+  /** Validate everything before touching anything. */
+  private resolveCreate(p: VmCreateParams) {
+    const { store } = this.deps;
+    if (p.name !== undefined) {
+      validateVmName(p.name);
+      if (store.vms.find(p.name)) {
+        throw new BangerError(ErrorCodes.ALREADY_EXISTS, `a VM named "${p.name}" already exists`, {
+          hint: "choose another --name, or delete the old VM with `banger vm delete`",
+        });
+      }
+    }
+    const imageName = p.image ?? this.deps.defaultImage;
+    const image = store.images.find(imageName);
+    if (!image) {
+      const names = store.images.list({ skipCorrupt: true }).items.map((i) => i.name);
+      throw new BangerError(ErrorCodes.NOT_FOUND, `no image named "${imageName}"`, {
+        hint: names.length
+          ? `registered images: ${names.join(", ")}`
+          : "register one with `banger image register NAME --kernel F --rootfs F --work-seed F`",
+      });
+    }
+    const d = this.deps.defaults();
+    const spec = {
+      vcpu: p.vcpu ?? d.vcpu,
+      memoryMib: p.memoryMib ?? d.memoryMib,
+      diskSizeBytes: p.diskSizeBytes ?? d.diskSizeBytes,
+    };
+    return { image, spec };
+  }
+
+  async create(p: VmCreateParams, progress: Progress = () => {}): Promise<VmView> {
+    const { image, spec } = this.resolveCreate(p);
+    const { store, disks, network } = this.deps;
+    const id = (this.deps.newId ?? newId)();
+    const vmDir = path.join(this.deps.vmsDir, id);
+    const ctx: CreateCtx = { vm: undefined as unknown as Vm, disks: null };
+    const steps: Step<CreateCtx>[] = [
+      {
+        name: "record",
+        run: async (c, cleanup) => {
+          c.vm = this.insertRow(p.name, { id, imageId: image.id, spec, vmDir });
+          cleanup(() => store.vms.delete(id));
+        },
+      },
+      {
+        name: "lease",
+        run: async (c, cleanup) => {
+          const ip = store.allocateLease(id, network.subnet.guestAddresses(), {
+            subnet: network.subnet.cidr,
+          });
+          cleanup(() => store.releaseLease(id));
+          c.vm = store.vms.update(id, { network: { ip, mac: macFromId(id), tap: null } });
+        },
+      },
+      {
+        name: "disks",
+        run: async (c, cleanup) => {
+          await mkdir(vmDir, { recursive: true, mode: 0o700 });
+          cleanup(() => rm(vmDir, { recursive: true, force: true }));
+          const d = await disks.prepare({
+            vmDir,
+            imageRootfs: image.rootfsPath,
+            imageWorkSeed: image.workSeedPath,
+            diskSizeBytes: spec.diskSizeBytes,
+          });
+          cleanup(() => disks.remove(d));
+          c.disks = d;
+          c.vm = store.vms.update(id, { disks: d });
+        },
+      },
+      {
+        name: "ssh-key",
+        run: async (c) => this.lifecycle.writeAuthorizedKey(c.vm),
+      },
+    ];
+    const t0 = performance.now();
+    const { timings: raw } = await runSteps(steps, ctx, stageObserver("create", progress));
+    const timings = raw.map((t) => ({ name: `create:${t.name}`, ms: t.ms }));
+    let vm = store.vms.update(id, { state: "stopped" });
+    this.deps.log.info({ vm: vm.name, id, timings, ms: Math.round(performance.now() - t0) }, "vm created");
+    progress({
+      kind: "progress",
+      stage: "create",
+      phase: "info",
+      message: `created ${vm.name} (${vm.network?.ip})`,
+    });
+    if (p.start !== false) {
+      vm = await this.lifecycle.start(vm.name, progress, timings);
+    } else {
+      vm = store.vms.update(id, { bootTimings: timings });
+    }
+    return this.view(vm);
+  }
+
+  /** Insert the row; a generated name that loses a race to another create is drawn again. */
+  private insertRow(name: string | undefined, base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir">): Vm {
+    const { store } = this.deps;
+    const now = this.now();
+    for (let attempt = 0; ; attempt++) {
+      const n = name ?? randomVmName((x) => store.vms.find(x) !== undefined);
+      try {
+        return store.vms.insert({
+          ...base,
+          name: n,
+          state: "creating",
+          driver: null,
+          driverReason: null,
+          disks: null,
+          vmm: null,
+          network: null,
+          createdAt: now,
+          updatedAt: now,
+          startedAt: null,
+          stoppedAt: null,
+          lastError: null,
+          exit: null,
+          bootTimings: null,
+        });
+      } catch (e) {
+        if (name === undefined && isBangerError(e) && e.code === ErrorCodes.ALREADY_EXISTS && attempt < 20)
+          continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Remove everything the VM owned: VMM (with force), TAP, disks, lease, directory, row. */
+  async delete(name: string, force: boolean): Promise<{ deleted: string }> {
+    const vm0 = this.deps.store.vms.get(name);
+    return this.locks.run(vm0.id, async () => {
+      let vm = this.deps.store.vms.getById(vm0.id);
+      if (vm.vmm && this.lifecycle.isAlive(vm)) {
+        if (!force) {
+          throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is ${vm.state}`, {
+            hint: `stop it first (banger vm stop ${vm.name}) or delete with --force`,
+          });
+        }
+        vm = await this.lifecycle.stopUnlocked(vm, 0);
+      }
+      await this.lifecycle.releaseNetwork(vm);
+      if (vm.disks) await this.deps.disks.remove(vm.disks);
+      await rm(vm.vmDir, { recursive: true, force: true });
+      this.deps.store.vms.delete(vm.id);
+      this.deps.log.info({ vm: vm.name, id: vm.id }, "vm deleted");
+      return { deleted: vm.name };
+    });
+  }
+}
+
+/** Progress events and timings for named stages. */
+export function stageObserver(prefix: string, progress: Progress) {
+  return {
+    onStart: (name: string) =>
+      progress({
+        kind: "progress",
+        stage: `${prefix}:${name}`,
+        phase: "start",
+        message: `${prefix}: ${name}`,
+      }),
+    onDone: (t: { name: string; ms: number }) =>
+      progress({
+        kind: "progress",
+        stage: `${prefix}:${t.name}`,
+        phase: "done",
+        message: `${prefix}: ${t.name}`,
+        ms: t.ms,
+      }),
+  };
+}

@@ -1,0 +1,49 @@
+import type { ProgressEvent } from "../../api/protocol.js";
+import type { Store } from "../../store/Store.js";
+import type { DriverName, VmmDriver } from "../../vmm/driver.js";
+import type { DiskManager } from "../disks/DiskManager.js";
+import type { NetworkManager } from "../network/NetworkManager.js";
+
+export interface ServiceLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Picks the VMM for a new boot, and finds the driver of an existing handle. */
+export interface DriverProvider {
+  /** The driver for the next boot, with the reason (from the VMM selection). Throws PREFLIGHT_FAILED when none can run. */
+  select(): Promise<{ driver: VmmDriver; reason: string }>;
+  forName(name: DriverName): VmmDriver;
+}
+
+export interface SshKeyProvider {
+  /** The key VMs trust: path of the private key and the public key line. */
+  get(): Promise<{ privateKey: string; publicKey: string }>;
+}
+
+export interface VmDefaultsProvider {
+  vcpu: number;
+  memoryMib: number;
+  diskSizeBytes: number;
+}
+
+export interface VmServiceDeps {
+  store: Store;
+  network: NetworkManager;
+  disks: DiskManager;
+  drivers: DriverProvider;
+  sshKey: SshKeyProvider;
+  vmsDir: string;
+  defaults: () => VmDefaultsProvider;
+  defaultImage: string;
+  /** Host checks a start needs (vmm, tun, ip, debugfs ...); throws PREFLIGHT_FAILED. */
+  preflight: (ids: readonly string[]) => Promise<void>;
+  log: ServiceLog;
+  now?: () => Date;
+  newId?: () => string;
+  /** Grace period for a stop before the VMM is killed. */
+  stopTimeoutMs?: number;
+}
+
+export type Progress = (e: ProgressEvent) => void;

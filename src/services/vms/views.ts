@@ -1,0 +1,53 @@
+import path from "node:path";
+import type { VmView } from "../../api/vms.js";
+import type { Image } from "../../model/image.js";
+import type { Vm } from "../../model/vm.js";
+
+export function vmPaths(vmDir: string) {
+  return {
+    consoleLog: path.join(vmDir, "console.log"),
+    vmmLog: path.join(vmDir, "vmm.log"),
+    knownHosts: path.join(vmDir, "known_hosts"),
+  };
+}
+
+export function toVmView(vm: Vm, image: Pick<Image, "id" | "name"> | undefined, now: Date): VmView {
+  const p = vmPaths(vm.vmDir);
+  const running = vm.state === "running" && vm.startedAt !== null;
+  return {
+    id: vm.id,
+    name: vm.name,
+    state: vm.state,
+    image: { id: vm.imageId, name: image?.name ?? "(deleted)" },
+    spec: { ...vm.spec },
+    driver: vm.driver,
+    acceleration: vm.vmm?.acceleration ?? null,
+    driverReason: vm.driverReason,
+    pid: vm.vmm?.pid ?? null,
+    ip: vm.network?.ip ?? null,
+    mac: vm.network?.mac ?? null,
+    tap: vm.network?.tap ?? null,
+    cid: vm.cid,
+    rootMode: vm.disks?.rootMode ?? null,
+    paths: {
+      vmDir: vm.vmDir,
+      consoleLog: p.consoleLog,
+      vmmLog: p.vmmLog,
+      workDisk: vm.disks?.work ?? path.join(vm.vmDir, "work.ext4"),
+      rootDisk: vm.disks?.root.path ?? null,
+      cowDisk: vm.disks?.cow ?? null,
+      controlSocket: vm.vmm?.controlSocket ?? null,
+      agentSocket: vm.vmm?.agentSocket ?? null,
+    },
+    createdAt: vm.createdAt.toISOString(),
+    startedAt: vm.startedAt?.toISOString() ?? null,
+    stoppedAt: vm.stoppedAt?.toISOString() ?? null,
+    uptimeSec:
+      running && vm.startedAt
+        ? Math.max(0, Math.round((now.getTime() - vm.startedAt.getTime()) / 1000))
+        : null,
+    lastError: vm.lastError,
+    exit: vm.exit,
+    bootTimings: vm.bootTimings,
+  };
+}
