@@ -1,4 +1,6 @@
 /** The RPC contract: every method with its params and result types. */
+import type { HealthReport, ListeningPort, VmStats } from "./agent.js";
+import type { CatalogEntryView, KernelView, PullParams } from "./catalog.js";
 import type { DoctorReport } from "./doctor.js";
 import type {
   ImageRegisterParams,
@@ -46,6 +48,25 @@ export interface ShutdownResult {
   pid: number;
 }
 
+export interface ImageBuildParams {
+  name: string;
+  from: string;
+  install?: string[];
+  /** Absolute path of a shell script run inside the image as root. */
+  script?: string;
+  /** "SRC:DEST" pairs, SRC absolute on the host, DEST absolute in the image. */
+  copy?: string[];
+}
+
+export interface VmExecParams {
+  name: string;
+  argv: string[];
+  /** Working directory in the guest (default /root). */
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
 export interface Methods {
   ping: { params: Record<string, never>; result: PingResult };
   shutdown: { params: ShutdownParams; result: ShutdownResult };
@@ -64,6 +85,24 @@ export interface Methods {
   "image.list": { params: Record<string, never>; result: { images: ImageView[] } };
   "image.show": { params: VmRefParams; result: ImageView };
   "image.delete": { params: VmRefParams; result: { deleted: string } };
+  /** Streams progress; falls back to the recipe when the bundle cannot be downloaded. */
+  "image.pull": { params: PullParams; result: ImageView };
+  "image.buildRecipe": { params: VmRefParams; result: ImageView };
+  "image.build": { params: ImageBuildParams; result: ImageView };
+  "image.export": { params: { name: string; output: string }; result: { bundle: string; entry: string } };
+  "image.available": { params: Record<string, never>; result: { entries: CatalogEntryView[] } };
+  "kernel.list": { params: Record<string, never>; result: { kernels: KernelView[] } };
+  "kernel.show": { params: VmRefParams; result: KernelView };
+  "kernel.delete": { params: VmRefParams; result: { deleted: string } };
+  "kernel.pull": { params: PullParams; result: KernelView };
+  "kernel.available": { params: Record<string, never>; result: { entries: CatalogEntryView[] } };
+  "vm.health": { params: VmRefParams; result: HealthReport };
+  /** Streams exec-output events; the result carries the exit code. */
+  "vm.exec": { params: VmExecParams; result: { exitCode: number } };
+  "vm.ports": { params: VmRefParams; result: { ports: ListeningPort[] } };
+  "vm.stats": { params: { name?: string }; result: { stats: VmStats[] } };
+  /** Streams change events until the caller disconnects. */
+  "events.watch": { params: Record<string, never>; result: null };
 }
 
 export type MethodName = keyof Methods;

@@ -40,7 +40,23 @@ export interface LogEvent {
   data: string;
 }
 
-export type RpcEvent = ProgressEvent | LogEvent;
+/** Output of a command run in a guest through the agent (vm.exec). */
+export interface ExecOutputEvent {
+  kind: "exec-output";
+  stream: "stdout" | "stderr";
+  /** base64 */
+  data: string;
+}
+
+/** A change the daemon announces to `events.watch` subscribers (TUI). */
+export interface ChangeEvent {
+  kind: "change";
+  /** What changed: a VM (payload: its name; fetch it with vm.show), an image, a kernel, or stats. */
+  topic: "vm" | "vm-deleted" | "image" | "kernel" | "stats";
+  name: string;
+}
+
+export type RpcEvent = ProgressEvent | LogEvent | ExecOutputEvent | ChangeEvent;
 
 export type RpcResponse =
   | { id: number; type: "event"; event: RpcEvent }
