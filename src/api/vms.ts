@@ -81,7 +81,11 @@ export interface SshInfo {
   ip: string;
   user: string;
   identityFile: string;
+  /** banger's known_hosts, where the VM's own host key is pinned under hostKeyAlias. */
   knownHostsFile: string;
+  hostKeyAlias: string;
+  /** The ssh_config banger keeps (`Host NAME.vm` blocks). */
+  sshConfig: string;
 }
 
 export interface ImageView {

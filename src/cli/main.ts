@@ -5,6 +5,7 @@ import { registerConfig } from "./commands/config.js";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerImage } from "./commands/image.js";
+import { registerSshConfig } from "./commands/sshConfig.js";
 import { registerVersion } from "./commands/version.js";
 import { registerVm } from "./commands/vm.js";
 import { CliContext } from "./context.js";
@@ -19,6 +20,7 @@ export function buildProgram(ctx: () => CliContext): Command {
     .exitOverride();
   registerVm(program, ctx);
   registerImage(program, ctx);
+  registerSshConfig(program, ctx);
   registerDaemon(program, ctx);
   registerDoctor(program, ctx);
   registerConfig(program, ctx);

@@ -6,10 +6,12 @@ import { preflight } from "../doctor/run.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
 import { Sudo } from "../host/sudo.js";
-import type { Handler } from "../rpc/server.js";
+import type { Handler, HandlerContext } from "../rpc/server.js";
 import { Ext4DiskManager } from "../services/disks/Ext4DiskManager.js";
+import { ChangeBus, notifyingStore } from "../services/events.js";
 import { ImageService } from "../services/images/ImageService.js";
 import { IpNetworkManager } from "../services/network/IpNetworkManager.js";
+import { generateHostKey, SshFiles } from "../services/ssh/SshFiles.js";
 import { VmService } from "../services/vms/VmService.js";
 import { vmPaths } from "../services/vms/views.js";
 import type { Store } from "../store/Store.js";
@@ -30,7 +32,9 @@ export interface Composed {
   stop(): Promise<void>;
 }
 
-export function compose(paths: Paths, config: ResolvedConfig, store: Store, log: Logger): Composed {
+export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, log: Logger): Composed {
+  const bus = new ChangeBus();
+  const store = notifyingStore(rawStore, bus);
   const runner = new NodeCommandRunner();
   const probe = new NodeHostProbe(runner);
   const network = new IpNetworkManager({
@@ -55,12 +59,15 @@ export function compose(paths: Paths, config: ResolvedConfig, store: Store, log:
         return { privateKey: k.privateKey, publicKey: k.publicKey };
       },
     },
+    hostKeys: { generate: (vmDir, name) => generateHostKey(runner, vmDir, name) },
+    sshFiles: new SshFiles(paths.sshDir),
     vmsDir: paths.vmsDir,
     defaults: () => {
       const d = resolveVmDefaults(config, hostResources());
       return { vcpu: d.vcpu.value, memoryMib: d.memoryMib.value, diskSizeBytes: d.diskSizeBytes.value };
     },
     defaultImage: config.default_image_name.value,
+    fileSync: config.file_sync.value,
     preflight: (ids) => preflight(checkCtx, ids),
     log,
   });
@@ -75,8 +82,10 @@ export function compose(paths: Paths, config: ResolvedConfig, store: Store, log:
     }
   };
 
+  const handlers = vmHandlers(vms, images);
+  handlers.set("events.watch", (_p, ctx) => watch(bus, ctx));
   return {
-    handlers: vmHandlers(vms, images),
+    handlers,
     vms,
     async start() {
       const r = await vms.lifecycle.reconcile();
@@ -101,4 +110,17 @@ export function compose(paths: Paths, config: ResolvedConfig, store: Store, log:
       await network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
     },
   };
+}
+
+/** Stream change events to one subscriber until it disconnects. */
+function watch(bus: ChangeBus, ctx: HandlerContext): Promise<null> {
+  return new Promise((resolve) => {
+    const off = bus.on((e) => ctx.emit(e));
+    const done = () => {
+      off();
+      resolve(null);
+    };
+    if (ctx.signal.aborted) done();
+    else ctx.signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -118,6 +118,8 @@ export interface DebugfsWrite {
   mode: number;
   uid: number;
   gid: number;
+  /** Mode of parent directories it has to create (default 0o700). */
+  dirMode?: number;
 }
 
 const octal = (n: number) => `0${n.toString(8)}`;
@@ -145,7 +147,12 @@ export function debugfsWriteRequests(
       if (t === "directory") continue;
       if (t !== undefined) throw new Error(`${dir} exists and is a ${t}, not a directory`);
       const q = debugfsQuote(dir);
-      lines.push(`mkdir ${q}`, `sif ${q} mode 040700`, `sif ${q} uid 0`, `sif ${q} gid 0`);
+      lines.push(
+        `mkdir ${q}`,
+        `sif ${q} mode ${octal(0o40000 | (f.dirMode ?? 0o700))}`,
+        `sif ${q} uid 0`,
+        `sif ${q} gid 0`,
+      );
       known.set(dir, "directory");
     }
     const q = debugfsQuote(f.target);

@@ -1,13 +1,13 @@
-import { spawn } from "node:child_process";
 import { type Command, InvalidArgumentError } from "commander";
 import type { VmCreateParams } from "../../api/vms.js";
 import { parseSize } from "../../config/sizes.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
-import { shellQuote } from "../../util/shellQuote.js";
 import type { CliContext } from "../context.js";
+import { stillRunningReminder } from "../reminder.js";
 import { json } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
 import { renderVm, vmListTable } from "../render/vm.js";
+import { runSsh } from "../ssh.js";
 
 const MiB = 1024 * 1024;
 
@@ -54,16 +54,6 @@ function createParams(o: CreateOpts): VmCreateParams {
     ...(o.diskSize !== undefined ? { diskSizeBytes: o.diskSize } : {}),
     start: o.start,
   };
-}
-
-/**
- * ssh joins the remote command's words with spaces for the guest's shell. One
- * word is taken as a shell command line (`vm ssh x -- 'ls | wc -l'`); several
- * words are quoted one by one, so `vm ssh x -- sh -c 'echo hi'` keeps its argv.
- */
-export function remoteCommand(words: string[]): string[] {
-  if (words.length <= 1) return words;
-  return [shellQuote(words)];
 }
 
 export function registerVm(program: Command, ctx: () => CliContext): void {
@@ -177,36 +167,7 @@ export function registerVm(program: Command, ctx: () => CliContext): void {
     .action(async (name: string, command: string[]) => {
       const c = ctx();
       const info = await (await c.client()).call("vm.sshInfo", { name });
-      c.close();
-      const argv = [
-        "-i",
-        info.identityFile,
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        `UserKnownHostsFile=${info.knownHostsFile}`,
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ConnectTimeout=10",
-        ...(command.length === 0 && process.stdin.isTTY ? ["-t"] : []),
-        // "--" ends ssh's options, so a command that starts with "-" reaches the guest intact
-        "--",
-        `${info.user}@${info.ip}`,
-        ...remoteCommand(command),
-      ];
-      process.exitCode = await new Promise<number>((resolve, reject) => {
-        const child = spawn("ssh", argv, { stdio: "inherit" });
-        child.on("error", (e) =>
-          reject(
-            new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot run ssh: ${e.message}`, {
-              hint: "sudo apt-get install openssh-client",
-            }),
-          ),
-        );
-        child.on("close", (code, sig) => resolve(code ?? (sig ? 128 : 1)));
-      });
+      process.exitCode = await runSsh(info, command);
+      if (command.length === 0) await stillRunningReminder(ctx(), name);
     });
 }

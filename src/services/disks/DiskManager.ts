@@ -36,6 +36,8 @@ export interface WorkDiskFile {
   mode: number;
   uid?: number;
   gid?: number;
+  /** Mode of parent directories that have to be created (default 0o700, root-owned). */
+  dirMode?: number;
 }
 
 export interface DiskManager {
@@ -43,6 +45,12 @@ export interface DiskManager {
   prepare(req: PrepareDisksRequest): Promise<VmDisks>;
   /** Write files (creating parent directories, mode 0700 root-owned) into the work disk without mounting it. Overwrites. */
   writeWorkFiles(workDisk: string, files: WorkDiskFile[]): Promise<void>;
+  /**
+   * Write files into the VM's root filesystem as the guest will see it (e.g.
+   * "etc/ssh/ssh_host_ed25519_key"): into the overlay's upper layer on the
+   * copy-on-write disk, or into the reflink root. Parents are created 0755.
+   */
+  writeRootFiles(disks: VmDisks, files: WorkDiskFile[]): Promise<void>;
   /** Read a file from the work disk without mounting it; null when absent. */
   readWorkFile(workDisk: string, path: string): Promise<Buffer | null>;
   /** Remove the VM's disks (idempotent). */

@@ -113,7 +113,14 @@ export class Ext4DiskManager implements DiskManager {
       for (const [i, e] of entries.entries()) {
         const hostFile = path.join(tmp, `content-${i}`);
         await writeFile(hostFile, e.file.content, { mode: 0o600 });
-        writes.push({ target: e.target, hostFile, mode: e.mode, uid: e.uid, gid: e.gid });
+        writes.push({
+          target: e.target,
+          hostFile,
+          mode: e.mode,
+          uid: e.uid,
+          gid: e.gid,
+          dirMode: e.file.dirMode ?? 0o700,
+        });
       }
       const nonce = randomBytes(6).toString("hex");
       let requests: string[];
@@ -138,6 +145,22 @@ export class Ext4DiskManager implements DiskManager {
         );
       }
     });
+  }
+
+  async writeRootFiles(disks: VmDisks, files: WorkDiskFile[]): Promise<void> {
+    const target = disks.cow ?? disks.root.path;
+    const prefix = disks.cow ? "upper/" : "";
+    if (!disks.cow && disks.root.readOnly) {
+      throw invalid(`the root ${disks.root.path} is read-only and there is no copy-on-write disk`);
+    }
+    await this.writeWorkFiles(
+      target,
+      files.map((f) => ({
+        ...f,
+        path: `${prefix}${f.path.replace(/^\/+/, "")}`,
+        dirMode: f.dirMode ?? 0o755,
+      })),
+    );
   }
 
   async readWorkFile(workDisk: string, file: string): Promise<Buffer | null> {

@@ -87,6 +87,15 @@ export class FakeDiskManager implements DiskManager {
     this.workFiles.set(workDisk, disk);
   }
 
+  async writeRootFiles(disks: VmDisks, files: WorkDiskFile[]): Promise<void> {
+    const target = disks.cow ?? disks.root.path;
+    const prefix = disks.cow ? "upper/" : "";
+    await this.writeWorkFiles(
+      target,
+      files.map((f) => ({ ...f, path: `${prefix}${f.path.replace(/^\/+/, "")}` })),
+    );
+  }
+
   async readWorkFile(workDisk: string, file: string): Promise<Buffer | null> {
     this.record({ method: "readWorkFile", workDisk, path: file });
     const f = this.workFiles.get(workDisk)?.get(normalize(file));

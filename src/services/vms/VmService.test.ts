@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
@@ -10,6 +11,7 @@ import { MemoryStore } from "../../store/fake/MemoryStore.js";
 import { FakeDriver } from "../../vmm/fake/FakeDriver.js";
 import { FakeDiskManager } from "../disks/FakeDiskManager.js";
 import { FakeNetworkManager } from "../network/FakeNetworkManager.js";
+import { SshFiles } from "../ssh/SshFiles.js";
 import type { VmServiceDeps } from "./deps.js";
 import { VmService } from "./VmService.js";
 
@@ -40,6 +42,14 @@ function world(over: Partial<VmServiceDeps> = {}): World {
     disks,
     drivers: { select: async () => ({ driver, reason: "test" }), forName: () => driver },
     sshKey: { get: async () => ({ privateKey: "/k/id", publicKey: "ssh-ed25519 AAAA test" }) },
+    hostKeys: {
+      generate: async (vmDir, name) => {
+        await mkdir(vmDir, { recursive: true });
+        await writeFile(path.join(vmDir, "ssh_host_ed25519_key.pub"), `ssh-ed25519 HOSTKEY root@${name}\n`);
+        return { privateKey: Buffer.from("PRIVATE"), publicKey: `ssh-ed25519 HOSTKEY root@${name}` };
+      },
+    },
+    sshFiles: new SshFiles(path.join(dir, `ssh-${Math.random().toString(16).slice(2)}`)),
     vmsDir: path.join(dir, `vms-${Math.random().toString(16).slice(2)}`),
     defaults: () => ({ vcpu: 2, memoryMib: 1024, diskSizeBytes: 4 * 1024 ** 3 }),
     defaultImage: "tiny",
@@ -93,6 +103,7 @@ describe("VmService", () => {
         "create:lease",
         "create:disks",
         "create:ssh-key",
+        "create:host-key",
         "start:ssh-key",
         "start:network",
         "boot:spawn",
@@ -190,12 +201,24 @@ describe("VmService", () => {
     }
   });
 
-  it("sshInfo needs a running VM and points at the VM's own known_hosts", async () => {
-    await w.svc.create({ name: "k", start: false });
+  it("each VM gets its own host key, in its root and pinned in banger's known_hosts and ssh_config", async () => {
+    const v = await w.svc.create({ name: "k", start: false });
+    const written = w.disks.workFiles.get(v.paths.cowDisk!);
+    assert.equal(written?.get("/upper/etc/ssh/ssh_host_ed25519_key")?.mode, 0o600);
+    assert.equal(
+      String(written?.get("/upper/etc/ssh/ssh_host_ed25519_key.pub")?.content),
+      "ssh-ed25519 HOSTKEY root@k\n",
+    );
     await assert.rejects(w.svc.sshInfo("k"), /is stopped/);
     await w.svc.lifecycle.start("k");
     const i = await w.svc.sshInfo("k");
     assert.equal(i.user, "root");
-    assert.match(i.knownHostsFile, /known_hosts$/);
+    assert.equal(i.hostKeyAlias, "k.vm");
+    assert.equal(readFileSync(i.knownHostsFile, "utf8"), "k.vm ssh-ed25519 HOSTKEY\n");
+    const cfg = readFileSync(i.sshConfig, "utf8");
+    assert.match(cfg, /Host k\.vm\n {2}HostName 172\.30\.0\.2\n {2}HostKeyAlias k\.vm/);
+    assert.match(cfg, /StrictHostKeyChecking yes/);
+    await w.svc.delete("k", true);
+    assert.equal(readFileSync(i.knownHostsFile, "utf8"), "", "a deleted VM's key is unpinned");
   });
 });

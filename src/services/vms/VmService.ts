@@ -8,9 +8,11 @@ import { runSteps, type Step } from "../../vmm/steps.js";
 import { KeyedLock } from "../keyedLock.js";
 import { randomVmName, validateVmName } from "../names.js";
 import { macFromId } from "../network/NetworkManager.js";
+import { readHostKey } from "../ssh/SshFiles.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
+import { planFileSync } from "./fileSync.js";
 import { VmLifecycle } from "./VmLifecycle.js";
-import { toVmView, vmPaths } from "./views.js";
+import { toVmView } from "./views.js";
 
 interface CreateCtx {
   vm: Vm;
@@ -51,8 +53,21 @@ export class VmService {
       ip: vm.network.ip,
       user: "root",
       identityFile: key.privateKey,
-      knownHostsFile: vmPaths(vm.vmDir).knownHosts,
+      knownHostsFile: this.deps.sshFiles.knownHosts,
+      hostKeyAlias: `${vm.name}.vm`,
+      sshConfig: this.deps.sshFiles.sshConfig,
     };
+  }
+
+  /** Rewrite known_hosts and ssh_config from every VM that has an address and a host key. */
+  async refreshSshFiles(): Promise<void> {
+    const entries = [];
+    for (const vm of this.deps.store.vms.list({ skipCorrupt: true }).items) {
+      const hostKey = vm.network ? await readHostKey(vm.vmDir) : null;
+      if (vm.network && hostKey) entries.push({ name: vm.name, ip: vm.network.ip, hostKey });
+    }
+    const key = await this.deps.sshKey.get();
+    await this.deps.sshFiles.write(entries, key.privateKey);
   }
 
   show(name: string): VmView {
@@ -143,11 +158,33 @@ export class VmService {
         name: "ssh-key",
         run: async (c) => this.lifecycle.writeAuthorizedKey(c.vm),
       },
+      {
+        name: "file-sync",
+        run: async (c) => {
+          const plan = await planFileSync(this.deps.fileSync ?? []);
+          for (const w of plan.warnings) {
+            this.deps.log.warn({ vm: c.vm.name }, w);
+            progress({ kind: "progress", stage: "create:file-sync", phase: "warn", message: w });
+          }
+          if (plan.files.length) await disks.writeWorkFiles(c.disks!.work, plan.files);
+        },
+      },
+      {
+        name: "host-key",
+        run: async (c) => {
+          const k = await this.deps.hostKeys.generate(vmDir, c.vm.name);
+          await disks.writeRootFiles(c.disks!, [
+            { path: "etc/ssh/ssh_host_ed25519_key", content: k.privateKey, mode: 0o600 },
+            { path: "etc/ssh/ssh_host_ed25519_key.pub", content: `${k.publicKey}\n`, mode: 0o644 },
+          ]);
+        },
+      },
     ];
     const t0 = performance.now();
     const { timings: raw } = await runSteps(steps, ctx, stageObserver("create", progress));
     const timings = raw.map((t) => ({ name: `create:${t.name}`, ms: t.ms }));
     let vm = store.vms.update(id, { state: "stopped" });
+    await this.refreshSshFiles();
     this.deps.log.info({ vm: vm.name, id, timings, ms: Math.round(performance.now() - t0) }, "vm created");
     progress({
       kind: "progress",
@@ -213,6 +250,7 @@ export class VmService {
       await rm(vm.vmDir, { recursive: true, force: true });
       this.deps.store.vms.delete(vm.id);
       this.deps.log.info({ vm: vm.name, id: vm.id }, "vm deleted");
+      await this.refreshSshFiles();
       return { deleted: vm.name };
     });
   }

@@ -1,8 +1,10 @@
 import type { ProgressEvent } from "../../api/protocol.js";
+import type { FileSyncEntry } from "../../config/types.js";
 import type { Store } from "../../store/Store.js";
 import type { DriverName, VmmDriver } from "../../vmm/driver.js";
 import type { DiskManager } from "../disks/DiskManager.js";
 import type { NetworkManager } from "../network/NetworkManager.js";
+import type { SshFiles } from "../ssh/SshFiles.js";
 
 export interface ServiceLog {
   info(obj: object, msg: string): void;
@@ -28,15 +30,25 @@ export interface VmDefaultsProvider {
   diskSizeBytes: number;
 }
 
+/** Makes a VM's own SSH host key (real: ssh-keygen; see services/ssh/SshFiles.ts). */
+export interface HostKeyGenerator {
+  generate(vmDir: string, name: string): Promise<{ privateKey: Buffer; publicKey: string }>;
+}
+
 export interface VmServiceDeps {
   store: Store;
   network: NetworkManager;
   disks: DiskManager;
   drivers: DriverProvider;
   sshKey: SshKeyProvider;
+  hostKeys: HostKeyGenerator;
+  /** banger's known_hosts and ssh_config. */
+  sshFiles: SshFiles;
   vmsDir: string;
   defaults: () => VmDefaultsProvider;
   defaultImage: string;
+  /** [[file_sync]] entries copied into each new VM's work disk. */
+  fileSync?: readonly FileSyncEntry[];
   /** Host checks a start needs (vmm, tun, ip, debugfs ...); throws PREFLIGHT_FAILED. */
   preflight: (ids: readonly string[]) => Promise<void>;
   log: ServiceLog;

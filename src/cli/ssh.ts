@@ -1,0 +1,54 @@
+import { spawn } from "node:child_process";
+import type { SshInfo } from "../api/vms.js";
+import { BangerError, ErrorCodes } from "../errors/index.js";
+import { shellQuote } from "../util/shellQuote.js";
+
+/**
+ * ssh joins the remote command's words with spaces for the guest's shell. One
+ * word is taken as a shell command line (`vm ssh x -- 'ls | wc -l'`); several
+ * words are quoted one by one, so `vm ssh x -- sh -c 'echo hi'` keeps its argv.
+ */
+export function remoteCommand(words: string[]): string[] {
+  if (words.length <= 1) return words;
+  return [shellQuote(words)];
+}
+
+/** The system ssh's argv: banger's key, the VM's pinned host key (no blind trust), a TTY when interactive. */
+export function sshArgv(info: SshInfo, command: string[], tty: boolean): string[] {
+  return [
+    "-i",
+    info.identityFile,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    `UserKnownHostsFile=${info.knownHostsFile}`,
+    "-o",
+    `HostKeyAlias=${info.hostKeyAlias}`,
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=10",
+    ...(command.length === 0 && tty ? ["-t"] : []),
+    // "--" ends ssh's options, so a command that starts with "-" reaches the guest intact
+    "--",
+    `${info.user}@${info.ip}`,
+    ...remoteCommand(command),
+  ];
+}
+
+/** Run the system ssh with the terminal handed over; resolves with its exit code. */
+export function runSsh(info: SshInfo, command: string[]): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn("ssh", sshArgv(info, command, !!process.stdin.isTTY), { stdio: "inherit" });
+    child.on("error", (e) =>
+      reject(
+        new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot run ssh: ${e.message}`, {
+          hint: "sudo apt-get install openssh-client",
+        }),
+      ),
+    );
+    child.on("close", (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+  });
+}
