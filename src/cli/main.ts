@@ -9,16 +9,17 @@ import { registerSshConfig } from "./commands/sshConfig.js";
 import { registerVersion } from "./commands/version.js";
 import { registerVm } from "./commands/vm.js";
 import { CliContext } from "./context.js";
+import { type DefaultsView, loadDefaults } from "./defaults.js";
 import { renderError } from "./render/errors.js";
 import { processOut } from "./render/output.js";
 
-export function buildProgram(ctx: () => CliContext): Command {
+export function buildProgram(ctx: () => CliContext, defaults: DefaultsView | null = null): Command {
   const program = new Command("banger")
     .description("fresh, isolated microVMs for development, in one command")
     .version(`${buildInfo().version} (build ${buildInfo().buildId})`, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  registerVm(program, ctx);
+  registerVm(program, ctx, defaults);
   registerImage(program, ctx);
   registerSshConfig(program, ctx);
   registerDaemon(program, ctx);
@@ -41,7 +42,10 @@ export async function main(argv: string[]): Promise<number> {
   };
   const asJson = argv.includes("--json");
   try {
-    await buildProgram(getCtx).parseAsync(argv, { from: "user" });
+    // Help of `vm create` / `vm run` shows the resolved defaults; resolve them only when help is asked for.
+    const wantsVmHelp = argv[0] === "vm" && (argv.includes("--help") || argv.includes("-h"));
+    const defaults = wantsVmHelp ? await loadDefaults(getCtx()).catch(() => null) : null;
+    await buildProgram(getCtx, defaults).parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -1,85 +1,33 @@
-import { type Command, InvalidArgumentError } from "commander";
-import type { VmCreateParams } from "../../api/vms.js";
-import { parseSize } from "../../config/sizes.js";
+import type { Command } from "commander";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { CliContext } from "../context.js";
+import { type DefaultsView, resolveSpec } from "../defaults.js";
+import { registerRun } from "./run.js";
+import { type CreateOpts, createOptions, intOpt } from "./vmOptions.js";
 import { stillRunningReminder } from "../reminder.js";
 import { json } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
 import { renderVm, vmListTable } from "../render/vm.js";
 import { runSsh } from "../ssh.js";
 
-const MiB = 1024 * 1024;
-
-function sizeOpt(field: string) {
-  return (v: string) => {
-    try {
-      return parseSize(v, field);
-    } catch (e) {
-      throw new InvalidArgumentError((e as Error).message);
-    }
-  };
-}
-
-function intOpt(min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
-interface CreateOpts {
-  name?: string;
-  image?: string;
-  vcpu?: number;
-  memory?: number;
-  diskSize?: number;
-  start: boolean;
-  json?: boolean;
-}
-
-function createParams(o: CreateOpts): VmCreateParams {
-  if (o.memory !== undefined && o.memory % MiB !== 0) {
-    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "--memory must be a whole number of MiB", {
-      hint: "for example --memory 2G or --memory 1536M",
-    });
-  }
-  return {
-    ...(o.name !== undefined ? { name: o.name } : {}),
-    ...(o.image !== undefined ? { image: o.image } : {}),
-    ...(o.vcpu !== undefined ? { vcpu: o.vcpu } : {}),
-    ...(o.memory !== undefined ? { memoryMib: o.memory / MiB } : {}),
-    ...(o.diskSize !== undefined ? { diskSizeBytes: o.diskSize } : {}),
-    start: o.start,
-  };
-}
-
-export function registerVm(program: Command, ctx: () => CliContext): void {
+export function registerVm(program: Command, ctx: () => CliContext, defaults: DefaultsView | null = null): void {
   const vm = program.command("vm").description("create, run and manage VMs");
 
-  vm.command("create")
+  createOptions(vm.command("create"), defaults)
     .description("create a VM (and start it, unless --no-start)")
-    .option("--name <name>", "a DNS label (default: a random adjective-noun)")
-    .option("--image <image>", "image to create from (default: default_image_name from config)")
-    .option(
-      "--vcpu <n>",
-      "vCPUs (default: [vm_defaults] or host-derived; see `banger doctor`)",
-      intOpt(1, 64),
-    )
-    .option("--memory <size>", "memory, e.g. 512M, 2G", sizeOpt("--memory"))
-    .option("--disk-size <size>", "work disk (/root) size, e.g. 8G", sizeOpt("--disk-size"))
     .option("--no-start", "create only; start later with `banger vm start`")
-    .option("--json", "print JSON")
-    .action(async (o: CreateOpts) => {
+    .action(async (o: CreateOpts & { start: boolean }) => {
       const c = ctx();
+      const spec = await resolveSpec(c, o);
+      if (!o.json) c.out.err(`spec: ${spec.line}\n`);
       const client = await c.client();
-      const v = await client.call("vm.create", createParams(o), { onEvent: progressPrinter(c.out) });
+      const v = await client.call("vm.create", { ...spec.params, start: o.start }, { onEvent: progressPrinter(c.out) });
       if (o.json) return json(c.out, v);
       c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
       if (v.state === "running") c.out.write(`  banger vm ssh ${v.name}\n`);
     });
+
+  registerRun(vm, ctx, defaults);
 
   for (const [verb, desc] of [
     ["start", "start a stopped VM"],

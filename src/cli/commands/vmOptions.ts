@@ -1,0 +1,64 @@
+import { type Command, InvalidArgumentError } from "commander";
+import { parseSize } from "../../config/sizes.js";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { type DefaultsView, formatDiskSize } from "../defaults.js";
+
+const MiB = 1024 * 1024;
+
+export interface CreateOpts {
+  name?: string;
+  image?: string;
+  vcpu?: number;
+  memory?: number;
+  diskSize?: number;
+  json?: boolean;
+}
+
+function sizeOpt(field: string) {
+  return (v: string) => {
+    try {
+      const n = parseSize(v, field);
+      if (field === "--memory" && n % MiB !== 0) throw new Error(`${field} must be a whole number of MiB (for example 1536M or 2G)`);
+      return n;
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
+export function intOpt(min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** " (default 4, auto)" when the defaults were resolved (only for --help), else a pointer to doctor. */
+const SOURCE_WORDS: Record<string, string> = {
+  config: ", from config.toml",
+  env: ", from the environment",
+  auto: ", derived from this host",
+  builtin: ", built-in",
+};
+
+function dflt(v: { value: unknown; source: string } | undefined, show: (x: never) => string): string {
+  return v ? ` (default ${show(v.value as never)}${SOURCE_WORDS[v.source] ?? ""})` : "";
+}
+
+/** The size and placement flags shared by `vm create` and `vm run`, their help showing the resolved defaults. */
+export function createOptions(cmd: Command, d: DefaultsView | null): Command {
+  return cmd
+    .option("--name <name>", "a DNS label, reachable as NAME.vm (default: a random adjective-noun)")
+    .option("--image <image>", `image to create from${dflt(d?.image, (x: string) => x)}`)
+    .option("--vcpu <n>", `vCPUs${dflt(d?.vcpu, (x: number) => String(x))}`, intOpt(1, 64))
+    .option("--memory <size>", `memory, e.g. 512M, 2G${dflt(d?.memoryMib, (x: number) => `${x}M`)}`, sizeOpt("--memory"))
+    .option("--disk-size <size>", `work disk (/root) size, e.g. 8G${dflt(d?.diskSizeBytes, (x: number) => formatDiskSize(x))}`, sizeOpt("--disk-size"))
+    .option("--json", "print JSON");
+}
+
+export function memoryMib(bytes: number | undefined): number | undefined {
+  if (bytes === undefined) return undefined;
+  if (bytes % MiB !== 0) throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "--memory must be a whole number of MiB");
+  return bytes / MiB;
+}

@@ -1,0 +1,51 @@
+import type { VmCreateParams } from "../api/vms.js";
+import type { Sourced } from "../config/types.js";
+import type { CliContext } from "./context.js";
+
+const MiB = 1024 * 1024;
+
+export interface DefaultsView {
+  vcpu: Sourced<number>;
+  memoryMib: Sourced<number>;
+  diskSizeBytes: Sourced<number>;
+  image: Sourced<string>;
+}
+
+/** The VM defaults as the daemon resolves them (same config, same host), for help texts and the spec line. */
+export async function loadDefaults(c: Pick<CliContext, "paths" | "env">): Promise<DefaultsView> {
+  const { loadConfig, resolveVmDefaults, hostResources } = await import("../config/index.js");
+  const config = await loadConfig(c.paths, c.env);
+  const d = resolveVmDefaults(config, hostResources());
+  return { vcpu: d.vcpu, memoryMib: d.memoryMib, diskSizeBytes: d.diskSizeBytes, image: config.default_image_name };
+}
+
+export function formatDiskSize(bytes: number): string {
+  const g = bytes / 1024 ** 3;
+  return Number.isInteger(g) ? `${g}G` : `${Math.round(bytes / MiB)}M`;
+}
+
+export interface SpecFlags {
+  name?: string;
+  image?: string;
+  vcpu?: number;
+  memory?: number;
+  diskSize?: number;
+}
+
+/** Flags over defaults: explicit values for the daemon, and the `spec:` line that matches the VM created. */
+export async function resolveSpec(c: CliContext, o: SpecFlags): Promise<{ params: VmCreateParams; line: string }> {
+  const d = await loadDefaults(c);
+  const vcpu = o.vcpu ?? d.vcpu.value;
+  const memoryMib = o.memory !== undefined ? o.memory / MiB : d.memoryMib.value;
+  const diskSizeBytes = o.diskSize ?? d.diskSizeBytes.value;
+  return {
+    params: {
+      ...(o.name !== undefined ? { name: o.name } : {}),
+      image: o.image ?? d.image.value,
+      vcpu,
+      memoryMib,
+      diskSizeBytes,
+    },
+    line: `${vcpu} vcpu · ${memoryMib} MiB · ${formatDiskSize(diskSizeBytes)} disk · image ${o.image ?? d.image.value}`,
+  };
+}
