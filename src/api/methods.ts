@@ -36,6 +36,8 @@ export interface PingResult {
   socket: string;
   logPath: string;
   paths: DaemonPaths;
+  /** The NAME.vm DNS listener: where it listens, or why it does not. */
+  dns?: { listen: string | null; error: string | null; records: number; queries: number };
 }
 
 export interface ShutdownParams {

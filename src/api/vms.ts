@@ -1,6 +1,8 @@
 /** Wire types for VMs and images (dates as ISO strings). */
+
 import type { BootTiming, VmExit, VmState } from "../model/vm.js";
 import type { Acceleration, DriverName } from "../model/vmm.js";
+import type { VmStats } from "./agent.js";
 
 export interface VmView {
   id: string;
@@ -36,6 +38,8 @@ export interface VmView {
   exit: VmExit | null;
   /** Stage timings of the last boot (create + start stages). */
   bootTimings: BootTiming[] | null;
+  /** The latest stats sample (vm.list and vm.show fill it in). */
+  stats?: VmStats | null;
 }
 
 export interface VmCreateParams {

@@ -16,7 +16,12 @@ export async function loadDefaults(c: Pick<CliContext, "paths" | "env">): Promis
   const { loadConfig, resolveVmDefaults, hostResources } = await import("../config/index.js");
   const config = await loadConfig(c.paths, c.env);
   const d = resolveVmDefaults(config, hostResources());
-  return { vcpu: d.vcpu, memoryMib: d.memoryMib, diskSizeBytes: d.diskSizeBytes, image: config.default_image_name };
+  return {
+    vcpu: d.vcpu,
+    memoryMib: d.memoryMib,
+    diskSizeBytes: d.diskSizeBytes,
+    image: config.default_image_name,
+  };
 }
 
 export function formatDiskSize(bytes: number): string {
@@ -33,7 +38,10 @@ export interface SpecFlags {
 }
 
 /** Flags over defaults: explicit values for the daemon, and the `spec:` line that matches the VM created. */
-export async function resolveSpec(c: CliContext, o: SpecFlags): Promise<{ params: VmCreateParams; line: string }> {
+export async function resolveSpec(
+  c: CliContext,
+  o: SpecFlags,
+): Promise<{ params: VmCreateParams; line: string }> {
   const d = await loadDefaults(c);
   const vcpu = o.vcpu ?? d.vcpu.value;
   const memoryMib = o.memory !== undefined ? o.memory / MiB : d.memoryMib.value;

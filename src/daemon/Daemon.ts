@@ -16,6 +16,8 @@ export interface DaemonDeps {
   log: Logger;
   /** Extra handlers (doctor, vms, ...), composed in main.ts. */
   handlers: Map<string, Handler>;
+  /** Extra fields for ping (DNS status...). */
+  status?: () => Partial<PingResult>;
   /** Called once while shutting down, after the socket is closed. */
   onClose?: () => Promise<void> | void;
 }
@@ -96,6 +98,7 @@ export class Daemon {
       startedAt: this.startedAt.toISOString(),
       socket: paths.socket,
       logPath: paths.daemonLog,
+      ...this.deps.status?.(),
       paths: {
         configDir: paths.configDir,
         stateDir: paths.stateDir,

@@ -1,23 +1,30 @@
 /** Builds the daemon's services from real adapters. The only place that wires them. */
 import type { Logger } from "pino";
+import type { PingResult } from "../api/methods.js";
 import { ensureSshKey, hostResources, type Paths, resolveVmDefaults } from "../config/index.js";
 import type { ResolvedConfig } from "../config/types.js";
+import { DnsServer } from "../dns/DnsServer.js";
+import { VmRecords } from "../dns/records.js";
 import { preflight } from "../doctor/run.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
 import { Sudo } from "../host/sudo.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
+import { AgentPool } from "../services/agent/AgentPool.js";
 import { Ext4DiskManager } from "../services/disks/Ext4DiskManager.js";
 import { ChangeBus, notifyingStore } from "../services/events.js";
 import { ImageService } from "../services/images/ImageService.js";
 import { IpNetworkManager } from "../services/network/IpNetworkManager.js";
 import { generateHostKey, SshFiles } from "../services/ssh/SshFiles.js";
+import { StatsSampler } from "../services/stats/StatsSampler.js";
+import { GuestService } from "../services/vms/GuestService.js";
 import { VmService } from "../services/vms/VmService.js";
 import { vmPaths } from "../services/vms/views.js";
 import type { Store } from "../store/Store.js";
 import { capLogFile } from "../vmm/logfile.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
+import { guestHandlers } from "./guestHandlers.js";
 import { vmHandlers } from "./handlers.js";
 
 const CRASH_POLL_MS = 500;
@@ -26,6 +33,8 @@ const CONSOLE_LOG_MAX = 8 * 1024 * 1024;
 
 export interface Composed {
   handlers: Map<string, Handler>;
+  /** Extra fields for ping / daemon status. */
+  status(): Partial<PingResult>;
   vms: VmService;
   /** Reconcile with what survived a restart, then start the background loops. */
   start(): Promise<void>;
@@ -72,7 +81,16 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     log,
   });
   const images = new ImageService({ store, disks, runner, imagesDir: paths.imagesDir, log });
+  const agents = new AgentPool();
+  const guest = new GuestService({ store, agents, sampler: new StatsSampler({ runner }) });
+  const records = new VmRecords();
+  const dns = new DnsServer({ records, log });
+  let dnsError: string | null = null;
   const timers: NodeJS.Timeout[] = [];
+  const stopWatching = bus.on((e) => {
+    if (e.topic === "vm") syncVm(store, records, guest, e.name);
+    if (e.topic === "vm-deleted") records.delete(e.name);
+  });
 
   const capLogs = async () => {
     for (const vm of store.vms.list({ skipCorrupt: true }).items) {
@@ -82,14 +100,28 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     }
   };
 
-  const handlers = vmHandlers(vms, images);
+  const handlers = vmHandlers(vms, images, guest);
+  for (const [k, v] of guestHandlers(guest)) handlers.set(k, v);
   handlers.set("events.watch", (_p, ctx) => watch(bus, ctx));
   return {
     handlers,
     vms,
+    status: () => {
+      const st = dns.status();
+      return { dns: { listen: st.listen, error: dnsError, records: st.records, queries: st.queries } };
+    },
     async start() {
       const r = await vms.lifecycle.reconcile();
       if (r.adopted.length + r.stopped.length + r.removed.length > 0) log.info(r, "reconciled VMs");
+      records.replaceAll(runningRecords(store));
+      // DNS is a convenience: a daemon whose port is taken still serves everything else, and says why.
+      await dns.start(config.dns.listen.value).then(
+        (at) => log.info({ listen: at }, "dns listening"),
+        (e: Error) => {
+          dnsError = e.message;
+          log.error({ err: e.message }, "dns not listening");
+        },
+      );
       let checking = false;
       timers.push(
         setInterval(() => {
@@ -103,13 +135,42 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
             });
         }, CRASH_POLL_MS),
         setInterval(() => void capLogs(), LOG_CAP_MS),
+        setInterval(() => {
+          guest
+            .sampleAll()
+            .then(() => bus.emit("stats", "*"))
+            .catch((e: Error) => log.warn({ err: e.message }, "stats sample failed"));
+        }, config.stats_poll_interval.value),
       );
     },
     async stop() {
       for (const t of timers) clearInterval(t);
+      stopWatching();
+      agents.closeAll();
+      await dns.stop().catch(() => undefined);
       await network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
     },
   };
+}
+
+/** Every running VM with an address: the NAME.vm records after a (re)start. */
+function runningRecords(store: Store): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const vm of store.vms.list({ skipCorrupt: true }).items) {
+    if (vm.state === "running" && vm.network) m.set(vm.name, vm.network.ip);
+  }
+  return m;
+}
+
+/** Keep NAME.vm and the agent connection in step with a VM's state. */
+function syncVm(store: Store, records: VmRecords, guest: GuestService, name: string): void {
+  const vm = store.vms.find(name);
+  if (vm && vm.state === "running" && vm.network) {
+    records.set(vm.name, vm.network.ip);
+    return;
+  }
+  records.delete(name);
+  if (vm) guest.forget(vm.id);
 }
 
 /** Stream change events to one subscriber until it disconnects. */

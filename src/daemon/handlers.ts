@@ -3,13 +3,14 @@ import type { VmLogsParams } from "../api/vms.js";
 import type { Handler } from "../rpc/server.js";
 import type { ImageService } from "../services/images/ImageService.js";
 import { asObject, optBool, optEnum, optInt, optString, reqString } from "../services/params.js";
+import type { GuestService } from "../services/vms/GuestService.js";
 import type { VmService } from "../services/vms/VmService.js";
 import { streamLog } from "./logStream.js";
 
 const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
 
-export function vmHandlers(vms: VmService, images: ImageService): Map<string, Handler> {
+export function vmHandlers(vms: VmService, images: ImageService, guest: GuestService): Map<string, Handler> {
   const h = new Map<string, Handler>();
   const progress = (ctx: Parameters<Handler>[1]) => (e: Parameters<typeof ctx.emit>[0]) => ctx.emit(e);
   h.set("vm.create", (raw, ctx) => {
@@ -43,8 +44,15 @@ export function vmHandlers(vms: VmService, images: ImageService): Map<string, Ha
     const p = asObject(raw);
     return vms.delete(reqString(p, "name"), optBool(p, "force") ?? false);
   });
-  h.set("vm.list", () => vms.list());
-  h.set("vm.show", (raw) => vms.show(reqString(asObject(raw), "name")));
+  h.set("vm.list", () => {
+    const r = vms.list();
+    const stats = new Map(guest.stats().map((s) => [s.name, s]));
+    return { ...r, vms: r.vms.map((v) => ({ ...v, stats: stats.get(v.name) ?? null })) };
+  });
+  h.set("vm.show", (raw) => {
+    const v = vms.show(reqString(asObject(raw), "name"));
+    return { ...v, stats: guest.stats(v.name)[0] ?? null };
+  });
   h.set("vm.sshInfo", (raw) => vms.sshInfo(reqString(asObject(raw), "name")));
   h.set("vm.logs", (raw, ctx) => {
     const p = asObject(raw);

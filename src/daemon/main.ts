@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
       config,
       log,
       handlers,
+      status: () => services?.status() ?? {},
       onClose: async () => {
         await services?.stop();
         store?.close();

@@ -25,6 +25,14 @@ function renderStatus(ctx: CliContext, s: DaemonStatus, asJson: boolean): void {
       ["  log", s.logPath],
       ["  state", s.paths.stateDir],
       ["  config", s.paths.configDir],
+      [
+        "  dns",
+        s.dns
+          ? s.dns.listen
+            ? `${s.dns.listen} (udp+tcp), ${s.dns.records} NAME.vm records`
+            : `not listening: ${s.dns.error}`
+          : "-",
+      ],
     ]),
   );
 }

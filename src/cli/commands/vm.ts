@@ -1,16 +1,20 @@
 import type { Command } from "commander";
-import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { CliContext } from "../context.js";
 import { type DefaultsView, resolveSpec } from "../defaults.js";
-import { registerRun } from "./run.js";
-import { type CreateOpts, createOptions, intOpt } from "./vmOptions.js";
 import { stillRunningReminder } from "../reminder.js";
 import { json } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
 import { renderVm, vmListTable } from "../render/vm.js";
 import { runSsh } from "../ssh.js";
+import { registerGuestCommands } from "./guest.js";
+import { registerRun } from "./run.js";
+import { type CreateOpts, createOptions, intOpt } from "./vmOptions.js";
 
-export function registerVm(program: Command, ctx: () => CliContext, defaults: DefaultsView | null = null): void {
+export function registerVm(
+  program: Command,
+  ctx: () => CliContext,
+  defaults: DefaultsView | null = null,
+): void {
   const vm = program.command("vm").description("create, run and manage VMs");
 
   createOptions(vm.command("create"), defaults)
@@ -21,13 +25,18 @@ export function registerVm(program: Command, ctx: () => CliContext, defaults: De
       const spec = await resolveSpec(c, o);
       if (!o.json) c.out.err(`spec: ${spec.line}\n`);
       const client = await c.client();
-      const v = await client.call("vm.create", { ...spec.params, start: o.start }, { onEvent: progressPrinter(c.out) });
+      const v = await client.call(
+        "vm.create",
+        { ...spec.params, start: o.start },
+        { onEvent: progressPrinter(c.out) },
+      );
       if (o.json) return json(c.out, v);
       c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
       if (v.state === "running") c.out.write(`  banger vm ssh ${v.name}\n`);
     });
 
   registerRun(vm, ctx, defaults);
+  registerGuestCommands(vm, ctx);
 
   for (const [verb, desc] of [
     ["start", "start a stopped VM"],

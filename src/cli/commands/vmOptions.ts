@@ -18,7 +18,8 @@ function sizeOpt(field: string) {
   return (v: string) => {
     try {
       const n = parseSize(v, field);
-      if (field === "--memory" && n % MiB !== 0) throw new Error(`${field} must be a whole number of MiB (for example 1536M or 2G)`);
+      if (field === "--memory" && n % MiB !== 0)
+        throw new Error(`${field} must be a whole number of MiB (for example 1536M or 2G)`);
       return n;
     } catch (e) {
       throw new InvalidArgumentError((e as Error).message);
@@ -29,7 +30,8 @@ function sizeOpt(field: string) {
 export function intOpt(min: number, max: number) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
     return n;
   };
 }
@@ -52,13 +54,22 @@ export function createOptions(cmd: Command, d: DefaultsView | null): Command {
     .option("--name <name>", "a DNS label, reachable as NAME.vm (default: a random adjective-noun)")
     .option("--image <image>", `image to create from${dflt(d?.image, (x: string) => x)}`)
     .option("--vcpu <n>", `vCPUs${dflt(d?.vcpu, (x: number) => String(x))}`, intOpt(1, 64))
-    .option("--memory <size>", `memory, e.g. 512M, 2G${dflt(d?.memoryMib, (x: number) => `${x}M`)}`, sizeOpt("--memory"))
-    .option("--disk-size <size>", `work disk (/root) size, e.g. 8G${dflt(d?.diskSizeBytes, (x: number) => formatDiskSize(x))}`, sizeOpt("--disk-size"))
+    .option(
+      "--memory <size>",
+      `memory, e.g. 512M, 2G${dflt(d?.memoryMib, (x: number) => `${x}M`)}`,
+      sizeOpt("--memory"),
+    )
+    .option(
+      "--disk-size <size>",
+      `work disk (/root) size, e.g. 8G${dflt(d?.diskSizeBytes, (x: number) => formatDiskSize(x))}`,
+      sizeOpt("--disk-size"),
+    )
     .option("--json", "print JSON");
 }
 
 export function memoryMib(bytes: number | undefined): number | undefined {
   if (bytes === undefined) return undefined;
-  if (bytes % MiB !== 0) throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "--memory must be a whole number of MiB");
+  if (bytes % MiB !== 0)
+    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "--memory must be a whole number of MiB");
   return bytes / MiB;
 }

@@ -3,6 +3,18 @@ import { formatSize } from "../../config/sizes.js";
 import { formatUptime, type Out, paint, table } from "./output.js";
 import { formatMs } from "./progress.js";
 
+/** 1.5G, 512M, 20K: for people, not round trips. */
+export function humanBytes(n: number): string {
+  const units = ["B", "K", "M", "G", "T"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
+}
+
 export function vmListTable(vms: VmView[]): string {
   const rows = vms.map((v) => [
     v.name,
@@ -12,8 +24,10 @@ export function vmListTable(vms: VmView[]): string {
     `${v.spec.memoryMib}M`,
     v.ip ?? "-",
     v.uptimeSec === null ? "-" : formatUptime(v.uptimeSec),
+    v.stats?.cpuPercent == null ? "-" : `${v.stats.cpuPercent.toFixed(1)}%`,
+    v.stats?.rssBytes == null ? "-" : humanBytes(v.stats.rssBytes),
   ]);
-  return table([["NAME", "STATE", "IMAGE", "VCPU", "MEMORY", "IP", "UPTIME"], ...rows]);
+  return table([["NAME", "STATE", "IMAGE", "VCPU", "MEMORY", "IP", "UPTIME", "CPU", "RSS"], ...rows]);
 }
 
 export function renderVm(out: Out, v: VmView): void {
