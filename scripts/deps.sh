@@ -3,9 +3,14 @@
 # npm packages with `npm ci`.
 
 # Packages banger uses at run time (doctor lists each with its purpose).
-RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip ca-certificates)
-# Extra packages the test suites need (test guests are built from Debian packages).
-TEST_APT_PACKAGES=(tmux)
+# qemu: the VMM where Firecracker cannot run; e2fsprogs: disks without mounting;
+# kmod cpio xz-utils dpkg: the guest kernel and initrd; gcc libc6-dev: the guest
+# agent (a static binary); mmdebstrap: the golden image from Debian packages.
+RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip
+  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring)
+# Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
+# server, xfsprogs gives a reflink-capable filesystem to test clones on.
+TEST_APT_PACKAGES=(tmux dnsutils xfsprogs)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
