@@ -103,6 +103,7 @@ describe("VmService", () => {
         "create:lease",
         "create:disks",
         "create:ssh-key",
+        "create:file-sync",
         "create:host-key",
         "start:ssh-key",
         "start:network",
@@ -115,7 +116,7 @@ describe("VmService", () => {
     await assert.rejects(w.svc.create({ name: "Bad_Name" }), /invalid VM name/);
     await assert.rejects(
       w.svc.create({ image: "nope" }),
-      (e: BangerError) => e.code === ErrorCodes.NOT_FOUND && /registered images: tiny/.test(e.hint ?? ""),
+      (e: BangerError) => e.code === ErrorCodes.NOT_FOUND && /available images: tiny/.test(e.hint ?? ""),
     );
     await w.svc.create({ name: "dup", start: false });
     await assert.rejects(
@@ -192,6 +193,33 @@ describe("VmService", () => {
     assert.deepEqual(r2.adopted, ["c"]);
     assert.equal(w.store.vms.get("c").state, "running");
     assert.equal(c.state, "running");
+  });
+
+  it("a missing image is pulled from the catalog with a visible stage; a name in no catalog lists what exists", async () => {
+    const pulled: string[] = [];
+    const w2 = world({
+      images: {
+        available: async () => ["debian-bookworm", "void"],
+        ensure: async (name, progress) => {
+          pulled.push(name);
+          progress({ kind: "progress", stage: "pull:download", phase: "info", message: "downloading" });
+          return w2.store.images.insert(makeImage(name, { kernelPath: "/k/vmlinux" }));
+        },
+      },
+    });
+    const events: string[] = [];
+    const v = await w2.svc.create(
+      { image: "debian-bookworm", start: false },
+      (e) => e.kind === "progress" && events.push(e.message),
+    );
+    assert.equal(v.image.name, "debian-bookworm");
+    assert.deepEqual(pulled, ["debian-bookworm"]);
+    assert.ok(events.includes("pulling debian-bookworm from the image catalog"));
+    await assert.rejects(w2.svc.create({ image: "arch" }), (e: BangerError) => {
+      assert.equal(e.code, ErrorCodes.NOT_FOUND);
+      assert.equal(e.hint, "available images: debian-bookworm, tiny, void");
+      return true;
+    });
   });
 
   it("concurrent creates get distinct names, addresses, TAPs, MACs and CIDs", async () => {

@@ -85,7 +85,7 @@ export class VmService {
   }
 
   /** Validate everything before touching anything. */
-  private resolveCreate(p: VmCreateParams) {
+  private async resolveCreate(p: VmCreateParams, progress: Progress) {
     const { store } = this.deps;
     if (p.name !== undefined) {
       validateVmName(p.name);
@@ -96,15 +96,7 @@ export class VmService {
       }
     }
     const imageName = p.image ?? this.deps.defaultImage;
-    const image = store.images.find(imageName);
-    if (!image) {
-      const names = store.images.list({ skipCorrupt: true }).items.map((i) => i.name);
-      throw new BangerError(ErrorCodes.NOT_FOUND, `no image named "${imageName}"`, {
-        hint: names.length
-          ? `registered images: ${names.join(", ")}`
-          : "register one with `banger image register NAME --kernel F --rootfs F --work-seed F`",
-      });
-    }
+    const image = store.images.find(imageName) ?? (await this.fetchImage(imageName, progress));
     const d = this.deps.defaults();
     const spec = {
       vcpu: p.vcpu ?? d.vcpu,
@@ -114,8 +106,39 @@ export class VmService {
     return { image, spec };
   }
 
+  /** A missing image: pulled (or built) from the catalog with a visible stage, or a NOT_FOUND listing what exists. */
+  private async fetchImage(name: string, progress: Progress) {
+    const { store, images } = this.deps;
+    const local = store.images.list({ skipCorrupt: true }).items.map((i) => i.name);
+    const offered = images ? await images.available() : [];
+    if (images && offered.includes(name)) {
+      progress({
+        kind: "progress",
+        stage: "create:pull",
+        phase: "start",
+        message: `pulling ${name} from the image catalog`,
+      });
+      const t0 = performance.now();
+      const img = await images.ensure(name, progress);
+      progress({
+        kind: "progress",
+        stage: "create:pull",
+        phase: "done",
+        message: `pulled ${name}`,
+        ms: Math.round(performance.now() - t0),
+      });
+      return img;
+    }
+    const known = [...new Set([...local, ...offered])].sort();
+    throw new BangerError(ErrorCodes.NOT_FOUND, `no image named "${name}", locally or in the image catalog`, {
+      hint: known.length
+        ? `available images: ${known.join(", ")}`
+        : "register one with `banger image register NAME --kernel F --rootfs F --work-seed F`",
+    });
+  }
+
   async create(p: VmCreateParams, progress: Progress = () => {}): Promise<VmView> {
-    const { image, spec } = this.resolveCreate(p);
+    const { image, spec } = await this.resolveCreate(p, progress);
     const { store, disks, network } = this.deps;
     const id = (this.deps.newId ?? newId)();
     const vmDir = path.join(this.deps.vmsDir, id);

@@ -1,5 +1,6 @@
 import type { ProgressEvent } from "../../api/protocol.js";
 import type { FileSyncEntry } from "../../config/types.js";
+import type { Image } from "../../model/image.js";
 import type { Store } from "../../store/Store.js";
 import type { DriverName, VmmDriver } from "../../vmm/driver.js";
 import type { DiskManager } from "../disks/DiskManager.js";
@@ -35,6 +36,12 @@ export interface HostKeyGenerator {
   generate(vmDir: string, name: string): Promise<{ privateKey: Buffer; publicKey: string }>;
 }
 
+/** Images not present locally: the catalog's names, and pull-or-build. Real: the catalog's PullService. */
+export interface ImageProvider {
+  available(): Promise<string[]>;
+  ensure(name: string, progress: Progress): Promise<Image>;
+}
+
 export interface VmServiceDeps {
   store: Store;
   network: NetworkManager;
@@ -47,6 +54,8 @@ export interface VmServiceDeps {
   vmsDir: string;
   defaults: () => VmDefaultsProvider;
   defaultImage: string;
+  /** Auto-pull of missing images (absent: only registered images can be used). */
+  images?: ImageProvider;
   /** [[file_sync]] entries copied into each new VM's work disk. */
   fileSync?: readonly FileSyncEntry[];
   /** Host checks a start needs (vmm, tun, ip, debugfs ...); throws PREFLIGHT_FAILED. */
