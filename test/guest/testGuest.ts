@@ -1,7 +1,9 @@
 /**
  * A tiny bootable test guest built from Debian packages and cached outside the
  * repository: Debian's kernel (vmlinux), banger's initrd, a busybox + dropbear
- * root filesystem and a work-disk seed. The end-to-end tests boot it.
+ * root filesystem with banger's guest agent (/usr/sbin/banger-agent, compiled
+ * with the host's gcc, started by init before dropbear) and a work-disk seed.
+ * The end-to-end tests boot it.
  *
  * CLI: `node dist/test/guest/testGuest.js` builds (or reuses) it and prints the JSON result.
  */
@@ -22,6 +24,7 @@ import {
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { BangerError, ErrorCodes } from "../../src/errors/index.js";
+import { AGENT_SOURCE_PATH, buildAgent } from "../../src/guest/agent/buildAgent.js";
 import { BUSYBOX_PACKAGE, buildInitrd, installBusybox, listTree } from "../../src/guest/initrd.js";
 import { INIT_SCRIPT } from "../../src/guest/initScript.js";
 import {
@@ -36,7 +39,15 @@ import type { CommandRunner } from "../../src/host/runner.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 /** Host packages needed to BUILD the guest (booting it also needs qemu-system-x86). */
-export const TEST_GUEST_APT_PACKAGES: readonly string[] = ["dpkg", "kmod", "cpio", "xz-utils", "e2fsprogs"];
+export const TEST_GUEST_APT_PACKAGES: readonly string[] = [
+  "dpkg",
+  "kmod",
+  "cpio",
+  "xz-utils",
+  "e2fsprogs",
+  "gcc",
+  "libc6-dev",
+];
 
 /** dropbear and the libraries it needs that a Debian host may lack (libc, libz, libcrypt come from the host). */
 const DROPBEAR_PACKAGES: readonly string[] = ["dropbear-bin", "libtomcrypt1", "libtommath1"];
@@ -53,6 +64,8 @@ export const RECIPE_SOURCES: readonly string[] = [
   "src/guest/kernel.ts",
   "src/guest/initrd.ts",
   "src/guest/initScript.ts",
+  "src/guest/agent/buildAgent.ts",
+  path.relative(repoRoot(), AGENT_SOURCE_PATH),
   "test/guest/testGuest.ts",
 ];
 
@@ -246,6 +259,7 @@ async function buildTestGuest(out: string, hash: string, runner: CommandRunner, 
 }
 
 const INITTAB = `::sysinit:/etc/init.d/rcS
+::respawn:/usr/sbin/banger-agent
 ::respawn:/usr/sbin/dropbear -F -E -R -p 22
 ::ctrlaltdel:/sbin/poweroff
 ::shutdown:/bin/sync
@@ -282,7 +296,7 @@ const ETC_FILES: ReadonlyArray<[string, string, number]> = [
   ["etc/shells", "/bin/sh\n/bin/ash\n", 0o644],
 ];
 
-/** The root filesystem tree: busybox, dropbear and its libraries, init config. */
+/** The root filesystem tree: busybox, banger's guest agent, dropbear and its libraries, init config. */
 async function buildRootTree(
   root: string,
   busybox: string,
@@ -303,6 +317,9 @@ async function buildRootTree(
     await chmod(path.join(root, d), mode);
   }
   await installBusybox(root, busybox, runner);
+  const agent = await buildAgent({ runner, outDir: path.join(work, "agent") });
+  await copyFile(agent, path.join(root, "usr/sbin/banger-agent"));
+  await chmod(path.join(root, "usr/sbin/banger-agent"), 0o755);
   await installDropbear(root, work, runner);
   for (const [rel, text, mode] of ETC_FILES) {
     await writeFile(path.join(root, rel), text);

@@ -1,0 +1,323 @@
+/**
+ * One connection to one VM's guest agent, multiplexing requests by id.
+ *
+ * QEMU's chardev socket serves ONE client at a time (a second client's
+ * connect succeeds but is never served): keep one client per VM (AgentPool).
+ */
+import type net from "node:net";
+import type { GuestHealth } from "../../api/agent.js";
+import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
+import { type AgentHandle, openUnixSocket, seconds, vsockHandshake } from "./connect.js";
+import {
+  type AgentPort,
+  type AgentReply,
+  encodeExec,
+  encodeKill,
+  encodeSimple,
+  encodeStdin,
+  LineSplitter,
+  parseReply,
+} from "./protocol.js";
+
+export type { AgentHandle };
+
+export interface AgentClientOptions {
+  /** Connecting, including Firecracker's CONNECT handshake. Default 5 000 ms. */
+  timeoutMs?: number;
+  /** How long ping, health and ports wait for the answer. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+}
+
+export type ExecInput = string | Uint8Array | AsyncIterable<string | Uint8Array>;
+
+export interface ExecOptions {
+  /** Working directory in the guest (default /root). */
+  cwd?: string;
+  /** Added to the agent's default environment (PATH, HOME=/root, TERM...). */
+  env?: Record<string, string>;
+  /** Written to the command's stdin, which is then closed; without it stdin is closed at once. */
+  stdin?: ExecInput;
+  onStdout?: (data: Buffer) => void;
+  onStderr?: (data: Buffer) => void;
+  /** On abort the command's process group gets SIGTERM, then SIGKILL after killGraceMs. */
+  signal?: AbortSignal;
+  /** Default 2 000 ms. */
+  killGraceMs?: number;
+}
+
+interface Pending {
+  onReply(r: AgentReply): void;
+  fail(e: BangerError): void;
+}
+
+export class AgentClient {
+  private readonly pending = new Map<number, Pending>();
+  private readonly splitter = new LineSplitter();
+  private nextId = 1 + Math.floor(Math.random() * 1_000_000_000);
+  private closedError: BangerError | null = null;
+  private socketError: Error | null = null;
+  private readonly requestTimeoutMs: number;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    readonly handle: AgentHandle,
+    opts: AgentClientOptions,
+    leftover: Buffer,
+  ) {
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (e) => {
+      this.socketError = e;
+    });
+    socket.on("close", () => this.shutdown(this.droppedError()));
+    if (leftover.length > 0) this.onData(leftover);
+    socket.resume();
+  }
+
+  /** Connect to the agent channel of a running VM (QEMU: plain connect; Firecracker: vsock CONNECT). */
+  static async connect(handle: AgentHandle, opts: AgentClientOptions = {}): Promise<AgentClient> {
+    const timeoutMs = opts.timeoutMs ?? 5_000;
+    const socket = await openUnixSocket(handle.agentSocket, timeoutMs);
+    const leftover =
+      handle.driver === "firecracker" ? await vsockHandshake(socket, timeoutMs) : Buffer.alloc(0);
+    return new AgentClient(
+      socket,
+      { driver: handle.driver, agentSocket: handle.agentSocket },
+      opts,
+      leftover,
+    );
+  }
+
+  /** True once the connection is gone (closed by either side); a closed client stays closed. */
+  get closed(): boolean {
+    return this.closedError !== null;
+  }
+
+  /** The agent's protocol version. */
+  ping(opts: RequestOptions = {}): Promise<string> {
+    return this.request("ping", opts, (r) => (r.kind === "pong" ? r.version : undefined));
+  }
+
+  health(opts: RequestOptions = {}): Promise<GuestHealth> {
+    return this.request("health", opts, (r) => (r.kind === "health" ? r.health : undefined));
+  }
+
+  /** TCP sockets listening in the guest. */
+  ports(opts: RequestOptions = {}): Promise<AgentPort[]> {
+    return this.request("ports", opts, (r) => (r.kind === "ports" ? r.ports : undefined));
+  }
+
+  /** Run argv in the guest, streaming its output; resolves with its exit code (128+N when killed by signal N). */
+  exec(argv: readonly string[], opts: ExecOptions = {}): Promise<number> {
+    if (opts.signal?.aborted) {
+      return Promise.reject(
+        new BangerError(ErrorCodes.CANCELLED, "the command was cancelled before it started"),
+      );
+    }
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.newId();
+    let line: string;
+    try {
+      line = encodeExec(id, {
+        argv,
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        ...(opts.env ? { env: opts.env } : {}),
+      });
+    } catch (e) {
+      return Promise.reject(new BangerError(ErrorCodes.INVALID_ARGUMENT, (e as Error).message));
+    }
+    const done = new Promise<number>((resolve, reject) => this.trackExec(id, argv, opts, resolve, reject));
+    this.write(line);
+    void this.sendStdin(id, opts.stdin);
+    return done;
+  }
+
+  /** Close the connection; requests in flight fail with CANCELLED. Idempotent. */
+  close(): void {
+    this.shutdown(new BangerError(ErrorCodes.CANCELLED, "the connection to the guest agent was closed"));
+  }
+
+  private trackExec(
+    id: number,
+    argv: readonly string[],
+    opts: ExecOptions,
+    resolve: (code: number) => void,
+    reject: (e: BangerError) => void,
+  ): void {
+    const timers: NodeJS.Timeout[] = [];
+    const finish = () => {
+      for (const t of timers) clearTimeout(t);
+      opts.signal?.removeEventListener("abort", onAbort);
+      this.pending.delete(id);
+    };
+    const fail = (e: BangerError) => {
+      finish();
+      reject(e);
+    };
+    const onAbort = () => {
+      this.write(encodeKill(id, 15));
+      const grace = opts.killGraceMs ?? 2_000;
+      timers.push(
+        setTimeout(() => {
+          this.write(encodeKill(id, 9));
+          const ms = this.requestTimeoutMs;
+          const msg = `the command did not end within ${seconds(ms)} of SIGKILL: the guest agent did not answer`;
+          timers.push(setTimeout(() => fail(new BangerError(ErrorCodes.TIMEOUT, msg)), ms));
+        }, grace),
+      );
+    };
+    const onReply = (r: AgentReply) => {
+      if (r.kind === "out") opts.onStdout?.(r.data);
+      else if (r.kind === "err") opts.onStderr?.(r.data);
+      else if (r.kind === "exit") {
+        finish();
+        resolve(r.code);
+      } else if (r.kind === "error") {
+        fail(new BangerError(ErrorCodes.COMMAND_FAILED, `${argv[0]} in the guest: ${r.message}`));
+      }
+    };
+    this.pending.set(id, {
+      onReply: (r) => {
+        try {
+          onReply(r);
+        } catch (e) {
+          this.write(encodeKill(id, 9)); // an output callback threw: stop the command
+          fail(toBangerError(e));
+        }
+      },
+      fail,
+    });
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+  }
+
+  private async sendStdin(id: number, stdin: ExecInput | undefined): Promise<void> {
+    try {
+      if (typeof stdin === "string" || stdin instanceof Uint8Array) {
+        for (const l of encodeStdin(id, stdin)) await this.writeAsync(l);
+      } else if (stdin !== undefined) {
+        for await (const chunk of stdin) {
+          if (!this.pending.has(id)) return;
+          for (const l of encodeStdin(id, chunk)) await this.writeAsync(l);
+        }
+      }
+      if (this.pending.has(id)) this.write(encodeSimple(id, "stdin-eof"));
+    } catch (e) {
+      const p = this.pending.get(id);
+      if (!p) return;
+      this.write(encodeKill(id, 9));
+      p.fail(toBangerError(e));
+    }
+  }
+
+  private request<T>(
+    verb: "ping" | "health" | "ports",
+    opts: RequestOptions,
+    pick: (r: AgentReply) => T | undefined,
+  ): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const ms = opts.timeoutMs ?? this.requestTimeoutMs;
+    const id = this.newId();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(this.notAnswering(verb, ms));
+      }, ms);
+      const fail = (e: BangerError) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(e);
+      };
+      this.pending.set(id, {
+        onReply: (r) => {
+          const v = pick(r);
+          if (v !== undefined) {
+            clearTimeout(timer);
+            this.pending.delete(id);
+            resolve(v);
+          } else if (r.kind === "error")
+            fail(new BangerError(ErrorCodes.PROTOCOL, `the guest agent refused ${verb}: ${r.message}`));
+          else
+            fail(new BangerError(ErrorCodes.PROTOCOL, `the guest agent answered ${verb} with "${r.kind}"`));
+        },
+        fail: (e) => fail(e),
+      });
+      this.write(encodeSimple(id, verb));
+    });
+  }
+
+  private notAnswering(verb: string, ms: number): BangerError {
+    const hint =
+      this.handle.driver === "qemu"
+        ? "the guest may still be booting; QEMU serves one agent client at a time, so another client may hold the channel"
+        : "the guest may still be booting, or it is overloaded";
+    return new BangerError(
+      ErrorCodes.TIMEOUT,
+      `the guest agent did not answer within ${seconds(ms)} (${verb})`,
+      {
+        hint,
+      },
+    );
+  }
+
+  private droppedError(): BangerError {
+    const why = this.socketError ? `: ${this.socketError.message}` : "";
+    return new BangerError(ErrorCodes.VMM, `the connection to the guest agent closed${why}`, {
+      hint: "the VM may have stopped; check it with `banger vm show NAME`",
+      ...(this.socketError ? { cause: this.socketError } : {}),
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    let lines: string[];
+    try {
+      lines = this.splitter.push(chunk);
+    } catch (e) {
+      this.shutdown(
+        new BangerError(ErrorCodes.PROTOCOL, `the guest agent sent garbage: ${(e as Error).message}`),
+      );
+      return;
+    }
+    for (const line of lines) {
+      const r = parseReply(line);
+      const p = r.id === null ? undefined : this.pending.get(r.id);
+      if (!p) continue; // stale (an earlier client's, or a request that timed out) or noise
+      if (r.kind === "invalid")
+        p.fail(new BangerError(ErrorCodes.PROTOCOL, `bad reply from the guest agent: ${r.reason}`));
+      else p.onReply(r);
+    }
+  }
+
+  private newId(): number {
+    this.nextId = this.nextId >= 2 ** 31 ? 1 : this.nextId + 1;
+    return this.nextId;
+  }
+
+  private write(line: string): void {
+    if (!this.closedError) this.socket.write(line);
+  }
+
+  private async writeAsync(line: string): Promise<void> {
+    if (this.closedError) throw this.closedError;
+    if (this.socket.write(line)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off("drain", done).off("close", done);
+        resolve();
+      };
+      this.socket.on("drain", done).on("close", done);
+    });
+  }
+
+  private shutdown(err: BangerError): void {
+    if (this.closedError) return;
+    this.closedError = err;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.fail(err);
+    this.socket.destroy();
+  }
+}
