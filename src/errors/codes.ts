@@ -34,6 +34,16 @@ export const ErrorCodes = {
   TIMEOUT: "TIMEOUT",
   CANCELLED: "CANCELLED",
   INTERNAL: "INTERNAL",
+  /** A catalog (embedded or the user's) is not valid JSON or breaks the format. */
+  CATALOG_INVALID: "CATALOG_INVALID",
+  /** The user's catalog URL cannot be read. */
+  CATALOG_UNAVAILABLE: "CATALOG_UNAVAILABLE",
+  /** A bundle download failed (HTTP status, network, short body). */
+  DOWNLOAD_FAILED: "DOWNLOAD_FAILED",
+  /** A downloaded file or a bundle member does not match its sha256. */
+  CHECKSUM_MISMATCH: "CHECKSUM_MISMATCH",
+  /** A bundle is malformed or unsafe (traversal, links, unexpected entries). */
+  BUNDLE_INVALID: "BUNDLE_INVALID",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -260,10 +260,25 @@ async function buildTestGuest(out: string, hash: string, runner: CommandRunner, 
 
 const INITTAB = `::sysinit:/etc/init.d/rcS
 ::respawn:/usr/sbin/banger-agent
-::respawn:/usr/sbin/dropbear -F -E -R -p 22
+::respawn:/usr/sbin/banger-sshd
 ::ctrlaltdel:/sbin/poweroff
 ::shutdown:/bin/sync
 ::shutdown:/bin/umount -a -r
+`;
+
+/**
+ * sshd for the test guest: dropbear with the per-VM host key banger writes
+ * at /etc/ssh/ssh_host_ed25519_key (OpenSSH format, converted once), so the
+ * key banger pins is the key the guest shows; a generated key otherwise.
+ */
+const SSHD = `#!/bin/sh
+K=/etc/ssh/ssh_host_ed25519_key
+D=/etc/dropbear/dropbear_ed25519_host_key
+if [ -f "$K" ]; then
+  [ -s "$D" ] || /usr/lib/dropbear/dropbearconvert openssh dropbear "$K" "$D" >/dev/null 2>&1
+  exec /usr/sbin/dropbear -F -E -p 22 -r "$D"
+fi
+exec /usr/sbin/dropbear -F -E -R -p 22
 `;
 
 const RCS = `#!/bin/sh
@@ -290,6 +305,7 @@ echo "banger-guest: up after $(cut -d' ' -f1 /proc/uptime)s"
 const ETC_FILES: ReadonlyArray<[string, string, number]> = [
   ["etc/inittab", INITTAB, 0o644],
   ["etc/init.d/rcS", RCS, 0o755],
+  ["usr/sbin/banger-sshd", SSHD, 0o755],
   ["etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644],
   ["etc/group", "root:x:0:\n", 0o644],
   ["etc/shadow", "root:*:19000:0:99999:7:::\n", 0o600],
@@ -334,6 +350,7 @@ async function installDropbear(root: string, work: string, runner: CommandRunner
   for (const pkg of DROPBEAR_PACKAGES)
     await extractDeb(await aptDownload(pkg, path.join(work, "debs"), runner), pkgRoot, runner);
   const bin = path.join(pkgRoot, "usr/sbin/dropbear");
+  const convert = path.join(pkgRoot, "usr/lib/dropbear/dropbearconvert");
   const libDirs = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"].map((d) => path.join(pkgRoot, d));
   const ldd = await runner.run(["ldd", bin], { env: { LD_LIBRARY_PATH: libDirs.join(":") } });
   const { paths, missing } = parseLdd(ldd.stdout);
@@ -346,7 +363,7 @@ async function installDropbear(root: string, work: string, runner: CommandRunner
       },
     );
   }
-  for (const lib of [bin, ...paths]) {
+  for (const lib of [bin, convert, ...paths]) {
     const rel = lib.startsWith(`${pkgRoot}/`) ? path.relative(pkgRoot, lib) : lib.replace(/^\/+/, "");
     const dest = path.join(root, rel);
     await mkdir(path.dirname(dest), { recursive: true });
