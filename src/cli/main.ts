@@ -5,7 +5,9 @@ import { registerConfig } from "./commands/config.js";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerImage } from "./commands/image.js";
+import { registerKernel } from "./commands/kernel.js";
 import { registerSshConfig } from "./commands/sshConfig.js";
+import { registerTui } from "./commands/tui.js";
 import { registerVersion } from "./commands/version.js";
 import { registerVm } from "./commands/vm.js";
 import { CliContext } from "./context.js";
@@ -21,11 +23,13 @@ export function buildProgram(ctx: () => CliContext, defaults: DefaultsView | nul
     .exitOverride();
   registerVm(program, ctx, defaults);
   registerImage(program, ctx);
+  registerKernel(program, ctx);
   registerSshConfig(program, ctx);
   registerDaemon(program, ctx);
   registerDoctor(program, ctx);
   registerConfig(program, ctx);
   registerVersion(program, ctx);
+  registerTui(program, ctx);
   for (const c of program.commands) {
     c.exitOverride();
     for (const s of c.commands) s.exitOverride();

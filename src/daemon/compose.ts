@@ -1,6 +1,11 @@
 /** Builds the daemon's services from real adapters. The only place that wires them. */
+
+import path from "node:path";
 import type { Logger } from "pino";
 import type { PingResult } from "../api/methods.js";
+import { CatalogLoader } from "../catalog/catalog.js";
+import { KernelService } from "../catalog/KernelService.js";
+import { PullService } from "../catalog/PullService.js";
 import { ensureSshKey, hostResources, type Paths, resolveVmDefaults } from "../config/index.js";
 import type { ResolvedConfig } from "../config/types.js";
 import { DnsServer } from "../dns/DnsServer.js";
@@ -9,6 +14,7 @@ import { preflight } from "../doctor/run.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
 import { Sudo } from "../host/sudo.js";
+import { LocalRecipeRunner } from "../images/recipes/RecipeRunner.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
 import { AgentPool } from "../services/agent/AgentPool.js";
 import { Ext4DiskManager } from "../services/disks/Ext4DiskManager.js";
@@ -22,6 +28,7 @@ import { VmService } from "../services/vms/VmService.js";
 import { vmPaths } from "../services/vms/views.js";
 import type { Store } from "../store/Store.js";
 import { capLogFile } from "../vmm/logfile.js";
+import { catalogHandlers } from "./catalogHandlers.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
 import { guestHandlers } from "./guestHandlers.js";
@@ -57,6 +64,23 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
   });
   const disks = new Ext4DiskManager({ runner });
   const checkCtx = realCheckContext(paths, config);
+  const catalogs = new CatalogLoader({
+    urls: () => ({ image: config.image_catalog_url.value, kernel: config.kernel_catalog_url.value }),
+  });
+  const pulls = new PullService({
+    store,
+    catalogs,
+    // BANGER_RECIPE_CACHE lets CI (and people with several state dirs) share one cache of recipe builds.
+    recipes: new LocalRecipeRunner({
+      runner,
+      cacheDir: process.env.BANGER_RECIPE_CACHE || path.join(paths.cacheDir, "recipes"),
+    }),
+    imagesDir: paths.imagesDir,
+    kernelsDir: paths.kernelsDir,
+    checkExt4: (f) => disks.checkExt4(f),
+    log,
+  });
+  const kernels = new KernelService({ store, catalogs, kernelsDir: paths.kernelsDir, log });
   const vms = new VmService({
     store,
     network,
@@ -76,6 +100,10 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       return { vcpu: d.vcpu.value, memoryMib: d.memoryMib.value, diskSizeBytes: d.diskSizeBytes.value };
     },
     defaultImage: config.default_image_name.value,
+    images: {
+      available: async () => (await catalogs.load("image")).names(),
+      ensure: (name, onProgress) => pulls.pullImage(name, { onProgress }),
+    },
     fileSync: config.file_sync.value,
     preflight: (ids) => preflight(checkCtx, ids),
     log,
@@ -102,6 +130,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
 
   const handlers = vmHandlers(vms, images, guest);
   for (const [k, v] of guestHandlers(guest)) handlers.set(k, v);
+  for (const [k, v] of catalogHandlers(pulls, kernels, images)) handlers.set(k, v);
   handlers.set("events.watch", (_p, ctx) => watch(bus, ctx));
   return {
     handlers,
@@ -111,6 +140,8 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       return { dns: { listen: st.listen, error: dnsError, records: st.records, queries: st.queries } };
     },
     async start() {
+      const swept = await pulls.sweep();
+      if (swept.length) log.info({ swept }, "removed leftovers of interrupted pulls");
       const r = await vms.lifecycle.reconcile();
       if (r.adopted.length + r.stopped.length + r.removed.length > 0) log.info(r, "reconciled VMs");
       records.replaceAll(runningRecords(store));

@@ -1,10 +1,13 @@
 import path from "node:path";
 import type { Command } from "commander";
+import type { CatalogEntryView } from "../../api/catalog.js";
 import type { ImageView } from "../../api/vms.js";
 import { formatSize } from "../../config/sizes.js";
 import type { CliContext } from "../context.js";
 import { json, table } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
+import { pullPrinter } from "../render/progressBar.js";
+import { humanBytes } from "../render/vm.js";
 
 function renderImage(v: ImageView): string {
   return table(
@@ -25,6 +28,21 @@ function renderImage(v: ImageView): string {
 }
 
 const abs = (p: string) => path.resolve(p);
+
+export function catalogTable(entries: CatalogEntryView[]): string {
+  if (!entries.length) return "the catalog is empty\n";
+  return table([
+    ["NAME", "VERSION", "SIZE", "SOURCE", "INSTALLED", "DESCRIPTION"],
+    ...entries.map((e) => [
+      e.name,
+      e.version,
+      humanBytes(e.sizeBytes),
+      [e.hasBundle ? "bundle" : "", e.hasRecipe ? "recipe" : ""].filter(Boolean).join("+"),
+      e.installed ? "yes" : "no",
+      e.description,
+    ]),
+  ]);
+}
 
 export function registerImage(program: Command, ctx: () => CliContext): void {
   const image = program.command("image").description("manage images (root filesystem, work seed, kernel)");
@@ -72,13 +90,23 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
   image
     .command("list")
     .alias("ls")
-    .description("list local images")
+    .description("list local images (and, with --available, the catalog's)")
+    .option("--available", "also list what the image catalog offers")
     .option("--json", "print JSON")
-    .action(async (o: { json?: boolean }) => {
+    .action(async (o: { json?: boolean; available?: boolean }) => {
       const c = ctx();
-      const r = await (await c.client()).call("image.list", {});
+      const client = await c.client();
+      if (o.available) {
+        const a = await client.call("image.available", {});
+        if (o.json) return json(c.out, a);
+        return c.out.write(catalogTable(a.entries));
+      }
+      const r = await client.call("image.list", {});
       if (o.json) return json(c.out, r);
-      if (!r.images.length) return c.out.write("no images (register one with `banger image register`)\n");
+      if (!r.images.length)
+        return c.out.write(
+          "no images (pull one with `banger image pull debian-bookworm`, or see `banger image list --available`)\n",
+        );
       c.out.write(
         table([
           ["NAME", "VERSION", "SIZE", "SOURCE", "USED BY"],
@@ -91,6 +119,54 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
           ]),
         ]),
       );
+    });
+
+  image
+    .command("pull")
+    .description(
+      "download an image from the catalog (verified), or build it from its recipe when there is no bundle",
+    )
+    .argument("<name>", "catalog name (see `banger image list --available`)")
+    .option("--from-recipe", "build it locally from its recipe even when a bundle could be downloaded")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { fromRecipe?: boolean; json?: boolean }) => {
+      const c = ctx();
+      const v = await (await c.client()).call(
+        "image.pull",
+        { name, fromRecipe: !!o.fromRecipe },
+        { onEvent: pullPrinter(c.out) },
+      );
+      if (o.json) return json(c.out, v);
+      c.out.write(`image ${v.name} ${v.version} ready (${humanBytes(v.sizeBytes)}, ${v.source})\n`);
+    });
+
+  image
+    .command("build-recipe")
+    .description("build a catalog image locally from its recipe (Debian packages), with progress stages")
+    .argument("<name>", "catalog name with a recipe, e.g. debian-bookworm")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { json?: boolean }) => {
+      const c = ctx();
+      const v = await (await c.client()).call("image.buildRecipe", { name }, { onEvent: pullPrinter(c.out) });
+      if (o.json) return json(c.out, v);
+      c.out.write(`image ${v.name} ${v.version} built (${humanBytes(v.sizeBytes)})\n`);
+    });
+
+  image
+    .command("export")
+    .description("write an image as a bundle plus its catalog entry (BUNDLE.json), to host your own catalog")
+    .argument("<name>", "image name")
+    .requiredOption("-o, --output <file>", "bundle file to write (.tar.gz)")
+    .option("--json", "print JSON")
+    .action(async (name: string, o: { output: string; json?: boolean }) => {
+      const c = ctx();
+      const r = await (await c.client()).call(
+        "image.export",
+        { name, output: path.resolve(o.output) },
+        { onEvent: pullPrinter(c.out) },
+      );
+      if (o.json) return json(c.out, r);
+      c.out.write(`bundle: ${r.bundle}\ncatalog entry: ${r.entry}\n`);
     });
 
   image

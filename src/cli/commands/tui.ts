@@ -1,0 +1,30 @@
+import type { Command } from "commander";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { RpcClient } from "../../rpc/client.js";
+import type { CliContext } from "../context.js";
+import { ensureDaemon } from "../daemonControl.js";
+
+export function registerTui(program: Command, ctx: () => CliContext): void {
+  program
+    .command("tui")
+    .description("a terminal UI to browse and operate VMs, images and kernels (live; ? shows the keys)")
+    .action(async () => {
+      if (!process.stdout.isTTY || !process.stdin.isTTY) {
+        throw new BangerError(
+          ErrorCodes.USAGE,
+          "banger tui needs a terminal (stdin and stdout must be a TTY)",
+          {
+            hint: "for scripts use `banger vm list --json`, `banger image list --json` and friends",
+          },
+        );
+      }
+      const c = ctx();
+      // the TUI is loaded only when asked for: the other commands never pay for React and Ink
+      const { runTui } = await import("../../tui/app.js");
+      await runTui(
+        c.paths,
+        { ensure: (paths) => ensureDaemon(paths), connect: (socket) => RpcClient.connect(socket) },
+        { stdin: process.stdin, stdout: process.stdout, env: c.env },
+      );
+    });
+}
