@@ -6,7 +6,7 @@ import type { PullService } from "../catalog/PullService.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
 import type { ImageService } from "../services/images/ImageService.js";
-import { asObject, optBool, reqString } from "../services/params.js";
+import { asObject, optBool, optString, reqString } from "../services/params.js";
 
 const progress = (ctx: HandlerContext) => (e: ProgressEvent) => ctx.emit(e);
 
@@ -40,6 +40,22 @@ export function catalogHandlers(
     return pulls.exportImage(reqString(p, "name"), output, progress(ctx));
   });
   h.set("image.available", () => kernels.available("image"));
+  h.set("image.build", (raw, ctx) => {
+    const p = asObject(raw);
+    const strings = (field: string): string[] | undefined => {
+      const v = p[field];
+      if (v === undefined || v === null) return undefined;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+        throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `${field} must be an array of strings`);
+      }
+      return v as string[];
+    };
+    const script = optString(p, "script");
+    return images.build(
+      { name: reqString(p, "name"), from: reqString(p, "from"), install: strings("install"), copy: strings("copy"), ...(script ? { script } : {}) },
+      progress(ctx),
+    );
+  });
   h.set("kernel.available", () => kernels.available("kernel"));
   h.set("kernel.list", () => kernels.list());
   h.set("kernel.show", (raw) => kernels.show(reqString(asObject(raw), "name")));

@@ -15,6 +15,7 @@ import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
 import { Sudo } from "../host/sudo.js";
 import { LocalRecipeRunner } from "../images/recipes/RecipeRunner.js";
+import { ImageBuilder } from "../images/ImageBuilder.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
 import { AgentPool } from "../services/agent/AgentPool.js";
 import { Ext4DiskManager } from "../services/disks/Ext4DiskManager.js";
@@ -108,7 +109,15 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     preflight: (ids) => preflight(checkCtx, ids),
     log,
   });
-  const images = new ImageService({ store, disks, runner, imagesDir: paths.imagesDir, log });
+  const images = new ImageService({
+    store,
+    disks,
+    runner,
+    imagesDir: paths.imagesDir,
+    logsDir: paths.logsDir,
+    builder: new ImageBuilder({ runner }),
+    log,
+  });
   const agents = new AgentPool();
   const guest = new GuestService({ store, agents, sampler: new StatsSampler({ runner }) });
   const records = new VmRecords();

@@ -1,5 +1,6 @@
 import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
+import type { ImageBuildParams } from "../../api/methods.js";
 import type { ImageRegisterParams, ImageView } from "../../api/vms.js";
 import { IMAGE_NAME_RE } from "../../config/checks.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
@@ -11,8 +12,20 @@ import { checkKernelImage } from "../../vmm/firecracker/kernelImage.js";
 import type { DiskManager } from "../disks/DiskManager.js";
 import type { Progress, ServiceLog } from "../vms/deps.js";
 
+/** Derives a new rootfs and work seed from an image (real: images/ImageBuilder). */
+export interface ImageBuilderPort {
+  build(
+    params: ImageBuildParams,
+    from: { rootfsPath: string; workSeedPath: string; kernelPath?: string | null; initrdPath?: string | null },
+    ctx: { workDir: string; onProgress: Progress; logFile: string },
+  ): Promise<{ rootfs: string; workSeed: string }>;
+}
+
 export interface ImageServiceDeps {
   store: Store;
+  builder?: ImageBuilderPort;
+  /** Where build logs are kept. */
+  logsDir?: string;
   disks: DiskManager;
   runner: CommandRunner;
   imagesDir: string;
@@ -146,6 +159,59 @@ export class ImageService {
         createdAt: (this.deps.now ?? (() => new Date()))(),
       });
       this.deps.log.info({ image: img.name, id }, "image registered");
+      return this.view(img);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * `image build NAME --from IMAGE ...`: the builder applies the changes to a
+   * copy; the new image shares the source's kernel (its own kernel files are
+   * copied along). The build log is kept; a failed build leaves no image.
+   */
+  async build(p: ImageBuildParams, progress: Progress = () => {}): Promise<ImageView> {
+    const { store, builder } = this.deps;
+    if (!builder) throw new BangerError(ErrorCodes.INTERNAL, "image builds are not available in this daemon");
+    if (!IMAGE_NAME_RE.test(p.name)) {
+      throw invalid("name", `"${p.name}" is not a valid image name`, "use lowercase letters, digits, '.' and '-' (1-63 characters)");
+    }
+    if (store.images.find(p.name)) {
+      throw new BangerError(ErrorCodes.ALREADY_EXISTS, `an image named "${p.name}" already exists`, {
+        hint: `choose another name, or delete it first with \`banger image delete ${p.name}\``,
+      });
+    }
+    const from = store.images.get(p.from);
+    const id = newId();
+    const dir = path.join(this.deps.imagesDir, id);
+    const logsDir = this.deps.logsDir ?? this.deps.imagesDir;
+    await mkdir(logsDir, { recursive: true });
+    const logFile = path.join(logsDir, `image-build-${p.name}-${Date.now()}.log`);
+    progress({ kind: "progress", stage: "build", phase: "info", message: `build log: ${logFile}` });
+    try {
+      const out = await builder.build(p, from, { workDir: dir, onProgress: progress, logFile });
+      const own = async (f: string | null, name: string) => {
+        if (f === null || from.kernelId) return f;
+        await this.deps.runner.run(["cp", "--reflink=auto", "--sparse=always", "--", f, path.join(dir, name)]);
+        return path.join(dir, name);
+      };
+      const img = store.images.insert({
+        id,
+        name: p.name,
+        version: `${from.version}+build`,
+        arch: from.arch,
+        kernelId: from.kernelId,
+        kernelPath: await own(from.kernelPath, "vmlinux"),
+        initrdPath: await own(from.initrdPath, "initrd.img"),
+        rootfsPath: out.rootfs,
+        workSeedPath: out.workSeed,
+        sizeBytes: (await stat(out.rootfs)).size + (await stat(out.workSeed)).size,
+        source: "recipe",
+        description: `built from ${from.name}`,
+        createdAt: (this.deps.now ?? (() => new Date()))(),
+      });
+      this.deps.log.info({ image: img.name, from: from.name, logFile }, "image built");
       return this.view(img);
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
