@@ -3,6 +3,7 @@ import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { RpcClient } from "../../rpc/client.js";
 import type { CliContext } from "../context.js";
 import { ensureDaemon } from "../daemonControl.js";
+import { runSsh } from "../ssh.js";
 
 export function registerTui(program: Command, ctx: () => CliContext): void {
   program
@@ -23,7 +24,11 @@ export function registerTui(program: Command, ctx: () => CliContext): void {
       const { runTui } = await import("../../tui/app.js");
       await runTui(
         c.paths,
-        { ensure: (paths) => ensureDaemon(paths), connect: (socket) => RpcClient.connect(socket) },
+        {
+          ensure: (paths) => ensureDaemon(paths),
+          connect: (socket) => RpcClient.connect(socket),
+          ssh: (info) => runSsh(info, []),
+        },
         { stdin: process.stdin, stdout: process.stdout, env: c.env },
       );
     });
