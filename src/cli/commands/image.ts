@@ -154,33 +154,40 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
 
   image
     .command("build")
-    .description("derive a new image from a registered one: install packages, run a script, copy files (needs root)")
+    .description(
+      "derive a new image from a registered one: install packages, run a script, copy files (needs root)",
+    )
     .argument("<name>", "name of the new image")
     .requiredOption("--from <image>", "the image to start from")
     .option("--install <pkg...>", "Debian packages to install (apt-get, inside the image)")
     .option("--script <file>", "shell script run inside the image as root")
     .option("--copy <src:dest...>", "copy a host file or directory into the image (SRC:DEST, DEST absolute)")
     .option("--json", "print JSON")
-    .action(async (name: string, o: { from: string; install?: string[]; script?: string; copy?: string[]; json?: boolean }) => {
-      const c = ctx();
-      const copy = o.copy?.map((spec) => {
-        const i = spec.indexOf(":");
-        return i > 0 ? `${path.resolve(spec.slice(0, i))}${spec.slice(i)}` : spec;
-      });
-      const v = await (await c.client()).call(
-        "image.build",
-        {
-          name,
-          from: o.from,
-          ...(o.install ? { install: o.install } : {}),
-          ...(o.script ? { script: path.resolve(o.script) } : {}),
-          ...(copy ? { copy } : {}),
-        },
-        { onEvent: progressPrinter(c.out) },
-      );
-      if (o.json) return json(c.out, v);
-      c.out.write(`image ${v.name} built from ${o.from} (${humanBytes(v.sizeBytes)})\n`);
-    });
+    .action(
+      async (
+        name: string,
+        o: { from: string; install?: string[]; script?: string; copy?: string[]; json?: boolean },
+      ) => {
+        const c = ctx();
+        const copy = o.copy?.map((spec) => {
+          const i = spec.indexOf(":");
+          return i > 0 ? `${path.resolve(spec.slice(0, i))}${spec.slice(i)}` : spec;
+        });
+        const v = await (await c.client()).call(
+          "image.build",
+          {
+            name,
+            from: o.from,
+            ...(o.install ? { install: o.install } : {}),
+            ...(o.script ? { script: path.resolve(o.script) } : {}),
+            ...(copy ? { copy } : {}),
+          },
+          { onEvent: progressPrinter(c.out) },
+        );
+        if (o.json) return json(c.out, v);
+        c.out.write(`image ${v.name} built from ${o.from} (${humanBytes(v.sizeBytes)})\n`);
+      },
+    );
 
   image
     .command("export")
