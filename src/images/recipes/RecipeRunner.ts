@@ -1,0 +1,91 @@
+/**
+ * Recipes build images and kernels locally from upstream sources (Debian
+ * packages, Void's rootfs tarball) when no prebuilt bundle can be pulled.
+ *
+ * File roles: images: rootfs, workSeed (kernel?, initrd? when they bring
+ * their own); kernels: vmlinux, initrd? (modules?). Returned paths live in the
+ * recipe cache (or under ctx.workDir without one): callers copy them.
+ */
+import type { ProgressEvent } from "../../api/protocol.js";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import type { CommandRunner } from "../../host/runner.js";
+import { type AgentProvider, defaultAgentProvider } from "./agent.js";
+import { DEBIAN_BOOKWORM_RECIPE, runDebianBookworm } from "./debianBookworm.js";
+import { DEBIAN_KERNEL_RECIPE, runDebianKernel } from "./debianKernel.js";
+import { runVoid, VOID_RECIPE } from "./void.js";
+
+export interface RecipeContext {
+  /** Scratch space the caller owns (and removes). */
+  workDir: string;
+  onProgress: (e: ProgressEvent) => void;
+  /** The catalog entry the recipe serves (recipes read what they need, e.g. source.url). */
+  catalogEntry: unknown;
+}
+
+export interface RecipeResult {
+  /** Role -> absolute path. */
+  files: Record<string, string>;
+  version: string;
+}
+
+export interface RecipeRunner {
+  run(recipeId: string, ctx: RecipeContext): Promise<RecipeResult>;
+}
+
+export interface LocalRecipeRunnerDeps {
+  runner: CommandRunner;
+  /** Where built artifacts are kept and reused (by recipe hash). Default: none, build under ctx.workDir. */
+  cacheDir?: string;
+  /** The guest agent (default: built from src/guest/agent). */
+  agent?: AgentProvider;
+  now?: () => Date;
+  /** Downloads (default: the global fetch). */
+  fetch?: typeof fetch;
+  /** Default process.getuid: the image recipes need root. */
+  getuid?: () => number | undefined;
+}
+
+export const RECIPE_IDS: readonly string[] = [DEBIAN_KERNEL_RECIPE, DEBIAN_BOOKWORM_RECIPE, VOID_RECIPE];
+
+export class LocalRecipeRunner implements RecipeRunner {
+  private readonly runner: CommandRunner;
+  private readonly cacheDir: string | undefined;
+  private readonly agent: AgentProvider;
+  private readonly now: () => Date;
+  private readonly fetch: typeof fetch;
+  private readonly getuid: () => number | undefined;
+
+  constructor(deps: LocalRecipeRunnerDeps) {
+    this.runner = deps.runner;
+    this.cacheDir = deps.cacheDir;
+    this.agent = deps.agent ?? defaultAgentProvider(deps.runner);
+    this.now = deps.now ?? (() => new Date());
+    this.fetch = deps.fetch ?? ((...args) => fetch(...args));
+    this.getuid = deps.getuid ?? (() => process.getuid?.());
+  }
+
+  run(recipeId: string, ctx: RecipeContext): Promise<RecipeResult> {
+    const cacheRoot = this.cacheDir ?? ctx.workDir;
+    const deps = {
+      runner: this.runner,
+      agent: this.agent,
+      now: this.now,
+      fetch: this.fetch,
+      getuid: this.getuid,
+    };
+    switch (recipeId) {
+      case DEBIAN_KERNEL_RECIPE:
+        return runDebianKernel(deps, cacheRoot, ctx);
+      case DEBIAN_BOOKWORM_RECIPE:
+        return runDebianBookworm(deps, cacheRoot, ctx);
+      case VOID_RECIPE:
+        return runVoid(deps, cacheRoot, ctx);
+      default:
+        return Promise.reject(
+          new BangerError(ErrorCodes.NOT_FOUND, `unknown recipe "${recipeId}"`, {
+            hint: `known recipes: ${RECIPE_IDS.join(", ")}`,
+          }),
+        );
+    }
+  }
+}
