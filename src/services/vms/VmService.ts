@@ -115,7 +115,7 @@ export class VmService {
       progress({
         kind: "progress",
         stage: "create:pull",
-        phase: "start",
+        phase: "info",
         message: `pulling ${name} from the image catalog`,
       });
       const t0 = performance.now();
