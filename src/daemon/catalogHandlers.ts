@@ -52,7 +52,13 @@ export function catalogHandlers(
     };
     const script = optString(p, "script");
     return images.build(
-      { name: reqString(p, "name"), from: reqString(p, "from"), install: strings("install"), copy: strings("copy"), ...(script ? { script } : {}) },
+      {
+        name: reqString(p, "name"),
+        from: reqString(p, "from"),
+        install: strings("install"),
+        copy: strings("copy"),
+        ...(script ? { script } : {}),
+      },
       progress(ctx),
     );
   });

@@ -15,8 +15,11 @@ interface RunOpts extends CreateOpts {
   wait: number;
 }
 
-/** Wait until the guest agent answers and sshd listens; the error names the console log. */
-async function waitReady(c: CliContext, vm: VmView, seconds: number): Promise<void> {
+/**
+ * Wait until the guest agent answers (and, for a shell, sshd listens); the
+ * error names the console log.
+ */
+export async function waitReady(c: CliContext, vm: VmView, seconds: number, needSsh = true): Promise<void> {
   const client = await c.client();
   const deadline = Date.now() + seconds * 1000;
   let last = "";
@@ -25,6 +28,7 @@ async function waitReady(c: CliContext, vm: VmView, seconds: number): Promise<vo
     const h = await client
       .call("vm.health", { name: vm.name }, { timeoutMs: 10_000 })
       .catch((e: Error) => ({ status: "error", reason: e.message }) as const);
+    if (h.status === "healthy" && !needSsh) return;
     if (h.status === "healthy") {
       const p = await client
         .call("vm.ports", { name: vm.name }, { timeoutMs: 10_000 })

@@ -7,7 +7,7 @@ import { progressPrinter } from "../render/progress.js";
 import { renderVm, vmListTable } from "../render/vm.js";
 import { runSsh } from "../ssh.js";
 import { registerGuestCommands } from "./guest.js";
-import { registerRun } from "./run.js";
+import { registerRun, waitReady } from "./run.js";
 import { type CreateOpts, createOptions, intOpt } from "./vmOptions.js";
 
 export function registerVm(
@@ -45,10 +45,13 @@ export function registerVm(
     vm.command(verb)
       .description(desc)
       .argument("<name>", "VM name")
+      .option("--wait <seconds>", "how long to wait for the guest agent to answer", (x) => Number(x), 300)
+      .option("--no-wait", "return as soon as the VMM runs")
       .option("--json", "print JSON")
-      .action(async (name: string, o: { json?: boolean }) => {
+      .action(async (name: string, o: { json?: boolean; wait: number | false }) => {
         const c = ctx();
         const v = await (await c.client()).call(`vm.${verb}`, { name }, { onEvent: progressPrinter(c.out) });
+        if (o.wait !== false) await waitReady(c, v, o.wait, false);
         if (o.json) return json(c.out, v);
         c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
       });

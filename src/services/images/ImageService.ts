@@ -16,7 +16,12 @@ import type { Progress, ServiceLog } from "../vms/deps.js";
 export interface ImageBuilderPort {
   build(
     params: ImageBuildParams,
-    from: { rootfsPath: string; workSeedPath: string; kernelPath?: string | null; initrdPath?: string | null },
+    from: {
+      rootfsPath: string;
+      workSeedPath: string;
+      kernelPath?: string | null;
+      initrdPath?: string | null;
+    },
     ctx: { workDir: string; onProgress: Progress; logFile: string },
   ): Promise<{ rootfs: string; workSeed: string }>;
 }
@@ -175,7 +180,11 @@ export class ImageService {
     const { store, builder } = this.deps;
     if (!builder) throw new BangerError(ErrorCodes.INTERNAL, "image builds are not available in this daemon");
     if (!IMAGE_NAME_RE.test(p.name)) {
-      throw invalid("name", `"${p.name}" is not a valid image name`, "use lowercase letters, digits, '.' and '-' (1-63 characters)");
+      throw invalid(
+        "name",
+        `"${p.name}" is not a valid image name`,
+        "use lowercase letters, digits, '.' and '-' (1-63 characters)",
+      );
     }
     if (store.images.find(p.name)) {
       throw new BangerError(ErrorCodes.ALREADY_EXISTS, `an image named "${p.name}" already exists`, {
@@ -193,7 +202,14 @@ export class ImageService {
       const out = await builder.build(p, from, { workDir: dir, onProgress: progress, logFile });
       const own = async (f: string | null, name: string) => {
         if (f === null || from.kernelId) return f;
-        await this.deps.runner.run(["cp", "--reflink=auto", "--sparse=always", "--", f, path.join(dir, name)]);
+        await this.deps.runner.run([
+          "cp",
+          "--reflink=auto",
+          "--sparse=always",
+          "--",
+          f,
+          path.join(dir, name),
+        ]);
         return path.join(dir, name);
       };
       const img = store.images.insert({
