@@ -20,10 +20,18 @@ const { ensureTestGuest } = await import(pathToFileURL(path.join(root, "dist/tes
 const guest = await ensureTestGuest();
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "bgbench-create-"));
-const env = { PATH: process.env.PATH, HOME: path.join(dir, "home"), XDG_RUNTIME_DIR: path.join(dir, "run"), NO_COLOR: "1" };
+const env = {
+  PATH: process.env.PATH,
+  HOME: path.join(dir, "home"),
+  XDG_RUNTIME_DIR: path.join(dir, "run"),
+  NO_COLOR: "1",
+};
 mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
 mkdirSync(path.join(env.HOME, ".config", "banger"), { recursive: true });
-writeFileSync(path.join(env.HOME, ".config", "banger", "config.toml"), '[vm_defaults]\nvcpu = 1\nmemory = "512M"\ndisk_size = "8G"\n');
+writeFileSync(
+  path.join(env.HOME, ".config", "banger", "config.toml"),
+  '[vm_defaults]\nvcpu = 1\nmemory = "512M"\ndisk_size = "8G"\n',
+);
 
 function cli(args) {
   const r = spawnSync(process.execPath, [banger, ...args], { env, encoding: "utf8" });
@@ -34,12 +42,25 @@ function cli(args) {
 function image(name, size, dataBytes) {
   const src = path.join(dir, `${name}.d`);
   mkdirSync(src);
-  for (let done = 0; done < dataBytes; done += 4 * MiB) writeFileSync(path.join(src, "data.bin"), randomBytes(4 * MiB), { flag: "a" });
+  for (let done = 0; done < dataBytes; done += 4 * MiB)
+    writeFileSync(path.join(src, "data.bin"), randomBytes(4 * MiB), { flag: "a" });
   const file = path.join(dir, `${name}.ext4`);
   spawnSync("truncate", ["-s", String(size), file]);
   spawnSync("mkfs.ext4", ["-F", "-q", "-b", "4096", "-d", src, file]);
   rmSync(src, { recursive: true });
-  cli(["image", "register", name, "--kernel", guest.vmlinux, "--initrd", guest.initrd, "--rootfs", file, "--work-seed", guest.workSeed]);
+  cli([
+    "image",
+    "register",
+    name,
+    "--kernel",
+    guest.vmlinux,
+    "--initrd",
+    guest.initrd,
+    "--rootfs",
+    file,
+    "--work-seed",
+    guest.workSeed,
+  ]);
 }
 
 const median = (xs) => {
@@ -57,12 +78,18 @@ try {
       const t0 = process.hrtime.bigint();
       const vm = JSON.parse(cli(["vm", "create", "--no-start", "--image", img, "--json"]));
       wall[img].push(Number(process.hrtime.bigint() - t0) / 1e6);
-      for (const t of vm.bootTimings ?? []) (stages[`${img} ${t.name}`] ??= []).push(t.ms);
+      for (const t of vm.bootTimings ?? []) {
+        const key = `${img} ${t.name}`;
+        stages[key] = [...(stages[key] ?? []), t.ms];
+      }
       cli(["vm", "delete", vm.name]);
     }
   }
-  console.log(`vm create --no-start (CLI wall time, median of ${RUNS}); work disk 8G, overlay or reflink root:`);
-  for (const [k, v] of Object.entries(stages).sort()) console.log(`  ${k.padEnd(26)} ${median(v).toFixed(0).padStart(5)} ms`);
+  console.log(
+    `vm create --no-start (CLI wall time, median of ${RUNS}); work disk 8G, overlay or reflink root:`,
+  );
+  for (const [k, v] of Object.entries(stages).sort())
+    console.log(`  ${k.padEnd(26)} ${median(v).toFixed(0).padStart(5)} ms`);
   const s = median(wall.small);
   const b = median(wall.big);
   console.log(`  256 MiB image: ${s.toFixed(0)} ms, 2 GiB image: ${b.toFixed(0)} ms`);
