@@ -12,14 +12,7 @@ import type { CommandRunner } from "../../host/runner.js";
 import { AGENT_GUEST_PATH, type AgentProvider } from "./agent.js";
 import { buildCached, cacheKey, moduleTexts, removeBuildDir } from "./cache.js";
 import { applySystemdConfig } from "./debianSystemd.js";
-import {
-  mkfsFromDir,
-  ROOTFS_LABEL,
-  ROOTFS_SIZE,
-  splitWorkSeed,
-  WORK_SEED_LABEL,
-  WORK_SEED_SIZE,
-} from "./ext4Image.js";
+import { IMAGE_FILES, mkfsImageFiles, splitWorkSeed } from "./ext4Image.js";
 import { DEFAULT_HOSTNAME, HOSTS, RESOLV_CONF, SSHD_SETTINGS } from "./guestConfig.js";
 import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import { Stages } from "./stages.js";
@@ -54,7 +47,7 @@ export const DEBIAN_MIRRORS: readonly string[] = [
 ];
 
 /** The files of a built image inside its cache entry. */
-export const IMAGE_FILES = { rootfs: "rootfs.ext4", workSeed: "work-seed.ext4" } as const;
+export { IMAGE_FILES };
 
 export function mmdebstrapArgv(
   dir: string,
@@ -145,24 +138,7 @@ async function buildDebianImage(deps: DebianRecipeDeps, out: string, stages: Sta
       await readFile(path.join(root, "etc/debian_version"), "utf8"),
       deps.now(),
     );
-    await stages.run("mkfs-rootfs", "make rootfs.ext4", () =>
-      mkfsFromDir({
-        dir: root,
-        out: path.join(out, IMAGE_FILES.rootfs),
-        label: ROOTFS_LABEL,
-        size: ROOTFS_SIZE,
-        runner,
-      }),
-    );
-    await stages.run("mkfs-work-seed", "make work-seed.ext4", () =>
-      mkfsFromDir({
-        dir: seed,
-        out: path.join(out, IMAGE_FILES.workSeed),
-        label: WORK_SEED_LABEL,
-        size: WORK_SEED_SIZE,
-        runner,
-      }),
-    );
+    await mkfsImageFiles(stages, { root, seed }, out, runner);
     return { files: { ...IMAGE_FILES }, artifactVersion: version, stages: stages.timings };
   } finally {
     await removeBuildDir(work);

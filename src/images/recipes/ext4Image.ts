@@ -3,12 +3,14 @@
  * and the split of a root tree into the rootfs (empty /root mount point) and
  * the work seed (the skeleton of /root, mounted over it in every VM).
  */
+
 import { chmod, lstat, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { GiB, MiB } from "../../config/sizes.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { DEBUGFS_ENV, debugfsErrors } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
+import type { Stages } from "./stages.js";
 
 export const ROOTFS_LABEL = "bangerroot";
 export const WORK_SEED_LABEL = "bangerwork";
@@ -124,4 +126,34 @@ export async function splitWorkSeed(root: string, seedDir: string): Promise<void
   await chmod(path.join(seedDir, ".ssh"), 0o700);
   await chmod(seedDir, 0o700);
   await chmod(home, 0o700);
+}
+
+/** The file names a built image has in its cache entry. */
+export const IMAGE_FILES = { rootfs: "rootfs.ext4", workSeed: "work-seed.ext4" } as const;
+
+/** The two ext4 images of a built tree, as timed stages: rootfs.ext4 from `root`, work-seed.ext4 from `seed`. */
+export async function mkfsImageFiles(
+  stages: Stages,
+  dirs: { root: string; seed: string },
+  out: string,
+  runner: CommandRunner,
+): Promise<void> {
+  await stages.run("mkfs-rootfs", "make rootfs.ext4", () =>
+    mkfsFromDir({
+      dir: dirs.root,
+      out: path.join(out, IMAGE_FILES.rootfs),
+      label: ROOTFS_LABEL,
+      size: ROOTFS_SIZE,
+      runner,
+    }),
+  );
+  await stages.run("mkfs-work-seed", "make work-seed.ext4", () =>
+    mkfsFromDir({
+      dir: dirs.seed,
+      out: path.join(out, IMAGE_FILES.workSeed),
+      label: WORK_SEED_LABEL,
+      size: WORK_SEED_SIZE,
+      runner,
+    }),
+  );
 }

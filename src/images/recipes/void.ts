@@ -18,14 +18,7 @@ import type { CommandRunner } from "../../host/runner.js";
 import { AGENT_GUEST_PATH, type AgentProvider } from "./agent.js";
 import { buildCached, cacheKey, moduleTexts, removeBuildDir } from "./cache.js";
 import { requireRoot } from "./debianBookworm.js";
-import {
-  mkfsFromDir,
-  ROOTFS_LABEL,
-  ROOTFS_SIZE,
-  splitWorkSeed,
-  WORK_SEED_LABEL,
-  WORK_SEED_SIZE,
-} from "./ext4Image.js";
+import { IMAGE_FILES, mkfsImageFiles, splitWorkSeed } from "./ext4Image.js";
 import {
   DEFAULT_HOSTNAME,
   RESOLV_CONF,
@@ -49,7 +42,6 @@ export const VOID_RECIPE = "void";
 export const VOID_DEFAULT_URL =
   "https://repo-default.voidlinux.org/live/20250202/void-x86_64-ROOTFS-20250202.tar.xz";
 const RUNSVDIR = "etc/runit/runsvdir/default";
-const IMAGE_FILES = { rootfs: "rootfs.ext4", workSeed: "work-seed.ext4" } as const;
 
 export interface VoidSource {
   url: string;
@@ -145,24 +137,7 @@ async function buildVoidImage(deps: VoidRecipeDeps, source: VoidSource, out: str
       await customizeVoidTree(root, agentBin);
       await splitWorkSeed(root, seed);
     });
-    await stages.run("mkfs-rootfs", "make rootfs.ext4", () =>
-      mkfsFromDir({
-        dir: root,
-        out: path.join(out, IMAGE_FILES.rootfs),
-        label: ROOTFS_LABEL,
-        size: ROOTFS_SIZE,
-        runner,
-      }),
-    );
-    await stages.run("mkfs-work-seed", "make work-seed.ext4", () =>
-      mkfsFromDir({
-        dir: seed,
-        out: path.join(out, IMAGE_FILES.workSeed),
-        label: WORK_SEED_LABEL,
-        size: WORK_SEED_SIZE,
-        runner,
-      }),
-    );
+    await mkfsImageFiles(stages, { root, seed }, out, runner);
     return { files: { ...IMAGE_FILES }, artifactVersion: source.version, stages: stages.timings };
   } finally {
     await removeBuildDir(work);

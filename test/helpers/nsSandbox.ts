@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
+import { type CliResult, isAlive, Sandbox, waitDead } from "./sandbox.js";
+
+const runner = new NodeCommandRunner();
+
+/** Why an end-to-end test that boots guests cannot run here, or false. */
+export function e2eSkipReason(): string | false {
+  if (process.getuid?.() !== 0) return "needs root (network namespaces)";
+  const qemu = ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"].some((p) =>
+    existsSync(p),
+  );
+  return qemu ? false : "needs qemu-system-x86_64 (apt-get install qemu-system-x86)";
+}
+
+/**
+ * A throwaway user (Sandbox) whose every CLI run — and so its daemon, bridge,
+ * TAPs and VMs — lives in a network namespace made for it and deleted after.
+ */
+export class NsSandbox {
+  private constructor(
+    readonly ns: string,
+    readonly sb: Sandbox,
+  ) {}
+
+  static async create(prefix: string, env: Record<string, string> = {}): Promise<NsSandbox> {
+    const ns = `${prefix}-${process.pid}-${randomBytes(2).toString("hex")}`;
+    await runner.run(["ip", "netns", "add", ns]);
+    await runner.run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    const sb = new Sandbox(env);
+    sb.wrap = ["ip", "netns", "exec", ns];
+    return new NsSandbox(ns, sb);
+  }
+
+  cli(args: string[]): Promise<CliResult> {
+    return this.sb.cli(args);
+  }
+
+  /** Run banger and insist on exit 0 (the message carries its output). */
+  async ok(args: string[]): Promise<CliResult> {
+    const r = await this.sb.cli(args);
+    assert.equal(r.code, 0, `banger ${args.join(" ")} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+    return r;
+  }
+
+  async json<T>(args: string[]): Promise<T> {
+    return JSON.parse((await this.ok([...args, "--json"])).stdout) as T;
+  }
+
+  /** A host command inside the namespace (dig, ssh-keyscan, ip ...). */
+  inNs(cmd: string, args: string[]): string {
+    return execFileSync("ip", ["netns", "exec", this.ns, cmd, ...args], { encoding: "utf8" });
+  }
+
+  /** Every process whose command line mentions the sandbox dir (daemon, VMMs). */
+  processes(): number[] {
+    return readdirSync("/proc")
+      .filter((x) => /^\d+$/.test(x))
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.sb.dir);
+        } catch {
+          return false;
+        }
+      });
+  }
+
+  /** Stop the daemon, kill what is left by pid, delete the namespace and the temp dir. */
+  async cleanup(): Promise<void> {
+    await this.sb.cli(["daemon", "stop"]).catch(() => undefined);
+    for (const pid of this.processes()) {
+      if (isAlive(pid)) process.kill(pid, "SIGKILL");
+      await waitDead(pid);
+    }
+    await runner.run(["ip", "netns", "del", this.ns], { allowFailure: true });
+    await this.sb.cleanup();
+  }
+}
+
+/** Poll `fn` until it returns something other than undefined. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
