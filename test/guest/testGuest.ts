@@ -36,6 +36,7 @@ import {
 } from "../../src/guest/kernel.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import type { CommandRunner } from "../../src/host/runner.js";
+import { pruneSuperseded } from "../../src/images/recipes/cache.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 /** Host packages needed to BUILD the guest (booting it also needs qemu-system-x86). */
@@ -192,6 +193,7 @@ export async function ensureTestGuest(opts: EnsureTestGuestOptions = {}): Promis
   }
   const built = await readComplete(dir);
   if (!built) throw new BangerError(ErrorCodes.INTERNAL, `test guest in ${dir} is incomplete after building`);
+  await pruneSuperseded(cacheDir, path.basename(dir));
   return built;
 }
 

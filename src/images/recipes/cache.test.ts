@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { buildCached, cacheKey, moduleTexts, readCacheEntry } from "./cache.js";
+import { buildCached, cacheKey, moduleTexts, pruneSuperseded, readCacheEntry } from "./cache.js";
 
 let dir: string;
 beforeEach(() => {
@@ -76,5 +76,25 @@ describe("recipe cache", () => {
     ];
     assert.equal(name, "cache.js");
     assert.match(text, /buildCached/);
+  });
+
+  it("a new build removes the entries of older recipe versions, and nothing else", async () => {
+    const root = path.join(dir, "prune");
+    for (const n of [
+      "image-x-0000000000000001",
+      "image-x-0000000000000002",
+      "image-xy-0000000000000003",
+      "kernel-x-0000000000000004",
+      "notes",
+    ]) {
+      mkdirSync(path.join(root, n), { recursive: true });
+    }
+    assert.deepEqual(await pruneSuperseded(root, "image-x-0000000000000002"), ["image-x-0000000000000001"]);
+    assert.deepEqual(readdirSync(root).sort(), [
+      "image-x-0000000000000002",
+      "image-xy-0000000000000003",
+      "kernel-x-0000000000000004",
+      "notes",
+    ]);
   });
 });

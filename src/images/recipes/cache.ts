@@ -114,9 +114,30 @@ export async function buildCached(opts: BuildCachedOptions): Promise<CacheEntry 
   } finally {
     await removeBuildDir(tmp);
   }
+  await pruneSuperseded(opts.root, opts.name);
   const entry = await readCacheEntry(dir);
   if (!entry) throw new BangerError(ErrorCodes.INTERNAL, `cache entry ${dir} is incomplete after building`);
   return { ...entry, cached: false };
+}
+
+/**
+ * Remove entries of the same recipe built from older recipe versions
+ * ("PREFIX-<16 hex>" beside NAME): a changed recipe would otherwise leave
+ * every earlier build behind. Failures are ignored (an entry in use stays).
+ */
+export async function pruneSuperseded(root: string, name: string): Promise<string[]> {
+  const m = /^(.*)-[0-9a-f]{16}$/.exec(name);
+  if (!m) return [];
+  const sibling = new RegExp(`^${m[1]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-[0-9a-f]{16}$`);
+  const removed: string[] = [];
+  for (const n of await readdir(root).catch(() => [] as string[])) {
+    if (n === name || !sibling.test(n)) continue;
+    await removeBuildDir(path.join(root, n)).then(
+      () => removed.push(n),
+      () => undefined,
+    );
+  }
+  return removed;
 }
 
 /** Remove a build dir; refuse (loudly) while a mount is left in it (a killed mmdebstrap). */
