@@ -14,7 +14,7 @@ import type { HealthReport, ListeningPort, VmStats } from "../../src/api/agent.j
 import type { VmView } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, until } from "../helpers/nsSandbox.js";
+import { e2eSkipReason, NsSandbox, registerArgs, until } from "../helpers/nsSandbox.js";
 
 const runner = new NodeCommandRunner();
 const skip = e2eSkipReason();
@@ -48,19 +48,7 @@ describe("the one-command sandbox", { skip }, () => {
         "",
       ].join("\n"),
     );
-    await t.ok([
-      "image",
-      "register",
-      "tiny",
-      "--kernel",
-      guest.vmlinux,
-      "--initrd",
-      guest.initrd,
-      "--rootfs",
-      guest.rootfs,
-      "--work-seed",
-      guest.workSeed,
-    ]);
+    await t.ok(registerArgs("tiny", guest));
   });
 
   after(async () => {

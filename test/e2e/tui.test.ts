@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { shellQuote } from "../../src/util/shellQuote.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
+import { registerArgs } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 import { isAlive, Sandbox, waitDead } from "../helpers/sandbox.js";
 
@@ -119,19 +120,7 @@ describe("banger tui drives a real daemon: create, ssh, survive a restart, delet
     sb.writeConfig(
       ['vmm = "qemu"', "[vm_defaults]", "vcpu = 1", 'memory = "512M"', 'disk_size = "1G"', ""].join("\n"),
     );
-    const r = await sb.cli([
-      "image",
-      "register",
-      "tiny",
-      "--kernel",
-      guest.vmlinux,
-      "--initrd",
-      guest.initrd,
-      "--rootfs",
-      guest.rootfs,
-      "--work-seed",
-      guest.workSeed,
-    ]);
+    const r = await sb.cli(registerArgs("tiny", guest));
     assert.equal(r.code, 0, r.stderr);
   });
 

@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 import type { VmListResult, VmView } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox } from "../helpers/nsSandbox.js";
+import { e2eSkipReason, NsSandbox, registerArgs } from "../helpers/nsSandbox.js";
 import { type CliResult, waitDead } from "../helpers/sandbox.js";
 
 const runner = new NodeCommandRunner();
@@ -60,19 +60,7 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
   });
 
   test("register the test image", async () => {
-    await t.ok([
-      "image",
-      "register",
-      "tiny",
-      "--kernel",
-      guest.vmlinux,
-      "--initrd",
-      guest.initrd,
-      "--rootfs",
-      guest.rootfs,
-      "--work-seed",
-      guest.workSeed,
-    ]);
+    await t.ok(registerArgs("tiny", guest));
     const imgs = await t.json<{ images: Array<{ name: string }> }>(["image", "list"]);
     assert.deepEqual(
       imgs.images.map((i) => i.name),

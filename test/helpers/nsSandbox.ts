@@ -81,6 +81,26 @@ export class NsSandbox {
   }
 }
 
+/** `banger image register NAME` argv for the cached test guest. */
+export function registerArgs(
+  name: string,
+  g: { vmlinux: string; initrd: string; rootfs: string; workSeed: string },
+): string[] {
+  return [
+    "image",
+    "register",
+    name,
+    "--kernel",
+    g.vmlinux,
+    "--initrd",
+    g.initrd,
+    "--rootfs",
+    g.rootfs,
+    "--work-seed",
+    g.workSeed,
+  ];
+}
+
 /** Poll `fn` until it returns something other than undefined. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
   const t0 = Date.now();

@@ -88,7 +88,10 @@ export interface BuildCachedOptions {
 export async function buildCached(opts: BuildCachedOptions): Promise<CacheEntry & { cached: boolean }> {
   const dir = path.join(opts.root, opts.name);
   const hit = await readCacheEntry(dir);
-  if (hit) return { ...hit, cached: true };
+  if (hit) {
+    await pruneSuperseded(opts.root, opts.name);
+    return { ...hit, cached: true };
+  }
   await mkdir(opts.root, { recursive: true }).catch((e: unknown) => {
     throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot create the cache directory ${opts.root}`, {
       cause: e,
