@@ -2,7 +2,6 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { CatalogEntryView } from "../../api/catalog.js";
 import type { ImageView } from "../../api/vms.js";
-import { formatSize } from "../../config/sizes.js";
 import type { CliContext } from "../context.js";
 import { json, table } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
@@ -19,7 +18,7 @@ function renderImage(v: ImageView): string {
       ["initrd:", v.initrdPath ?? "-"],
       ["rootfs:", v.rootfsPath],
       ["work seed:", v.workSeedPath],
-      ["size:", formatSize(v.sizeBytes)],
+      ["size:", humanBytes(v.sizeBytes)],
       ["source:", v.source],
       ["created:", v.createdAt],
       ["used by:", v.usedBy.length ? v.usedBy.join(", ") : "-"],
@@ -83,7 +82,7 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
           { onEvent: progressPrinter(c.out) },
         );
         if (o.json) return json(c.out, v);
-        c.out.write(`registered image ${v.name} (${formatSize(v.sizeBytes)})\n`);
+        c.out.write(`registered image ${v.name} (${humanBytes(v.sizeBytes)})\n`);
       },
     );
 
@@ -113,9 +112,9 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
           ...r.images.map((i) => [
             i.name,
             i.version,
-            formatSize(i.sizeBytes),
+            humanBytes(i.sizeBytes),
             i.source,
-            String(i.usedBy.length),
+            i.usedBy.join(", ") || "-",
           ]),
         ]),
       );

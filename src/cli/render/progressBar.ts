@@ -28,17 +28,20 @@ export function pullPrinter(out: Out, tty = !!process.stderr.isTTY): (e: RpcEven
     const rate = e.current / secs;
     const eta = rate > 0 ? Math.round((e.total - e.current) / rate) : 0;
     const pct = Math.min(100, Math.floor((e.current / e.total) * 100));
-    const text = `${humanBytes(e.current)}/${humanBytes(e.total)} ${humanBytes(rate)}/s ETA ${eta}s`;
+    // The daemon's own line may already carry bytes, rate and ETA (downloads); add ours only when it does not.
+    const figures = /\/s/.test(e.message)
+      ? ""
+      : ` ${humanBytes(e.current)}/${humanBytes(e.total)} ${humanBytes(rate)}/s ETA ${eta}s`;
     if (tty) {
       const width = 30;
       const fill = Math.round((pct / 100) * width);
       out.err(
-        `\r\u001b[2K${e.message} [${paint(out, "green", "#".repeat(fill))}${" ".repeat(width - fill)}] ${pct}% ${text}`,
+        `\r\u001b[2K${e.message} [${paint(out, "green", "#".repeat(fill))}${" ".repeat(width - fill)}] ${pct}%${figures}`,
       );
       drawing = true;
     } else if (pct >= lastPct + 10 || pct === 100) {
       lastPct = pct - (pct % 10);
-      out.err(`${e.message}: ${pct}% ${text}\n`);
+      out.err(`${e.message}: ${pct}%${figures}\n`);
     }
   };
 }
