@@ -16,7 +16,14 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+apt_lists_present() {
+  compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null
+}
+
 apt_install() {
+  # The guest recipes `apt-get download` Debian packages: they need package lists even
+  # when every host package is already installed.
+  if ! apt_lists_present; then as_root apt-get update -qq; fi
   local missing=()
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
