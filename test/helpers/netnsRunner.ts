@@ -4,8 +4,10 @@
  * bridge and a TAP. Nothing is routed out and nothing is NATed.
  */
 import { randomBytes } from "node:crypto";
+import path from "node:path";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import type { CommandRunner, RunOptions, RunResult } from "../../src/host/runner.js";
+import type { BootSpec } from "../../src/vmm/driver.js";
 
 /** Runs each argv as `ip netns exec NS argv...`. */
 export class NetnsRunner implements CommandRunner {
@@ -83,4 +85,38 @@ export async function createTestNetns(opts: TestNetnsOptions = {}): Promise<Test
     throw e;
   }
   return ns;
+}
+
+/**
+ * The BootSpec of the tiny test guest in a TestNetns: rootfs read-only,
+ * DIR/work.ext4 and DIR/cow.ext4 (made by the test), the VM dir DIR/vm.
+ */
+export function testGuestSpec(
+  dir: string,
+  g: { vmlinux: string; initrd: string; rootfs: string },
+  ns: TestNetns,
+  ident: { id: string; name: string },
+): BootSpec {
+  const vmDir = path.join(dir, "vm");
+  return {
+    ...ident,
+    vcpu: 1,
+    memoryMib: 512,
+    kernelPath: g.vmlinux,
+    initrdPath: g.initrd,
+    kernelArgs: [
+      "banger.root=/dev/vda banger.work=/dev/vdb banger.cow=/dev/vdc",
+      `ip=${ns.guestIp}::${ns.hostIp}:${ns.netmask}:${ident.name}:eth0:off`,
+    ].join(" "),
+    drives: [
+      { id: "rootfs", path: g.rootfs, readOnly: true, isRoot: true },
+      { id: "work", path: path.join(dir, "work.ext4"), readOnly: false, isRoot: false },
+      { id: "cow", path: path.join(dir, "cow.ext4"), readOnly: false, isRoot: false },
+    ],
+    net: { tap: ns.tap, mac: "06:00:ac:1e:63:02" },
+    cid: 3,
+    vmDir,
+    consoleLog: path.join(vmDir, "console.log"),
+    vmmLog: path.join(vmDir, "vmm.log"),
+  };
 }

@@ -16,7 +16,7 @@ import type { BootSpec, VmmHandle } from "../../src/vmm/driver.js";
 import { findExecutable } from "../../src/vmm/qemu/accel.js";
 import { QemuDriver } from "../../src/vmm/qemu/QemuDriver.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { createTestNetns, type TestNetns } from "../helpers/netnsRunner.js";
+import { createTestNetns, type TestNetns, testGuestSpec } from "../helpers/netnsRunner.js";
 
 const QEMU = "qemu-system-x86_64";
 const isRoot = process.getuid?.() === 0;
@@ -39,32 +39,6 @@ async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | un
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(250);
   }
-}
-
-function guestSpec(dir: string, g: TestGuest, ns: TestNetns): BootSpec {
-  const vmDir = path.join(dir, "vm");
-  return {
-    id: "0a9e0001",
-    name: "agent-it",
-    vcpu: 1,
-    memoryMib: 512,
-    kernelPath: g.vmlinux,
-    initrdPath: g.initrd,
-    kernelArgs: [
-      "banger.root=/dev/vda banger.work=/dev/vdb banger.cow=/dev/vdc",
-      `ip=${ns.guestIp}::${ns.hostIp}:${ns.netmask}:agent-it:eth0:off`,
-    ].join(" "),
-    drives: [
-      { id: "rootfs", path: g.rootfs, readOnly: true, isRoot: true },
-      { id: "work", path: path.join(dir, "work.ext4"), readOnly: false, isRoot: false },
-      { id: "cow", path: path.join(dir, "cow.ext4"), readOnly: false, isRoot: false },
-    ],
-    net: { tap: ns.tap, mac: "06:00:ac:1e:63:02" },
-    cid: 3,
-    vmDir,
-    consoleLog: path.join(vmDir, "console.log"),
-    vmmLog: path.join(vmDir, "vmm.log"),
-  };
 }
 
 async function execText(client: AgentClient, argv: string[]) {
@@ -126,7 +100,7 @@ describe("the guest agent in a real guest (QEMU, virtio-serial)", () => {
     let handle: VmmHandle | undefined;
     let client: AgentClient | undefined;
     try {
-      const spec = guestSpec(dir, guest, ns);
+      const spec = testGuestSpec(dir, guest, ns, { id: "0a9e0001", name: "agent-it" });
       await mkdir(spec.vmDir, { recursive: true });
       await runner.run(["cp", "--sparse=always", guest.workSeed, path.join(dir, "work.ext4")]);
       await runner.run(["mkfs.ext4", "-F", "-q", path.join(dir, "cow.ext4"), "256M"]);

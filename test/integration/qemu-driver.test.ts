@@ -16,7 +16,7 @@ import { findExecutable } from "../../src/vmm/qemu/accel.js";
 import { QemuDriver } from "../../src/vmm/qemu/QemuDriver.js";
 import { QmpClient } from "../../src/vmm/qemu/Qmp.js";
 import { ensureTestGuest } from "../guest/testGuest.js";
-import { createTestNetns, type NetnsRunner, type TestNetns } from "../helpers/netnsRunner.js";
+import { createTestNetns, type NetnsRunner, type TestNetns, testGuestSpec } from "../helpers/netnsRunner.js";
 
 const QEMU = "qemu-system-x86_64";
 const qemuPath = await findExecutable(QEMU);
@@ -47,36 +47,6 @@ s.on("error", () => process.exit(1));
 s.once("data", (d) => { process.stdout.write(d.toString().split("\\n")[0]); s.destroy(); process.exit(0); });`;
   const r = await runner.run([process.execPath, "-e", script], { allowFailure: true, timeoutMs: 5000 });
   return r.code === 0 && r.stdout.startsWith("SSH-") ? r.stdout.trim() : undefined;
-}
-
-function guestSpec(
-  dir: string,
-  g: { vmlinux: string; initrd: string; rootfs: string },
-  ns: TestNetns,
-): BootSpec {
-  const vmDir = path.join(dir, "vm");
-  return {
-    id: "0123abcd",
-    name: "qemu-it",
-    vcpu: 1,
-    memoryMib: 512,
-    kernelPath: g.vmlinux,
-    initrdPath: g.initrd,
-    kernelArgs: [
-      "banger.root=/dev/vda banger.work=/dev/vdb banger.cow=/dev/vdc",
-      `ip=${ns.guestIp}::${ns.hostIp}:${ns.netmask}:qemu-it:eth0:off`,
-    ].join(" "),
-    drives: [
-      { id: "rootfs", path: g.rootfs, readOnly: true, isRoot: true },
-      { id: "work", path: path.join(dir, "work.ext4"), readOnly: false, isRoot: false },
-      { id: "cow", path: path.join(dir, "cow.ext4"), readOnly: false, isRoot: false },
-    ],
-    net: { tap: ns.tap, mac: "06:00:ac:1e:63:02" },
-    cid: 3,
-    vmDir,
-    consoleLog: path.join(vmDir, "console.log"),
-    vmmLog: path.join(vmDir, "vmm.log"),
-  };
 }
 
 function qemuProcessGone(pid: number): boolean {
@@ -133,7 +103,7 @@ describe("QemuDriver with the real QEMU", () => {
     const driver = new QemuDriver({ runner: ns.runner, accelDetect: () => "tcg" });
     let handle: VmmHandle | undefined;
     try {
-      const spec = guestSpec(dir, guest, ns);
+      const spec = testGuestSpec(dir, guest, ns, { id: "0123abcd", name: "qemu-it" });
       await mkdir(spec.vmDir, { recursive: true });
       await runner.run(["cp", "--sparse=always", guest.workSeed, path.join(dir, "work.ext4")]);
       await runner.run(["mkfs.ext4", "-F", "-q", path.join(dir, "cow.ext4"), "256M"]);
