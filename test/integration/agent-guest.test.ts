@@ -12,11 +12,11 @@ import path from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { AgentClient } from "../../src/services/agent/AgentClient.js";
-import type { BootSpec, VmmHandle } from "../../src/vmm/driver.js";
+import type { VmmHandle } from "../../src/vmm/driver.js";
 import { findExecutable } from "../../src/vmm/qemu/accel.js";
 import { QemuDriver } from "../../src/vmm/qemu/QemuDriver.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { createTestNetns, type TestNetns, testGuestSpec } from "../helpers/netnsRunner.js";
+import { createTestNetns, testGuestSpec } from "../helpers/netnsRunner.js";
 
 const QEMU = "qemu-system-x86_64";
 const isRoot = process.getuid?.() === 0;
