@@ -166,3 +166,33 @@ export async function ensureDaemon(paths: Paths): Promise<Connected> {
     hint: `see ${paths.daemonLog}`,
   });
 }
+
+/**
+ * For long-lived clients (the TUI) reconnecting after a daemon restart: start
+ * a daemon when none runs, but never replace a running one of another build —
+ * that one is newer than this process; the caller should be restarted instead.
+ */
+export async function reconnectDaemon(paths: Paths): Promise<Connected> {
+  let c = await tryConnect(paths);
+  let started = false;
+  if (!c) {
+    const r = await spawnDaemon(paths);
+    started = !("alreadyRunning" in r);
+    c = await tryConnect(paths);
+  }
+  if (!c)
+    throw new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, "could not reach bangerd", {
+      hint: `see ${paths.daemonLog}`,
+    });
+  if (c.ping.buildId !== buildInfo().buildId) {
+    c.client.close();
+    throw new BangerError(
+      ErrorCodes.DAEMON_UNAVAILABLE,
+      `the daemon now runs another build (${c.ping.buildId}) than this program`,
+      {
+        hint: "banger was upgraded: quit and start it again",
+      },
+    );
+  }
+  return { ...c, started };
+}

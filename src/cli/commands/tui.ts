@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { RpcClient } from "../../rpc/client.js";
 import type { CliContext } from "../context.js";
-import { ensureDaemon } from "../daemonControl.js";
+import { ensureDaemon, reconnectDaemon } from "../daemonControl.js";
 import { runSsh } from "../ssh.js";
 
 export function registerTui(program: Command, ctx: () => CliContext): void {
@@ -22,10 +22,16 @@ export function registerTui(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       // the TUI is loaded only when asked for: the other commands never pay for React and Ink
       const { runTui } = await import("../../tui/app.js");
+      let connectedOnce = false;
       await runTui(
         c.paths,
         {
-          ensure: (paths) => ensureDaemon(paths),
+          // The first connection may replace a stale daemon; reconnects never replace a newer one.
+          ensure: (paths) =>
+            (connectedOnce ? reconnectDaemon(paths) : ensureDaemon(paths)).then((r) => {
+              connectedOnce = true;
+              return r;
+            }),
           connect: (socket) => RpcClient.connect(socket),
           ssh: (info) => runSsh(info, []),
         },
