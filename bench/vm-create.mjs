@@ -7,26 +7,18 @@
 // use, cached in /var/cache/banger-test). No networking: VMs are not started.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
+import { benchSandbox, root } from "./lib.mjs";
 
 const RUNS = 9;
 const MiB = 1024 ** 2;
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const banger = path.join(root, "bin", "banger");
 const { ensureTestGuest } = await import(pathToFileURL(path.join(root, "dist/test/guest/testGuest.js")).href);
 const guest = await ensureTestGuest();
 
-const dir = mkdtempSync(path.join(os.tmpdir(), "bgbench-create-"));
-const env = {
-  PATH: process.env.PATH,
-  HOME: path.join(dir, "home"),
-  XDG_RUNTIME_DIR: path.join(dir, "run"),
-  NO_COLOR: "1",
-};
-mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
+const box = benchSandbox("bgbench-create-");
+const { dir, env } = box;
 mkdirSync(path.join(env.HOME, ".config", "banger"), { recursive: true });
 writeFileSync(
   path.join(env.HOME, ".config", "banger", "config.toml"),
@@ -34,7 +26,7 @@ writeFileSync(
 );
 
 function cli(args) {
-  const r = spawnSync(process.execPath, [banger, ...args], { env, encoding: "utf8" });
+  const r = box.run(args);
   if (r.status !== 0) throw new Error(`banger ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
 }
@@ -95,12 +87,5 @@ try {
   console.log(`  256 MiB image: ${s.toFixed(0)} ms, 2 GiB image: ${b.toFixed(0)} ms`);
   console.log(`2 GiB vs 256 MiB create time ratio: ${(b / s).toFixed(2)} (target within 1.10)`);
 } finally {
-  spawnSync(process.execPath, [banger, "daemon", "stop"], { env });
-  try {
-    const pid = Number(readFileSync(path.join(env.XDG_RUNTIME_DIR, "banger", "bangerd.pid"), "utf8"));
-    if (pid) process.kill(pid, "SIGKILL");
-  } catch {
-    /* stopped */
-  }
-  rmSync(dir, { recursive: true, force: true });
+  box.cleanup();
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { ISSUE_CHECK_IDS } from "../../test/helpers/doctorSpec.js";
 import type { CheckResult } from "../api/doctor.js";
 import { resolvePaths } from "../config/paths.js";
 import type { ResolvedConfig } from "../config/types.js";
@@ -62,24 +63,7 @@ test("a host with qemu and no kvm passes with warnings and selects qemu/tcg", as
 
 test("every check the issue names is present", async () => {
   const ids = (await runChecks(ctx({}))).map((c) => c.id);
-  for (const id of [
-    "node",
-    "kvm",
-    "firecracker",
-    "qemu",
-    "tun",
-    "ip",
-    "firewall",
-    "mkfs.ext4",
-    "e2fsck",
-    "resize2fs",
-    "debugfs",
-    "ssh",
-    "ssh-keygen",
-    "sudo",
-    "state-dir",
-    "vm-defaults",
-  ]) {
+  for (const id of ISSUE_CHECK_IDS) {
     assert.ok(ids.includes(id), `missing check ${id}`);
   }
 });

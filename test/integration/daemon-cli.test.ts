@@ -4,6 +4,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, w
 import net from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { ISSUE_CHECK_IDS } from "../helpers/doctorSpec.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 import { isAlive, Sandbox, waitDead } from "../helpers/sandbox.js";
 
@@ -240,25 +241,7 @@ describe("CLI behaviour", () => {
     };
     assert.equal(rep.ranIn, "daemon");
     assert.equal(r.code, rep.ok ? 0 : 1);
-    for (const id of [
-      "node",
-      "kvm",
-      "firecracker",
-      "qemu",
-      "tun",
-      "ip",
-      "firewall",
-      "mkfs.ext4",
-      "e2fsck",
-      "resize2fs",
-      "debugfs",
-      "ssh",
-      "ssh-keygen",
-      "sudo",
-      "state-dir",
-      "vm-defaults",
-      "daemon",
-    ]) {
+    for (const id of [...ISSUE_CHECK_IDS, "daemon"]) {
       assert.ok(
         rep.checks.some((c) => c.id === id),
         `doctor lacks ${id}`,
