@@ -90,7 +90,10 @@ export interface CgroupInfo {
 
 /** Every verb, its arguments and its result. */
 export interface HelperVerbs {
-  hello: { args: Record<string, never>; result: { version: number; uid: number; vmmUid: number; vmmGid: number } };
+  hello: {
+    args: Record<string, never>;
+    result: { version: number; uid: number; vmmUid: number; vmmGid: number };
+  };
   /** Create (or check) the caller's bridge with this address (gateway/prefix), marked and up. */
   "bridge.ensure": { args: { bridge: string; cidr: string }; result: null };
   /** A persistent TAP owned by the caller (banger-vmm for root), attached to the bridge, up, port-isolated. */
