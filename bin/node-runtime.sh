@@ -8,6 +8,8 @@
 #   normal user: ${XDG_DATA_HOME:-~/.local/share}/banger/node-<version>
 BANGER_NODE_VERSION=24.22.3
 BANGER_NODE_ROOT_PREFIX=/usr/local/lib/banger/node-$BANGER_NODE_VERSION
+# The npm CLI installed beside it (the Node package on the registry carries no npm).
+BANGER_NPM_VERSION=11.21.3
 
 banger_node_user_prefix() {
   if [ -n "${XDG_DATA_HOME:-}" ]; then
