@@ -38,10 +38,14 @@ apt_install() {
 # The pinned Node version and banger_node_user_prefix come from the launchers' shared file.
 . "$(dirname "${BASH_SOURCE[0]}")/../bin/node-runtime.sh"
 
-# True when `$1` (a node binary) is a maintained LTS at least as new as banger's target.
+# True when `$1` (a node binary) is a maintained LTS at least as new as banger's target:
+# its --version first (what a person would check), then its release line.
 node_is_suitable() {
-  "$1" -e 'const m = +process.versions.node.split(".")[0]; process.exit(process.release.lts && m >= 24 ? 0 : 1)' \
-    >/dev/null 2>&1
+  local v
+  v=$("$1" --version 2>/dev/null) || return 1
+  v=${v#v}
+  [[ "${v%%.*}" =~ ^[0-9]+$ ]] && [ "${v%%.*}" -ge 24 ] || return 1
+  [ -n "$("$1" -p 'process.release.lts || ""' 2>/dev/null)" ]
 }
 
 banger_node_prefix() {
