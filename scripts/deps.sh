@@ -72,6 +72,11 @@ install_banger_node() {
   npm install --global --prefix "$tmp" --no-audit --no-fund --loglevel=error \
     "node-linux-$arch@$BANGER_NODE_VERSION" "npm@$BANGER_NPM_VERSION"
   "$tmp/bin/node" --version >/dev/null
+  # banger's npm keeps the machine's global npm settings (registry, CA file, proxy):
+  # its own global config file lives in its prefix.
+  local gconf
+  gconf=$(npm config get globalconfig 2>/dev/null || true)
+  if [ -f "$gconf" ]; then mkdir -p "$tmp/etc" && cp "$gconf" "$tmp/etc/npmrc"; fi
   rm -rf "$prefix"
   mv "$tmp" "$prefix"
   # Older pinned versions are no longer used by anything.

@@ -74,7 +74,13 @@ describe("scripts/install with an old node first on PATH", { timeout: 1_200_000 
     const cache = path.join(home, "npm-cache");
     if (existsSync(rootCache.trim())) cpSync(rootCache.trim(), cache, { recursive: true });
     await run("chown", ["-R", `${USER}:${USER}`, home]);
+    // What reaching the npm registry takes on this machine (proxy, CA bundle), if anything.
+    const net = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"];
+    const passed = [...net, "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"].filter(
+      (k) => process.env[k] !== undefined,
+    );
     env = {
+      ...Object.fromEntries(passed.map((k) => [k, process.env[k]!])),
       HOME: home,
       USER,
       PATH: `${fakeBin}:${path.join(home, ".local", "bin")}:/usr/local/bin:/usr/bin:/bin`,
