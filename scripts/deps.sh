@@ -35,17 +35,68 @@ apt_install() {
   fi
 }
 
-node_check() {
-  if ! command -v node >/dev/null 2>&1; then
-    echo "Node.js is missing: installing Debian's nodejs and npm"
+# The pinned Node version and banger_node_user_prefix come from the launchers' shared file.
+. "$(dirname "${BASH_SOURCE[0]}")/../bin/node-runtime.sh"
+
+# True when `$1` (a node binary) is a maintained LTS at least as new as banger's target:
+# its --version first (what a person would check), then its release line.
+node_is_suitable() {
+  local v
+  v=$("$1" --version 2>/dev/null) || return 1
+  v=${v#v}
+  [[ "${v%%.*}" =~ ^[0-9]+$ ]] && [ "${v%%.*}" -ge 24 ] || return 1
+  [ -n "$("$1" -p 'process.release.lts || ""' 2>/dev/null)" ]
+}
+
+banger_node_prefix() {
+  if [ "$(id -u)" -eq 0 ]; then echo "$BANGER_NODE_ROOT_PREFIX"; else banger_node_user_prefix; fi
+}
+
+# Installs Node $BANGER_NODE_VERSION from the npm registry (node-linux-<arch>; npm checks its
+# integrity) and the npm CLI that goes with it, into banger's prefix; once per version.
+install_banger_node() {
+  local prefix=$1 arch
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) echo "banger's Node is built for x86_64 and aarch64 only, not $(uname -m)" >&2; exit 1 ;;
+  esac
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is missing: installing Debian's npm to fetch banger's Node"
     apt_install nodejs npm
   fi
-  local major
-  major=$(node -p 'process.versions.node.split(".")[0]')
-  if [ "$major" -lt 20 ]; then
-    echo "banger needs Node.js >= 20 (found $(node --version))" >&2
-    exit 1
+  echo "installing banger's Node $BANGER_NODE_VERSION into $prefix"
+  local tmp="$prefix.partial.$$"
+  rm -rf "$tmp"
+  mkdir -p "$(dirname "$prefix")"
+  npm install --global --prefix "$tmp" --no-audit --no-fund --loglevel=error \
+    "node-linux-$arch@$BANGER_NODE_VERSION" "npm@$BANGER_NPM_VERSION"
+  "$tmp/bin/node" --version >/dev/null
+  # banger's npm keeps the machine's global npm settings (registry, CA file, proxy):
+  # its own global config file lives in its prefix.
+  local gconf
+  gconf=$(npm config get globalconfig 2>/dev/null || true)
+  if [ -f "$gconf" ]; then mkdir -p "$tmp/etc" && cp "$gconf" "$tmp/etc/npmrc"; fi
+  rm -rf "$prefix"
+  mv "$tmp" "$prefix"
+  # Older pinned versions are no longer used by anything.
+  find "$(dirname "$prefix")" -mindepth 1 -maxdepth 1 -name 'node-*' ! -name "node-$BANGER_NODE_VERSION" \
+    -exec rm -rf {} +
+}
+
+# Makes `node` and `npm` banger's Node for the rest of the script: the host's when it is a
+# maintained LTS >= 24, otherwise the pinned build in banger's prefix (installed if need be).
+node_check() {
+  if command -v node >/dev/null 2>&1 && node_is_suitable node; then
+    echo "Node.js: the host's $(node --version) ($(command -v node))"
+    return
   fi
+  local prefix
+  prefix=$(banger_node_prefix)
+  if [ ! -x "$prefix/bin/node" ] || [ ! -x "$prefix/bin/npm" ]; then install_banger_node "$prefix"; fi
+  export PATH="$prefix/bin:$PATH"
+  hash -r
+  echo "Node.js: banger's $(node --version) ($prefix)"
 }
 
 npm_install() {

@@ -40,6 +40,7 @@ function find(dir) {
   return out;
 }
 
+console.log(`tests run on Node ${process.version} (${process.execPath})`);
 const files = wanted
   .flatMap((s) => dirs[s].flatMap((d) => find(path.join(root, d))))
   .filter((f) => only === undefined || f.includes(only))

@@ -1,35 +1,50 @@
 import { Command, CommanderError } from "commander";
 import { buildInfo } from "../buildInfo.js";
 import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
-import { registerConfig } from "./commands/config.js";
-import { registerDaemon } from "./commands/daemon.js";
-import { registerDoctor } from "./commands/doctor.js";
-import { registerImage } from "./commands/image.js";
-import { registerKernel } from "./commands/kernel.js";
-import { registerSshConfig } from "./commands/sshConfig.js";
-import { registerTui } from "./commands/tui.js";
-import { registerVersion } from "./commands/version.js";
-import { registerVm } from "./commands/vm.js";
 import { CliContext } from "./context.js";
-import { type DefaultsView, loadDefaults } from "./defaults.js";
+import type { DefaultsView } from "./defaults.js";
 import { renderError } from "./render/errors.js";
 import { processOut } from "./render/output.js";
 
-export function buildProgram(ctx: () => CliContext, defaults: DefaultsView | null = null): Command {
+type Register = (program: Command, ctx: () => CliContext, defaults: DefaultsView | null) => void;
+
+/**
+ * The top-level commands, in help order; each module is imported only when
+ * its command is run (or when help lists them all), so `banger vm list`
+ * loads the vm command and nothing of the others (no Ink/React, no doctor).
+ */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
+  ["vm", async () => (await import("./commands/vm.js")).registerVm],
+  ["image", async () => (await import("./commands/image.js")).registerImage],
+  ["kernel", async () => (await import("./commands/kernel.js")).registerKernel],
+  ["ssh-config", async () => (await import("./commands/sshConfig.js")).registerSshConfig],
+  ["daemon", async () => (await import("./commands/daemon.js")).registerDaemon],
+  ["doctor", async () => (await import("./commands/doctor.js")).registerDoctor],
+  ["config", async () => (await import("./commands/config.js")).registerConfig],
+  ["version", async () => (await import("./commands/version.js")).registerVersion],
+  ["tui", async () => (await import("./commands/tui.js")).registerTui],
+];
+
+/** The command `argv` runs (its first word), or undefined when it names none (help, version, a typo). */
+export function commandOf(argv: readonly string[]): string | undefined {
+  const first = argv.find((a) => !a.startsWith("-"));
+  return COMMANDS.some(([name]) => name === first) ? first : undefined;
+}
+
+/** The program with `only` registered, or every command when `only` is undefined. */
+export async function buildProgram(
+  ctx: () => CliContext,
+  defaults: DefaultsView | null = null,
+  only?: string,
+): Promise<Command> {
   const program = new Command("banger")
     .description("fresh, isolated microVMs for development, in one command")
     .version(`${buildInfo().version} (build ${buildInfo().buildId})`, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  registerVm(program, ctx, defaults);
-  registerImage(program, ctx);
-  registerKernel(program, ctx);
-  registerSshConfig(program, ctx);
-  registerDaemon(program, ctx);
-  registerDoctor(program, ctx);
-  registerConfig(program, ctx);
-  registerVersion(program, ctx);
-  registerTui(program, ctx);
+  const wanted = COMMANDS.filter(([name]) => only === undefined || name === only);
+  const registers = await Promise.all(wanted.map(([, load]) => load()));
+  for (const register of registers) register(program, ctx, defaults);
   for (const c of program.commands) {
     c.exitOverride();
     for (const s of c.commands) s.exitOverride();
@@ -48,8 +63,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // Help of `vm create` / `vm run` shows the resolved defaults; resolve them only when help is asked for.
     const wantsVmHelp = argv[0] === "vm" && (argv.includes("--help") || argv.includes("-h"));
-    const defaults = wantsVmHelp ? await loadDefaults(getCtx()).catch(() => null) : null;
-    await buildProgram(getCtx, defaults).parseAsync(argv, { from: "user" });
+    const defaults = wantsVmHelp ? await loadVmDefaults(getCtx()) : null;
+    const program = await buildProgram(getCtx, defaults, commandOf(argv));
+    await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -63,6 +79,11 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     ctx?.close();
   }
+}
+
+async function loadVmDefaults(ctx: CliContext): Promise<DefaultsView | null> {
+  const { loadDefaults } = await import("./defaults.js");
+  return loadDefaults(ctx).catch(() => null);
 }
 
 function withBugHint(e: BangerError): BangerError {

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, test } from "node:test";
-import Database from "better-sqlite3";
 import type { VmListResult, VmView } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
@@ -148,9 +148,9 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
     const list = await t.json<VmListResult>(["vm", "list"]);
     assert.deepEqual(list.vms, []);
     assert.equal(existsSync(vm.paths.vmDir), false, "VM directory removed");
-    const db = new Database(path.join(t.sb.stateDir, "banger.db"), { readonly: true });
+    const db = new DatabaseSync(path.join(t.sb.stateDir, "banger.db"), { readOnly: true });
     try {
-      assert.deepEqual(db.prepare("SELECT ip FROM leases").all(), [], "no lease left");
+      assert.equal(db.prepare("SELECT ip FROM leases").all().length, 0, "no lease left");
     } finally {
       db.close();
     }

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
 import { Worker } from "node:worker_threads";
-import Database from "better-sqlite3";
 import { BangerError } from "../../src/errors/index.js";
 import { makeImage, makeVm } from "../../src/store/fake/fixtures.js";
 import { SqliteStore } from "../../src/store/sqlite/SqliteStore.js";
@@ -85,8 +85,12 @@ describe("SqliteStore on a file", () => {
     assert.equal(s.database.pragma("journal_mode", { simple: true }), "wal");
     assert.equal(s.database.pragma("foreign_keys", { simple: true }), 1);
     assert.equal(s.database.pragma("busy_timeout", { simple: true }), 5000);
-    const raw = new Database(file, { readonly: true });
-    assert.equal(raw.pragma("journal_mode", { simple: true }), "wal", "WAL is a property of the file");
+    const raw = new DatabaseSync(file, { readOnly: true });
+    assert.equal(
+      raw.prepare("PRAGMA journal_mode").get()?.journal_mode,
+      "wal",
+      "WAL is a property of the file",
+    );
     raw.close();
     s.close();
   });

@@ -15,7 +15,7 @@ export function registerVersion(program: Command, ctx: () => CliContext): void {
       const d = await tryConnect(c.paths);
       d?.client.close();
       const daemon = d ? { version: d.ping.version, buildId: d.ping.buildId, pid: d.ping.pid } : null;
-      if (o.json) return json(c.out, { cli: b, daemon });
+      if (o.json) return json(c.out, { cli: b, node: process.version, daemon });
       c.out.write(`banger ${b.version} (build ${b.buildId})\n`);
       c.out.write(
         daemon

@@ -3,12 +3,13 @@
  * open at once. WAL lets readers run beside a writer; every write is an
  * IMMEDIATE transaction that waits up to busy_timeout for the lock.
  */
-import Database from "better-sqlite3";
+
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { noFreeAddress, notFoundById } from "../errors.js";
 import type { AllocateLeaseOptions, Lease, Store } from "../Store.js";
 import { SqliteImageRepo, SqliteKernelRepo } from "./artifactRepos.js";
 import { SqliteContext } from "./context.js";
+import { SqliteDb } from "./db.js";
 import { type MigrateResult, migrate, schemaVersion } from "./migrations.js";
 import { type RawRow, RowReader } from "./rowReader.js";
 import { toStoreError } from "./sqliteErrors.js";
@@ -20,10 +21,10 @@ export interface SqliteStoreOptions {
   now?: () => Date;
 }
 
-function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
-  let db: Database.Database | undefined;
+function openDatabase(path: string, busyTimeoutMs: number): SqliteDb {
+  let db: SqliteDb | undefined;
   try {
-    db = new Database(path);
+    db = new SqliteDb(path);
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     db.pragma("foreign_keys = ON");
     const mode = db.pragma("journal_mode = WAL", { simple: true });
@@ -63,7 +64,7 @@ export class SqliteStore implements Store {
   }
 
   /** The connection itself, for diagnostics and tests (raw SQL). */
-  get database(): Database.Database {
+  get database(): SqliteDb {
     return this.c.db;
   }
 

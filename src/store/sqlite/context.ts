@@ -1,13 +1,14 @@
 /** What every SQLite repository shares: the connection, its path (for messages) and the clock. */
-import type Database from "better-sqlite3";
+
 import { type BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 import type { ListOptions, ListResult } from "../Store.js";
+import type { SqliteDb } from "./db.js";
 import { type RawRow, RowReader } from "./rowReader.js";
 import { guard } from "./sqliteErrors.js";
 
 export class SqliteContext {
   constructor(
-    readonly db: Database.Database,
+    readonly db: SqliteDb,
     readonly path: string,
     readonly now: () => Date,
   ) {}
@@ -23,7 +24,7 @@ export class SqliteContext {
    * Inside another transaction it becomes a savepoint.
    */
   write<T>(fn: () => T): T {
-    return guard(this.path, () => this.db.transaction(fn).immediate());
+    return guard(this.path, () => this.db.immediate(fn));
   }
 
   /** The first row of `sql`, parsed; undefined when there is none. */

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import Database from "better-sqlite3";
 import { BangerError } from "../../errors/index.js";
 import { idFor } from "../fake/fixtures.js";
+import { SqliteDb } from "./db.js";
 import { LATEST_VERSION, MIGRATIONS, migrate, schemaVersion } from "./migrations.js";
 import { SqliteStore } from "./SqliteStore.js";
 
@@ -15,7 +15,7 @@ const IMG = idFor("image:img1");
 const OWN = idFor("image:own");
 
 /** Rows as each schema version stored them; seeding at version v runs SEED[1..v] in turn. */
-const SEED: Record<number, (db: Database.Database) => void> = {
+const SEED: Record<number, (db: SqliteDb) => void> = {
   1: (db) => {
     db.prepare(
       `INSERT INTO kernels (id, name, version, arch, vmlinux_path, initrd_path, modules_dir, source, created_at)
@@ -93,8 +93,8 @@ const SEED: Record<number, (db: Database.Database) => void> = {
   },
 };
 
-function openRaw(file: string): Database.Database {
-  const db = new Database(file);
+function openRaw(file: string): SqliteDb {
+  const db = new SqliteDb(file);
   db.pragma("foreign_keys = ON");
   return db;
 }
@@ -110,7 +110,7 @@ function buildAt(file: string, version: number): void {
   db.close();
 }
 
-function schemaOf(db: Database.Database): unknown {
+function schemaOf(db: SqliteDb): unknown {
   const objects = db
     .prepare("SELECT type, name, tbl_name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
     .all() as Array<{ type: string; name: string }>;
@@ -259,13 +259,13 @@ describe("migrations", () => {
   });
 
   it("roll a failing migration back whole, keeping the version before it", () => {
-    const db = new Database(":memory:");
+    const db = new SqliteDb(":memory:");
     const broken = [
-      { version: 1, name: "one", up: (d: Database.Database) => d.exec("CREATE TABLE one (x)") },
+      { version: 1, name: "one", up: (d: SqliteDb) => d.exec("CREATE TABLE one (x)") },
       {
         version: 2,
         name: "two",
-        up: (d: Database.Database) => {
+        up: (d: SqliteDb) => {
           d.exec("CREATE TABLE two (x)");
           throw new Error("step failed");
         },

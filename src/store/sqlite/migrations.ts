@@ -3,9 +3,10 @@
  * transaction together with its row in schema_migrations, and is written to
  * be safe to run again (IF NOT EXISTS, *IfMissing helpers, guarded data steps).
  */
-import type Database from "better-sqlite3";
+
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { smallestFreeCid } from "../errors.js";
+import type { SqliteDb } from "./db.js";
 import {
   addColumnIfMissing,
   createIndexIfMissing,
@@ -17,10 +18,10 @@ import {
 export interface Migration {
   version: number;
   name: string;
-  up(db: Database.Database): void;
+  up(db: SqliteDb): void;
 }
 
-function kernelsAndImages(db: Database.Database): void {
+function kernelsAndImages(db: SqliteDb): void {
   db.exec(`CREATE TABLE IF NOT EXISTS kernels (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL UNIQUE,
@@ -51,7 +52,7 @@ function kernelsAndImages(db: Database.Database): void {
 }
 
 /** Version 2 kept only the total boot time (boot_ms); version 4 replaces it with per-step timings. */
-function vms(db: Database.Database): void {
+function vms(db: SqliteDb): void {
   db.exec(`CREATE TABLE IF NOT EXISTS vms (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL UNIQUE,
@@ -85,7 +86,7 @@ function vms(db: Database.Database): void {
  * creates could both win. Leases make the choice atomic; existing addresses
  * become leases (the first VM keeps a doubly-used address). VMs get vsock CIDs.
  */
-function leasesAndCids(db: Database.Database): void {
+function leasesAndCids(db: SqliteDb): void {
   db.exec(`CREATE TABLE IF NOT EXISTS leases (
     ip TEXT NOT NULL UNIQUE,
     vm_id TEXT NOT NULL UNIQUE REFERENCES vms(id) ON DELETE CASCADE,
@@ -105,7 +106,7 @@ function leasesAndCids(db: Database.Database): void {
     SELECT net_ip, id, created_at FROM vms WHERE net_ip IS NOT NULL ORDER BY created_at, id`);
 }
 
-function exitAndBootTimings(db: Database.Database): void {
+function exitAndBootTimings(db: SqliteDb): void {
   addColumnIfMissing(db, "vms", "exit_info", "TEXT");
   addColumnIfMissing(db, "vms", "boot_timings", "TEXT");
   if (hasColumn(db, "vms", "boot_ms")) {
@@ -115,7 +116,7 @@ function exitAndBootTimings(db: Database.Database): void {
   }
 }
 
-function disksAndDriverReason(db: Database.Database): void {
+function disksAndDriverReason(db: SqliteDb): void {
   addColumnIfMissing(db, "vms", "disks", "TEXT");
   addColumnIfMissing(db, "vms", "driver_reason", "TEXT");
 }
@@ -130,7 +131,7 @@ export const MIGRATIONS: readonly Migration[] = [
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
-function ensureMigrationsTable(db: Database.Database): void {
+function ensureMigrationsTable(db: SqliteDb): void {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -139,7 +140,7 @@ function ensureMigrationsTable(db: Database.Database): void {
 }
 
 /** The highest applied migration, 0 for a new database. */
-export function schemaVersion(db: Database.Database): number {
+export function schemaVersion(db: SqliteDb): number {
   if (!hasTable(db, "schema_migrations")) return 0;
   const v = db.prepare("SELECT max(version) FROM schema_migrations").pluck().get();
   return typeof v === "number" ? v : 0;
@@ -171,7 +172,7 @@ export interface MigrateResult {
 }
 
 /** Apply every pending migration up to the target. Safe against another process migrating at once. */
-export function migrate(db: Database.Database, opts: MigrateOptions = {}): MigrateResult {
+export function migrate(db: SqliteDb, opts: MigrateOptions = {}): MigrateResult {
   const dbPath = opts.dbPath ?? db.name;
   const now = opts.now ?? (() => new Date());
   const migrations = opts.migrations ?? MIGRATIONS;
@@ -184,16 +185,14 @@ export function migrate(db: Database.Database, opts: MigrateOptions = {}): Migra
   const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
   for (const m of migrations) {
     if (m.version > target) break;
-    const ran = db
-      .transaction(() => {
-        const current = schemaVersion(db);
-        refuseNewer(current, latest, dbPath);
-        if (current >= m.version) return false;
-        m.up(db);
-        record.run(m.version, m.name, now().toISOString());
-        return true;
-      })
-      .immediate();
+    const ran = db.immediate(() => {
+      const current = schemaVersion(db);
+      refuseNewer(current, latest, dbPath);
+      if (current >= m.version) return false;
+      m.up(db);
+      record.run(m.version, m.name, now().toISOString());
+      return true;
+    });
     if (ran) applied.push(m.version);
   }
   return { from, to: schemaVersion(db), applied };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import Database from "better-sqlite3";
+import { SqliteDb } from "./db.js";
 import {
   addColumnIfMissing,
   createIndexIfMissing,
@@ -10,8 +10,8 @@ import {
   hasTable,
 } from "./schemaHelpers.js";
 
-function fresh(): Database.Database {
-  const db = new Database(":memory:");
+function fresh(): SqliteDb {
+  const db = new SqliteDb(":memory:");
   db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, a INTEGER)");
   return db;
 }

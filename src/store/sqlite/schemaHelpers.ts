@@ -1,5 +1,5 @@
 /** Idempotent schema steps for migrations: each checks before it changes anything. */
-import type Database from "better-sqlite3";
+import type { SqliteDb } from "./db.js";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -9,33 +9,28 @@ function ident(name: string): string {
   return name;
 }
 
-export function hasTable(db: Database.Database, table: string): boolean {
+export function hasTable(db: SqliteDb, table: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(table) !== undefined;
 }
 
-export function hasColumn(db: Database.Database, table: string, column: string): boolean {
+export function hasColumn(db: SqliteDb, table: string, column: string): boolean {
   const cols = db.prepare(`PRAGMA table_xinfo(${ident(table)})`).all() as Array<{ name: string }>;
   return cols.some((c) => c.name === column);
 }
 
-export function hasIndex(db: Database.Database, name: string): boolean {
+export function hasIndex(db: SqliteDb, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?").get(name) !== undefined;
 }
 
 /** `ALTER TABLE table ADD COLUMN column ddl` unless the column exists. Returns true when it added it. */
-export function addColumnIfMissing(
-  db: Database.Database,
-  table: string,
-  column: string,
-  ddl: string,
-): boolean {
+export function addColumnIfMissing(db: SqliteDb, table: string, column: string, ddl: string): boolean {
   if (hasColumn(db, table, column)) return false;
   db.exec(`ALTER TABLE ${ident(table)} ADD COLUMN ${ident(column)} ${ddl}`);
   return true;
 }
 
 /** `ALTER TABLE table DROP COLUMN column` (SQLite >= 3.35) if the column exists. Returns true when it dropped it. */
-export function dropColumnIfExists(db: Database.Database, table: string, column: string): boolean {
+export function dropColumnIfExists(db: SqliteDb, table: string, column: string): boolean {
   if (!hasTable(db, table) || !hasColumn(db, table, column)) return false;
   db.exec(`ALTER TABLE ${ident(table)} DROP COLUMN ${ident(column)}`);
   return true;
@@ -47,7 +42,7 @@ export interface IndexOptions {
 
 /** `CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table (columns)`. */
 export function createIndexIfMissing(
-  db: Database.Database,
+  db: SqliteDb,
   name: string,
   table: string,
   columns: readonly string[],

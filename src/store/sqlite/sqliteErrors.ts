@@ -1,18 +1,73 @@
-/** Turning better-sqlite3 errors into BangerErrors that name the database file. */
-import Database from "better-sqlite3";
+/** Turning node:sqlite errors into BangerErrors that name the database file. */
 import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 
-type SqliteError = InstanceType<typeof Database.SqliteError>;
+/** What node:sqlite throws: code ERR_SQLITE_ERROR, errcode the (extended) SQLite result code. */
+interface SqliteError extends Error {
+  code: "ERR_SQLITE_ERROR";
+  errcode: number;
+  errstr: string;
+}
 
 export function isSqliteError(e: unknown): e is SqliteError {
-  return e instanceof Database.SqliteError;
+  return e instanceof Error && (e as Partial<SqliteError>).code === "ERR_SQLITE_ERROR";
+}
+
+/** SQLite's primary result codes (the low byte of an extended code), by number. */
+const PRIMARY = [
+  "SQLITE_OK",
+  "SQLITE_ERROR",
+  "SQLITE_INTERNAL",
+  "SQLITE_PERM",
+  "SQLITE_ABORT",
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_NOMEM",
+  "SQLITE_READONLY",
+  "SQLITE_INTERRUPT",
+  "SQLITE_IOERR",
+  "SQLITE_CORRUPT",
+  "SQLITE_NOTFOUND",
+  "SQLITE_FULL",
+  "SQLITE_CANTOPEN",
+  "SQLITE_PROTOCOL",
+  "SQLITE_EMPTY",
+  "SQLITE_SCHEMA",
+  "SQLITE_TOOBIG",
+  "SQLITE_CONSTRAINT",
+  "SQLITE_MISMATCH",
+  "SQLITE_MISUSE",
+  "SQLITE_NOLFS",
+  "SQLITE_AUTH",
+  "SQLITE_FORMAT",
+  "SQLITE_RANGE",
+  "SQLITE_NOTADB",
+];
+/** The extended codes banger tells apart (sqlite3.h). */
+const EXTENDED: Record<number, string> = {
+  261: "SQLITE_BUSY_RECOVERY",
+  517: "SQLITE_BUSY_SNAPSHOT",
+  773: "SQLITE_BUSY_TIMEOUT",
+  275: "SQLITE_CONSTRAINT_CHECK",
+  787: "SQLITE_CONSTRAINT_FOREIGNKEY",
+  1299: "SQLITE_CONSTRAINT_NOTNULL",
+  1555: "SQLITE_CONSTRAINT_PRIMARYKEY",
+  2067: "SQLITE_CONSTRAINT_UNIQUE",
+};
+
+/** The name of a SQLite result code, e.g. 2067 -> SQLITE_CONSTRAINT_UNIQUE. */
+export function sqliteCodeName(errcode: number): string {
+  return EXTENDED[errcode] ?? PRIMARY[errcode & 0xff] ?? `SQLITE_${errcode}`;
+}
+
+function codeOf(e: unknown): string | undefined {
+  return isSqliteError(e) && typeof e.errcode === "number" ? sqliteCodeName(e.errcode) : undefined;
 }
 
 /** True for a UNIQUE or PRIMARY KEY violation on `table.column`. */
 export function isUniqueViolation(e: unknown, table: string, column: string): boolean {
   return (
     isSqliteError(e) &&
-    (e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY") &&
+    (codeOf(e) === "SQLITE_CONSTRAINT_UNIQUE" || codeOf(e) === "SQLITE_CONSTRAINT_PRIMARYKEY") &&
     e.message.includes(`${table}.${column}`)
   );
 }
@@ -35,7 +90,7 @@ function hintFor(code: string): string | undefined {
 /** BangerErrors pass through; anything else becomes STORE, naming the database. */
 export function toStoreError(e: unknown, dbPath: string): BangerError {
   if (isBangerError(e)) return e;
-  const code = isSqliteError(e) ? e.code : undefined;
+  const code = codeOf(e);
   const msg = e instanceof Error ? e.message : String(e);
   const hint =
     code !== undefined

@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CliContext } from "./context.js";
+import { buildProgram, commandOf } from "./main.js";
+
+const noCtx = (): CliContext => {
+  throw new Error("no context in this test");
+};
+
+describe("CLI command table", () => {
+  it("finds the command a command line runs, skipping options before it", () => {
+    assert.equal(commandOf(["vm", "list"]), "vm");
+    assert.equal(commandOf(["--json", "daemon", "status"]), "daemon");
+    assert.equal(commandOf(["ssh-config"]), "ssh-config");
+    assert.equal(commandOf(["--help"]), undefined);
+    assert.equal(commandOf(["bogus", "x"]), undefined);
+    assert.equal(commandOf([]), undefined);
+  });
+
+  it("registers only the command that runs, and every command for help or a typo", async () => {
+    const one = await buildProgram(noCtx, null, "vm");
+    assert.deepEqual(
+      one.commands.map((c) => c.name()),
+      ["vm"],
+    );
+    const all = await buildProgram(noCtx);
+    assert.deepEqual(
+      all.commands.map((c) => c.name()),
+      ["vm", "image", "kernel", "ssh-config", "daemon", "doctor", "config", "version", "tui"],
+    );
+    assert.ok(one.commands[0]?.commands.some((c) => c.name() === "list"));
+  });
+});
