@@ -33,6 +33,14 @@ const CODE_MAP: Record<string, string> = {
   UNKNOWN_VERB: ErrorCodes.INTERNAL,
 };
 
+/** A helper's error answer as a BangerError naming the verb. */
+export function helperRefusal(verb: string, error: { code: string; message: string }): BangerError {
+  const code = CODE_MAP[error.code] ?? ErrorCodes.COMMAND_FAILED;
+  return new BangerError(code, `privileged helper, ${verb}: ${error.message}`, {
+    details: { helperCode: error.code },
+  });
+}
+
 export class HelperClient implements PrivilegedHelper {
   private child: ChildProcessWithoutNullStreams | null = null;
   private readonly pending = new Map<number, Pending>();
@@ -110,10 +118,7 @@ export class HelperClient implements PrivilegedHelper {
     this.pending.delete(res.id);
     clearTimeout(p.timer);
     if (res.ok) p.resolve(res.result);
-    else {
-      const code = CODE_MAP[res.error.code] ?? ErrorCodes.COMMAND_FAILED;
-      p.reject(new BangerError(code, `privileged helper, ${p.verb}: ${res.error.message}`));
-    }
+    else p.reject(helperRefusal(p.verb, res.error));
   }
 
   private failAll(why: string): void {
