@@ -16,6 +16,8 @@ export interface HelperClientOptions {
   timeoutMs?: number;
   /** Hint for a helper that cannot start (sudo refused, not installed). */
   startHint?: string;
+  /** The helper's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Pending {
@@ -84,7 +86,7 @@ export class HelperClient implements PrivilegedHelper {
     if (this.child) return this.child;
     const [cmd, ...args] = this.opts.command;
     if (cmd === undefined) throw new BangerError(ErrorCodes.INTERNAL, "no helper command");
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: this.opts.env ?? process.env });
     this.child = child;
     this.stderrTail = [];
     child.stdin.on("error", () => undefined);
