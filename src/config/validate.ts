@@ -1,3 +1,4 @@
+import { defaultNetwork } from "../host/net.js";
 import {
   type Check,
   checkAbsPath,
@@ -19,7 +20,6 @@ import {
   isTable,
   type RawTable,
 } from "./checks.js";
-import { defaultNetwork } from "../host/net.js";
 import type { Env } from "./paths.js";
 import { didYouMean } from "./suggest.js";
 import {
