@@ -7,6 +7,7 @@ import { registerDoctor } from "./commands/doctor.js";
 import { registerImage } from "./commands/image.js";
 import { registerKernel } from "./commands/kernel.js";
 import { registerSshConfig } from "./commands/sshConfig.js";
+import { registerSudoers } from "./commands/sudoers.js";
 import { registerTui } from "./commands/tui.js";
 import { registerVersion } from "./commands/version.js";
 import { registerVm } from "./commands/vm.js";
@@ -30,6 +31,7 @@ export function buildProgram(ctx: () => CliContext, defaults: DefaultsView | nul
   registerConfig(program, ctx);
   registerVersion(program, ctx);
   registerTui(program, ctx);
+  registerSudoers(program, ctx);
   for (const c of program.commands) {
     c.exitOverride();
     for (const s of c.commands) s.exitOverride();
