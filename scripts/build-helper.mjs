@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the privileged helper (src/helper/main.ts and what it imports) into
+// Bundles the privileged helper (src/helper/entry.ts and what it imports) into
 // ONE self-contained file, dist/helper/banger-helper.mjs, that imports only
 // node: builtins. A sudoers digest pins one file: a helper that imported other
 // (user-writable) files would be no boundary. esbuild does the bundling.
@@ -12,7 +12,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outfile = path.join(root, "dist", "helper", "banger-helper.mjs");
 mkdirSync(path.dirname(outfile), { recursive: true });
 const result = await build({
-  entryPoints: [path.join(root, "src", "helper", "main.ts")],
+  entryPoints: [path.join(root, "src", "helper", "entry.ts")],
   outfile,
   bundle: true,
   platform: "node",
