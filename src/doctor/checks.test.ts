@@ -109,6 +109,13 @@ test("missing e2fsprogs tools fail with the package to install", async () => {
   assert.equal(byId(rs, "debugfs")?.fix, "sudo apt-get install e2fsprogs");
 });
 
+test("/dev/net/tun that a normal user cannot open fails with the chmod fix", async () => {
+  const rs = await runChecks(ctx({ uid: 1000, denied: ["/dev/net/tun"] }));
+  assert.equal(byId(rs, "tun")?.status, "fail");
+  assert.equal(byId(rs, "tun")?.fix, "sudo chmod 0666 /dev/net/tun");
+  assert.equal(byId(await runChecks(ctx({ uid: 0, denied: ["/dev/net/tun"] })), "tun")?.status, "pass");
+});
+
 test("a helper sudo refuses fails for a normal user, root needs none", async () => {
   const rs = await runChecks(
     ctx({ uid: 1000, runs: { [`sudo -n -l ${HELPER_INSTALL_PATH}`]: { code: 1 } } }),

@@ -138,6 +138,10 @@ const tunCheck: CheckDef = {
   title: "/dev/net/tun",
   async run({ probe }) {
     if (!(await probe.exists("/dev/net/tun"))) return fail("absent", "sudo modprobe tun");
+    // A VMM running as this user opens its TAP through /dev/net/tun (Debian's udev makes it 0666).
+    if (probe.uid !== 0 && !(await probe.access("/dev/net/tun", 6))) {
+      return fail("present, but this user cannot open it (VMMs run as you)", "sudo chmod 0666 /dev/net/tun");
+    }
     return pass("present");
   },
 };

@@ -74,6 +74,8 @@ describe("a normal user runs banger through the sudoers line and the helper", { 
   let gid = -1;
   let guest: TestGuest;
   let helperExisted = false;
+  /** /dev/net/tun's mode before the test: Debian's udev makes it 0666; a host without udev may have 0600. */
+  let tunMode = -1;
   const seen = new Map<number, Proc>();
 
   const asUser = (args: string[]): Promise<CliResult> =>
@@ -152,6 +154,8 @@ describe("a normal user runs banger through the sudoers line and the helper", { 
     execFileSync("ip", ["netns", "add", NS]);
     execFileSync("ip", ["-n", NS, "link", "set", "lo", "up"]);
     helperExisted = existsSync(HELPER_INSTALL_DIR);
+    tunMode = statSync("/dev/net/tun").mode & 0o777;
+    if (tunMode !== 0o666) chmodSync("/dev/net/tun", 0o666);
   });
 
   after(async () => {
@@ -165,6 +169,7 @@ describe("a normal user runs banger through the sudoers line and the helper", { 
     rmSync(`/etc/sudoers.d/banger-${USER}`, { force: true });
     if (!helperExisted) rmSync(HELPER_INSTALL_DIR, { recursive: true, force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
+    if (tunMode >= 0 && tunMode !== 0o666) chmodSync("/dev/net/tun", tunMode);
   });
 
   test("root installs the helper and the one sudoers line", () => {
