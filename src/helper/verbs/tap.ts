@@ -12,10 +12,9 @@ import { checkTapName } from "../validate.js";
 const obj = (v: unknown): Record<string, unknown> =>
   typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
 
-/** Attach to the bridge, up, isolated from the bridge's other isolated ports (idempotent). */
+/** Marked, attached to the bridge, up, isolated from the bridge's other isolated ports (idempotent). */
 async function attach(ctx: HelperContext, tap: string, br: string): Promise<void> {
-  await ctx.run(["ip", "link", "set", "dev", tap, "master", br]);
-  await ctx.run(["ip", "link", "set", "dev", tap, "up"]);
+  await ctx.run(["ip", "link", "set", "dev", tap, "alias", linkMarker(ctx.uid), "master", br, "up"]);
   await ctx.run(["bridge", "link", "set", "dev", tap, "isolated", "on"]);
 }
 
@@ -39,7 +38,6 @@ export async function tapCreate(ctx: HelperContext, args: unknown): Promise<{ ow
   const owner = ["user", String(ctx.vmmUid), "group", String(ctx.vmmGid)];
   await ctx.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap", ...owner]);
   try {
-    await ctx.run(["ip", "link", "set", "dev", tap, "alias", linkMarker(ctx.uid)]);
     await attach(ctx, tap, br);
   } catch (e) {
     await ctx.run(["ip", "link", "delete", "dev", tap], { allowFailure: true });

@@ -62,9 +62,11 @@ export class FakeIpHost {
     r.on(["ip", "link", "set", "dev"], (a) => {
       const l = this.links.get(a[4]!);
       if (!l) return missing(a[4]!);
-      if (a[5] === "up") l.up = true;
-      else if (a[5] === "alias") l.alias = a[6]!;
-      else l.master = a[6]!;
+      for (let i = 5; i < a.length; i++) {
+        if (a[i] === "up") l.up = true;
+        else if (a[i] === "alias") l.alias = a[++i]!;
+        else if (a[i] === "master") l.master = a[++i]!;
+      }
       return {};
     });
     r.on(["bridge", "link", "set", "dev"], (a) => {

@@ -31,9 +31,7 @@ function addBridge(host: FakeIpHost): void {
 
 const tapAdd = (n: string) => [
   `ip tuntap add dev ${n} mode tap user 1000 group 1000`,
-  `ip link set dev ${n} alias ${MARK}`,
-  `ip link set dev ${n} master banger0`,
-  `ip link set dev ${n} up`,
+  `ip link set dev ${n} alias ${MARK} master banger0 up`,
   `bridge link set dev ${n} isolated on`,
 ];
 
@@ -207,8 +205,7 @@ test("a released TAP that came loose is re-attached and brought up before it is 
   host.links.set("banger0t0", { kind: "tun", up: false, ipv4: [], user: 1000, alias: MARK });
   await net.releaseTap("banger0t0");
   assert.deepEqual(host.writes(), [
-    "ip link set dev banger0t0 master banger0",
-    "ip link set dev banger0t0 up",
+    `ip link set dev banger0t0 alias ${MARK} master banger0 up`,
     "bridge link set dev banger0t0 isolated on",
   ]);
   assert.deepEqual((await net.status()).pool, ["banger0t0"]);
@@ -280,7 +277,7 @@ test("a TAP that cannot be attached is deleted, its name freed, and the error su
   const host = new FakeIpHost();
   const net = manager(host, { poolSize: 0 });
   await net.ensureReady();
-  host.fail(["ip", "link", "set", "dev", "banger0t0", "master"], () => ({ code: 1, stderr: "boom" }));
+  host.fail(["ip", "link", "set", "dev", "banger0t0", "alias"], () => ({ code: 1, stderr: "boom" }));
   await assert.rejects(net.acquireTap(), /could not create TAP banger0t0: .*boom/);
   assert.deepEqual(host.taps(), []);
   await assert.rejects(net.acquireTap(), /banger0t0/, "the name is reused, not leaked");
