@@ -5,7 +5,6 @@ import {
   linkMarker,
   type PrivilegedHelper,
 } from "../../helper/protocol.js";
-import { findOverlap, OVERLAP_READS, parseRouteDst } from "../../helper/validate.js";
 import {
   checkIfName,
   type IpLink,
@@ -19,6 +18,7 @@ import {
 } from "../../host/net.js";
 import type { CommandRunner, RunOptions, RunResult } from "../../host/runner.js";
 import type { NetworkManager, NetworkStatus, SubnetInfo } from "./NetworkManager.js";
+import { assertSubnetFree, helperCall } from "./privileged.js";
 import { parseSubnet } from "./subnet.js";
 
 export interface NetworkLog {
@@ -222,26 +222,9 @@ export class IpNetworkManager implements NetworkManager {
     }
     const addr = `${this.subnet.gateway}/${this.subnet.prefix}`;
     if (link?.up && link.ipv4.length === 1 && link.ipv4[0] === addr) return;
-    await this.checkSubnetFree(link === undefined ? null : br);
+    await assertSubnetFree(this.runner, this.subnet.cidr, link === undefined ? null : br);
     await this.priv("bridge.ensure", { bridge: br, cidr: this.subnet.cidr }, `set up bridge ${br}`);
     this.log.info({ bridge: br, subnet: this.subnet.cidr }, "bridge ready");
-  }
-
-  /** The subnet must not overlap a route or address of the host outside our bridge. */
-  private async checkSubnetFree(ownBridge: string | null): Promise<void> {
-    const routes = await this.read([...OVERLAP_READS.routes], "list the host's routes");
-    const addrs = await this.read([...OVERLAP_READS.addrs], "list the host's addresses");
-    const net = parseRouteDst(this.subnet.cidr);
-    const clash = net && findOverlap(net, routes.stdout, addrs.stdout, ownBridge);
-    if (clash) {
-      throw new BangerError(
-        ErrorCodes.CONFLICT,
-        `the VM subnet ${this.subnet.cidr} overlaps the host's ${clash}`,
-        {
-          hint: "set [network] subnet in banger's config.toml to an unused private range (e.g. 10.123.0.0/24)",
-        },
-      );
-    }
   }
 
   /** Drop pool TAPs that vanished; re-attach the ones that came loose (for example after the bridge was recreated). */
@@ -370,20 +353,8 @@ export class IpNetworkManager implements NetworkManager {
   // --- commands -------------------------------------------------------------
 
   /** Privileged, through the helper; a refusal names what banger was doing. */
-  private priv<V extends HelperVerb>(
-    verb: V,
-    args: HelperVerbs[V]["args"],
-    what: string,
-  ): Promise<HelperVerbs[V]["result"]> {
-    return this.helper.call(verb, args).catch((e: unknown) => {
-      const err = e instanceof BangerError ? e : new BangerError(ErrorCodes.INTERNAL, String(e));
-      return Promise.reject(
-        new BangerError(err.code, `could not ${what}: ${err.message}`, {
-          cause: err,
-          hint: err.hint ?? "run `banger doctor` to check the host's networking prerequisites",
-        }),
-      );
-    });
+  private priv<V extends HelperVerb>(verb: V, args: HelperVerbs[V]["args"], what: string) {
+    return helperCall(this.helper, verb, args, what);
   }
 
   /** Unprivileged read. */
