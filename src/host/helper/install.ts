@@ -16,6 +16,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { HELPER_INSTALL_DIR, HELPER_INSTALL_PATH } from "../../helper/protocol.js";
 
 /** The Node binary the installed helper runs with (a root-owned copy). */
@@ -68,11 +69,17 @@ function writeAtomic(dest: string, write: (tmp: string) => void, mode: number): 
 /** Root only: the root-only directory with the helper and a copy of this Node binary, each replaced atomically. */
 export function installHelper(text: string = installedHelperText()): { digest: string } {
   mkdirSync(HELPER_INSTALL_DIR, { recursive: true, mode: 0o755 });
-  chmodSync(HELPER_INSTALL_DIR, 0o755);
   const st = lstatSync(HELPER_INSTALL_DIR);
   if (!st.isDirectory() || st.uid !== 0) {
-    throw new Error(`${HELPER_INSTALL_DIR} is not a directory owned by root`);
+    throw new BangerError(
+      ErrorCodes.PREFLIGHT_FAILED,
+      `${HELPER_INSTALL_DIR} is not a directory owned by root`,
+      {
+        hint: `inspect it (ls -ld ${HELPER_INSTALL_DIR}); remove it as root if it is not banger's, then install again`,
+      },
+    );
   }
+  chmodSync(HELPER_INSTALL_DIR, 0o755);
   writeAtomic(HELPER_NODE_PATH, (tmp) => copyFileSync(process.execPath, tmp), 0o755);
   writeAtomic(HELPER_INSTALL_PATH, (tmp) => writeFileSync(tmp, text, { mode: 0o700 }), 0o755);
   return { digest: sha256Hex(text) };
