@@ -6,8 +6,23 @@
 import { HelperError } from "./context.js";
 import { checkIfName } from "./owned.js";
 
-/** A TAP name of banger's scheme: at most 9 name characters, "t", and a number of at most 5 digits. */
-const TAP_RE = /^[A-Za-z0-9_.]{1,9}t(0|[1-9][0-9]{0,4})$/;
+/** banger's bridge names: "bgr" or "banger", then letters, digits or "_"; at most 15 characters. */
+const BRIDGE_RE = /^(?=.{3,15}$)(bgr|banger)[A-Za-z0-9_]*$/;
+
+/** A TAP name of banger's scheme: its bridge's first 9 characters, "t", and a number of at most 5 digits. */
+const TAP_RE = /^(bgr[A-Za-z0-9_]{0,6}|banger[A-Za-z0-9_]{0,3})t(0|[1-9][0-9]{0,4})$/;
+
+/** A bridge name of banger's (so the helper never creates a link another program may expect to own). */
+export function checkBridgeName(v: unknown): string {
+  const name = checkIfName(v, "bridge");
+  if (!BRIDGE_RE.test(name)) {
+    throw new HelperError(
+      "INVALID_ARGUMENT",
+      `bridge: "${name}" is not a banger bridge name (it starts with "bgr" or "banger", then letters, digits or _)`,
+    );
+  }
+  return name;
+}
 
 /** The prefix of a bridge's TAP names (first 9 characters of the bridge, then "t"). */
 export function tapPrefixOf(bridge: string): string {

@@ -21,7 +21,7 @@ import { repoRoot } from "../helpers/repoRoot.js";
 
 const suffix = randomBytes(3).toString("hex");
 const NS = `bgnet-${process.pid}-${suffix}`;
-const BRIDGE = `bgn${suffix}`;
+const BRIDGE = `bgr${suffix}`;
 const SUBNET = "172.30.77.0/24";
 const OWNER = 65534;
 

@@ -5,9 +5,9 @@
  * address on the host outside this bridge.
  */
 import { type HelperContext, HelperError } from "../context.js";
-import { checkIfName, linkFacts } from "../owned.js";
+import { linkFacts } from "../owned.js";
 import { linkMarker } from "../protocol.js";
-import { checkPrivateCidr, findOverlap, OVERLAP_READS } from "../validate.js";
+import { checkBridgeName, checkPrivateCidr, findOverlap, OVERLAP_READS } from "../validate.js";
 
 interface BridgeState {
   up: boolean;
@@ -28,7 +28,7 @@ async function readBridge(ctx: HelperContext, br: string): Promise<BridgeState> 
 
 export async function bridgeEnsure(ctx: HelperContext, args: unknown): Promise<null> {
   const a = (typeof args === "object" && args !== null ? args : {}) as { bridge?: unknown; cidr?: unknown };
-  const br = checkIfName(a.bridge, "bridge");
+  const br = checkBridgeName(a.bridge);
   const cidr = checkPrivateCidr(a.cidr);
   const facts = await linkFacts(ctx, br);
   if (facts.exists && facts.kind !== "bridge") {

@@ -5,9 +5,9 @@
  * deleted when both its marker and its owner are the caller's.
  */
 import { type HelperContext, HelperError } from "../context.js";
-import { checkIfName, linkFacts, requireOwnedLink } from "../owned.js";
+import { linkFacts, requireOwnedLink } from "../owned.js";
 import { linkMarker } from "../protocol.js";
-import { checkTapName } from "../validate.js";
+import { checkBridgeName, checkTapName } from "../validate.js";
 
 const obj = (v: unknown): Record<string, unknown> =>
   typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
@@ -20,7 +20,7 @@ async function attach(ctx: HelperContext, tap: string, br: string): Promise<void
 
 export async function tapCreate(ctx: HelperContext, args: unknown): Promise<{ ownerUid: number }> {
   const a = obj(args);
-  const br = checkIfName(a.bridge, "bridge");
+  const br = checkBridgeName(a.bridge);
   const tap = checkTapName(a.tap, br);
   if (ctx.vmmUid < 0) {
     throw new HelperError(

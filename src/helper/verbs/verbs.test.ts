@@ -47,17 +47,25 @@ describe("bridge.ensure", () => {
   it("refuses a bridge another uid (or not banger) made", async () => {
     const { host, ctx } = setup();
     host.links.set("bgr7", { kind: "bridge", up: true, ipv4: [], alias: "banger:uid=7" });
-    host.links.set("docker0", { kind: "bridge", up: true, ipv4: [] });
+    host.links.set("bgrx", { kind: "bridge", up: true, ipv4: [] });
     refused(
       await call(ctx, "bridge.ensure", { bridge: "bgr7", cidr: "10.9.0.0/24" }),
       "PERMISSION",
       /uid 1000/,
     );
-    refused(
-      await call(ctx, "bridge.ensure", { bridge: "docker0", cidr: "10.9.0.0/24" }),
-      "PERMISSION",
-      /docker0/,
-    );
+    refused(await call(ctx, "bridge.ensure", { bridge: "bgrx", cidr: "10.9.0.0/24" }), "PERMISSION", /bgrx/);
+    assert.deepEqual(host.writes(), []);
+  });
+
+  it("only creates bridges of banger's names, never one another program may expect (docker0, wg0)", async () => {
+    const { host, ctx } = setup();
+    for (const bridge of ["docker0", "wg0", "eth1", "br0", "bgr.1"]) {
+      refused(
+        await call(ctx, "bridge.ensure", { bridge, cidr: "10.9.0.0/24" }),
+        "INVALID_ARGUMENT",
+        /bridge/,
+      );
+    }
     assert.deepEqual(host.writes(), []);
   });
 

@@ -331,3 +331,16 @@ test("status reports the bridge, its state and the idle pool; after close nothin
   await assert.rejects(net.acquireTap(), /closed/);
   assert.ok(host.links.has("banger0"), "close never deletes the bridge");
 });
+
+test("a bridge name outside banger's names is refused up front, naming the config key", () => {
+  assert.throws(
+    () => manager(new FakeIpHost(), { bridge: "docker0" }),
+    (e: unknown) => {
+      assert.ok(e instanceof BangerError);
+      assert.equal(e.code, "INVALID_ARGUMENT");
+      assert.match(e.message, /\[network\] bridge: "docker0" is not a banger bridge name/);
+      assert.match(e.hint ?? "", /starts with "bgr" or "banger"/);
+      return true;
+    },
+  );
+});

@@ -5,6 +5,7 @@ import {
   linkMarker,
   type PrivilegedHelper,
 } from "../../helper/protocol.js";
+import { checkBridgeName } from "../../helper/validate.js";
 import {
   checkIfName,
   type IpLink,
@@ -81,11 +82,11 @@ export class IpNetworkManager implements NetworkManager {
 
   constructor(opts: IpNetworkManagerOptions) {
     try {
-      this.bridge = checkIfName(opts.bridge);
+      this.bridge = checkBridgeName(checkIfName(opts.bridge));
       tapName(opts.bridge, TAP_MAX_INDEX);
     } catch (e) {
-      throw new BangerError(ErrorCodes.INVALID_ARGUMENT, (e as Error).message, {
-        hint: "set [network] bridge to a valid interface name",
+      throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `[network] ${(e as Error).message}`, {
+        hint: 'set [network] bridge to a name that starts with "bgr" or "banger" (or unset it: the default is bgr<uid>)',
       });
     }
     if (!Number.isInteger(opts.poolSize) || opts.poolSize < 0) {
