@@ -344,3 +344,15 @@ test("a bridge name outside banger's names is refused up front, naming the confi
     },
   );
 });
+
+test("release right after a restart (before ensureReady) still knows whose TAPs are whose", async () => {
+  const host = new FakeIpHost();
+  addBridge(host);
+  addTap(host, "banger0t0");
+  addTap(host, "banger0t1", { alias: "banger:uid=7", user: 7 });
+  const net = manager(host, { poolSize: 0 });
+  await net.releaseTap("banger0t0");
+  await net.releaseTap("banger0t1");
+  assert.deepEqual(host.writes(), ["ip link delete dev banger0t0"]);
+  assert.deepEqual(host.taps(), ["banger0t1"]);
+});

@@ -131,6 +131,7 @@ export class IpNetworkManager implements NetworkManager {
     this.releasing.add(tap);
     try {
       this.leased.delete(tap);
+      this.ids ??= await this.priv("hello", {}, "start the privileged helper");
       const link = await this.readLink(tap);
       if (link === undefined) this.observed.delete(tap);
       else if (!this.isOurTap(link) || (await this.readOwners())?.get(tap) !== this.ids?.vmmUid) return;
