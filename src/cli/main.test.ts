@@ -26,7 +26,7 @@ describe("CLI command table", () => {
     const all = await buildProgram(noCtx);
     assert.deepEqual(
       all.commands.map((c) => c.name()),
-      ["vm", "image", "kernel", "ssh-config", "daemon", "doctor", "config", "version", "tui"],
+      ["vm", "image", "kernel", "ssh-config", "daemon", "doctor", "config", "version", "tui", "sudoers"],
     );
     assert.ok(one.commands[0]?.commands.some((c) => c.name() === "list"));
   });

@@ -33,8 +33,9 @@ describe("validateConfig: defaults", () => {
       assert.deepEqual(config.stats_poll_interval, { value: 5000, source: "default" });
       assert.deepEqual(config.image_catalog_url, { value: null, source: "default" });
       assert.deepEqual(config.kernel_catalog_url, { value: null, source: "default" });
-      assert.deepEqual(config.network.bridge, { value: "banger0", source: "default" });
-      assert.deepEqual(config.network.subnet, { value: "172.30.0.0/24", source: "default" });
+      const uid = process.getuid?.() ?? 0;
+      assert.deepEqual(config.network.bridge, { value: `bgr${uid}`, source: "default" });
+      assert.deepEqual(config.network.subnet, { value: `172.30.${uid % 256}.0/24`, source: "default" });
       assert.deepEqual(config.network.nat, { value: false, source: "default" });
       assert.deepEqual(config.network.tap_pool_size, { value: 2, source: "default" });
       assert.deepEqual(config.dns.listen, { value: "127.0.0.1:42069", source: "default" });

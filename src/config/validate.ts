@@ -1,3 +1,4 @@
+import { defaultNetwork } from "../host/net.js";
 import {
   type Check,
   checkAbsPath,
@@ -53,7 +54,8 @@ export const CONFIG_DEFAULTS = {
   vmm: "auto" as VmmChoice,
   default_image_name: "debian-bookworm",
   stats_poll_interval_ms: 5000,
-  network: { bridge: "banger0", subnet: "172.30.0.0/24", nat: false, tap_pool_size: 2 },
+  /** bridge and subnet default per user: see defaultNetwork (bgr<uid>, 172.30.<uid % 256>.0/24). */
+  network: { nat: false, tap_pool_size: 2 },
   dns: { listen: "127.0.0.1:42069" },
 } as const;
 
@@ -184,7 +186,7 @@ export function validateConfig(raw: unknown, env: Env): ValidationResult {
 }
 
 function validateNetwork(t: RawTable, ctx: Ctx): ResolvedConfig["network"] {
-  const d = CONFIG_DEFAULTS.network;
+  const d = { ...CONFIG_DEFAULTS.network, ...defaultNetwork(process.getuid?.() ?? 0) };
   return {
     bridge: field(t, "bridge", "network", d.bridge, checkBridge, ctx),
     subnet: field(t, "subnet", "network", d.subnet, checkSubnet, ctx),

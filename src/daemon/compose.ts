@@ -11,9 +11,10 @@ import type { ResolvedConfig } from "../config/types.js";
 import { DnsServer } from "../dns/DnsServer.js";
 import { VmRecords } from "../dns/records.js";
 import { preflight } from "../doctor/run.js";
+import { HelperClient } from "../host/helper/HelperClient.js";
+import { directHelperEnv, HELPER_START_HINT, helperCommand } from "../host/helper/install.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
-import { Sudo } from "../host/sudo.js";
 import { ImageBuilder } from "../images/ImageBuilder.js";
 import { LocalRecipeRunner } from "../images/recipes/RecipeRunner.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
@@ -54,12 +55,18 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
   const store = notifyingStore(rawStore, bus);
   const runner = new NodeCommandRunner();
   const probe = new NodeHostProbe(runner);
+  const uid = process.getuid?.() ?? 0;
+  const helper = new HelperClient({
+    command: helperCommand(uid),
+    startHint: HELPER_START_HINT,
+    ...(uid === 0 ? { env: directHelperEnv() } : {}),
+  });
   const network = new IpNetworkManager({
     bridge: config.network.bridge.value,
     subnet: config.network.subnet.value,
     nat: config.network.nat.value,
     poolSize: config.network.tap_pool_size.value,
-    sudo: new Sudo(runner),
+    helper,
     runner,
     log,
   });
@@ -189,6 +196,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       agents.closeAll();
       await dns.stop().catch(() => undefined);
       await network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
+      helper.close();
     },
   };
 }

@@ -6,7 +6,9 @@ import { resolvePaths } from "../config/paths.js";
 import type { ResolvedConfig } from "../config/types.js";
 import { validateConfig } from "../config/validate.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
+import { HELPER_INSTALL_PATH } from "../helper/protocol.js";
 import { FakeHostProbe, type FakeHostSpec } from "../host/fake/FakeHostProbe.js";
+import { bundlePath, installedHelperText } from "../host/helper/install.js";
 import type { CheckContext } from "./checks.js";
 import { preflight, report, runChecks } from "./run.js";
 
@@ -36,8 +38,12 @@ function ctx(spec: FakeHostSpec, raw: object = {}): CheckContext {
   return {
     probe: new FakeHostProbe({
       bins: ALL_BINS,
-      files: { "/dev/net/tun": "" },
-      runs: { "sudo -n true": { code: 0 } },
+      files: {
+        "/dev/net/tun": "",
+        [bundlePath()]: "#!/usr/bin/env node\nhelper();\n",
+        [HELPER_INSTALL_PATH]: installedHelperText("#!/usr/bin/env node\nhelper();\n"),
+      },
+      runs: { [`sudo -n -l ${HELPER_INSTALL_PATH}`]: { code: 0 } },
       ...spec,
     }),
     config: config(raw),
@@ -103,8 +109,17 @@ test("missing e2fsprogs tools fail with the package to install", async () => {
   assert.equal(byId(rs, "debugfs")?.fix, "sudo apt-get install e2fsprogs");
 });
 
-test("sudo that asks for a password fails for a normal user, root needs none", async () => {
-  const rs = await runChecks(ctx({ uid: 1000, runs: { "sudo -n true": { code: 1 } } }));
+test("/dev/net/tun that a normal user cannot open fails with the chmod fix", async () => {
+  const rs = await runChecks(ctx({ uid: 1000, denied: ["/dev/net/tun"] }));
+  assert.equal(byId(rs, "tun")?.status, "fail");
+  assert.equal(byId(rs, "tun")?.fix, "sudo chmod 0666 /dev/net/tun");
+  assert.equal(byId(await runChecks(ctx({ uid: 0, denied: ["/dev/net/tun"] })), "tun")?.status, "pass");
+});
+
+test("a helper sudo refuses fails for a normal user, root needs none", async () => {
+  const rs = await runChecks(
+    ctx({ uid: 1000, runs: { [`sudo -n -l ${HELPER_INSTALL_PATH}`]: { code: 1 } } }),
+  );
   assert.equal(byId(rs, "sudo")?.status, "fail");
   const root = await runChecks(ctx({ uid: 0, runs: {} }));
   assert.equal(byId(root, "sudo")?.status, "pass");

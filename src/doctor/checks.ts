@@ -8,6 +8,7 @@ import type { ResolvedConfig, Sourced } from "../config/types.js";
 import { kvmStatus } from "../host/kvm.js";
 import type { HostProbe } from "../host/probe.js";
 import { selectVmm, type VmmFacts } from "../vmm/select.js";
+import { privilegesCheck } from "./privileges.js";
 
 export interface VmDefaultsView {
   vcpu: Sourced<number>;
@@ -137,6 +138,10 @@ const tunCheck: CheckDef = {
   title: "/dev/net/tun",
   async run({ probe }) {
     if (!(await probe.exists("/dev/net/tun"))) return fail("absent", "sudo modprobe tun");
+    // A VMM running as this user opens its TAP through /dev/net/tun (Debian's udev makes it 0666).
+    if (probe.uid !== 0 && !(await probe.access("/dev/net/tun", 6))) {
+      return fail("present, but this user cannot open it (VMMs run as you)", "sudo chmod 0666 /dev/net/tun");
+    }
     return pass("present");
   },
 };
@@ -158,22 +163,7 @@ const firewallCheck: CheckDef = {
 const sudoCheck: CheckDef = {
   id: "sudo",
   title: "privileges",
-  async run({ probe }) {
-    if (probe.uid === 0) return pass("running as root: privileged steps run directly");
-    if (!(await probe.which("sudo"))) {
-      return fail(
-        "not root and sudo is not installed",
-        "sudo apt-get install sudo, and allow your user passwordless sudo for ip",
-      );
-    }
-    const r = await probe.run(["sudo", "-n", "true"]);
-    return r?.code === 0
-      ? pass("sudo -n works")
-      : fail(
-          "sudo asks for a password (bridge and TAP setup need sudo -n)",
-          "allow passwordless sudo for ip (see README, Host privileges)",
-        );
-  },
+  run: ({ probe }) => privilegesCheck(probe),
 };
 
 const stateDirCheck: CheckDef = {

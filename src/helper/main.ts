@@ -51,8 +51,8 @@ export async function helperMain(): Promise<void> {
   }
 }
 
-const isMain =
-  process.argv[1] !== undefined && /banger-helper(\.m?js)?$|helper[/\\]main\.js$/.test(process.argv[1]);
+// Run directly from dist/src (tests); the bundle's entry is entry.ts.
+const isMain = process.argv[1] !== undefined && /helper[/\\]main\.js$/.test(process.argv[1]);
 if (isMain) {
   helperMain().then(
     () => process.exit(0),

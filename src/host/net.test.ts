@@ -2,11 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BangerError } from "../errors/index.js";
 import {
+  defaultNetwork,
   netArgv,
   netCommandError,
-  nftArgv,
-  nftNatLoadScript,
-  nftNatRemoveScript,
   parseIpLinks,
   parseTuntapOwners,
   tapIndex,
@@ -35,8 +33,8 @@ test("tapIndex recognises only this bridge's scheme", () => {
 });
 
 test("argv builders refuse names that could be options", () => {
-  assert.throws(() => netArgv.linkDelete("-all"), /invalid interface name/);
-  assert.throws(() => netArgv.tapAdd("a b", 0, 0), /invalid interface name/);
+  assert.throws(() => netArgv.linkShow("-all"), /invalid interface name/);
+  assert.throws(() => netArgv.addrShow("a b"), /invalid interface name/);
   assert.deepEqual(netArgv.linksDetailed(), ["ip", "-j", "-d", "addr", "show"]);
   assert.deepEqual(netArgv.linkShowDetailed("banger0t1"), [
     "ip",
@@ -49,13 +47,11 @@ test("argv builders refuse names that could be options", () => {
   ]);
 });
 
-test("nft scripts replace and remove banger's own table in one transaction", () => {
-  const load = nftNatLoadScript("banger0", "172.30.0.0/24");
-  assert.ok(load.startsWith("add table ip banger_nat\ndelete table ip banger_nat\ntable ip banger_nat {\n"));
-  assert.match(load, /ip saddr 172\.30\.0\.0\/24 oifname != "banger0" masquerade/);
-  assert.equal(nftNatRemoveScript(), "add table ip banger_nat\ndelete table ip banger_nat\n");
-  assert.deepEqual(nftArgv.load(), ["nft", "-f", "-"]);
-  assert.throws(() => nftNatLoadScript("banger0", "172.30.0.0/24; flush ruleset"), /invalid IPv4 CIDR/);
+test("each user gets their own default bridge and subnet, derived from the uid", () => {
+  assert.deepEqual(defaultNetwork(1000), { bridge: "bgr1000", subnet: "172.30.232.0/24" });
+  assert.deepEqual(defaultNetwork(0), { bridge: "bgr0", subnet: "172.30.0.0/24" });
+  assert.notEqual(defaultNetwork(1001).subnet, defaultNetwork(1000).subnet);
+  assert.equal(tapName(defaultNetwork(4294967294).bridge, 99_999).length, 15);
 });
 
 const SAMPLE = JSON.stringify([
@@ -118,7 +114,7 @@ test("netCommandError names the command and its stderr, and hints at privileges 
     e.message,
     "could not create bridge br0: `sudo -n -- ip link add` failed: RTNETLINK answers: Operation not permitted",
   );
-  assert.match(e.hint ?? "", /root or passwordless sudo for ip/);
+  assert.match(e.hint ?? "", /privileged helper.*banger sudoers/);
   assert.deepEqual(e.details, result);
   const other = netCommandError(
     "x",

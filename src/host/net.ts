@@ -1,9 +1,8 @@
 /**
- * iproute2 and firewall argv builders. Pure: they return argument arrays; the
- * Sudo wrapper runs them. Every privileged network command banger runs is
- * built here, so the sudoers allowlist can be derived from this file. Also:
- * the TAP naming scheme, parsers for `ip -j` output, and the error for a
- * failed network command.
+ * Unprivileged iproute2 reads (argv builders), the TAP naming scheme, the
+ * per-user default bridge and subnet, parsers for `ip -j` output, and the
+ * error for a failed network command. Every privileged network action goes
+ * through the privileged helper's verbs (src/helper/verbs), never from here.
  */
 
 import { BangerError, ErrorCodes } from "../errors/index.js";
@@ -27,84 +26,6 @@ export const netArgv = {
   /** Every tun/tap device with its numeric owner (`user`, `group`). */
   tuntapShow: () => ["ip", "-j", "tuntap", "show"],
   addrShow: (dev: string) => ["ip", "-j", "addr", "show", "dev", checkIfName(dev)],
-  bridgeAdd: (br: string) => ["ip", "link", "add", "name", checkIfName(br), "type", "bridge"],
-  addrAdd: (dev: string, cidr: string) => ["ip", "addr", "replace", cidr, "dev", checkIfName(dev)],
-  linkUp: (dev: string) => ["ip", "link", "set", "dev", checkIfName(dev), "up"],
-  linkDelete: (dev: string) => ["ip", "link", "delete", "dev", checkIfName(dev)],
-  /** A TAP owned by `uid`, so an unprivileged VMM can open it. */
-  tapAdd: (tap: string, uid: number, gid: number) => [
-    "ip",
-    "tuntap",
-    "add",
-    "dev",
-    checkIfName(tap),
-    "mode",
-    "tap",
-    "user",
-    String(uid),
-    "group",
-    String(gid),
-  ],
-  setMaster: (dev: string, br: string) => [
-    "ip",
-    "link",
-    "set",
-    "dev",
-    checkIfName(dev),
-    "master",
-    checkIfName(br),
-  ],
-} as const;
-
-/** nftables NAT: one table of banger's own, so add and remove are idempotent and never touch other rules. */
-export const NFT_TABLE = "banger_nat";
-
-const CIDR_RE = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
-
-export function nftNatRuleset(bridge: string, subnet: string): string {
-  checkIfName(bridge);
-  if (!CIDR_RE.test(subnet)) throw new Error(`invalid IPv4 CIDR "${subnet}"`);
-  return [
-    `table ip ${NFT_TABLE} {`,
-    "  chain postrouting {",
-    "    type nat hook postrouting priority srcnat; policy accept;",
-    `    ip saddr ${subnet} oifname != "${bridge}" masquerade`,
-    "  }",
-    "  chain forward {",
-    "    type filter hook forward priority filter; policy accept;",
-    `    iifname "${bridge}" accept`,
-    `    oifname "${bridge}" ct state established,related accept`,
-    "  }",
-    "}",
-  ].join("\n");
-}
-
-/**
- * `add` then `delete` of banger's table: the one transaction that succeeds
- * whether or not the table exists. Loaded with `nft -f -`, it makes both
- * loading (replace) and removal idempotent and atomic.
- */
-const NFT_DROP_OWN_TABLE = `add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`;
-
-/** stdin for `nft -f -`: replace banger's NAT table atomically (absent or present). */
-export function nftNatLoadScript(bridge: string, subnet: string): string {
-  return `${NFT_DROP_OWN_TABLE}${nftNatRuleset(bridge, subnet)}\n`;
-}
-
-/** stdin for `nft -f -`: remove banger's NAT table; succeeds when it is absent. */
-export function nftNatRemoveScript(): string {
-  return NFT_DROP_OWN_TABLE;
-}
-
-export const nftArgv = {
-  /** Reads the ruleset from stdin (`-f -`). */
-  load: () => ["nft", "-f", "-"],
-  deleteTable: () => ["nft", "delete", "table", "ip", NFT_TABLE],
-  listTable: () => ["nft", "list", "table", "ip", NFT_TABLE],
-} as const;
-
-export const sysctlArgv = {
-  ipForward: (on: boolean) => ["sysctl", "-q", "-w", `net.ipv4.ip_forward=${on ? 1 : 0}`],
 } as const;
 
 /**
@@ -133,9 +54,19 @@ export function tapIndex(bridge: string, name: string): number | null {
   return /^(0|[1-9][0-9]{0,4})$/.test(digits) ? Number(digits) : null;
 }
 
+/**
+ * A user's default bridge and VM subnet: `bgr<uid>` and 172.30.<uid % 256>.0/24,
+ * so two users on one host do not collide (overridable: [network] bridge, subnet).
+ */
+export function defaultNetwork(uid: number): { bridge: string; subnet: string } {
+  return { bridge: `bgr${uid}`, subnet: `172.30.${uid % 256}.0/24` };
+}
+
 /** A link as read from `ip -j -d addr show`. */
 export interface IpLink {
   name: string;
+  /** ifalias: banger's ownership marker (`banger:uid=N`) on links it made. */
+  alias: string | undefined;
   /** linkinfo.info_kind: "bridge", "tun", ... ("" when the link has none). */
   kind: string;
   /** For kind "tun": "tap" or "tun". */
@@ -174,6 +105,7 @@ export function parseIpLinks(text: string): IpLink[] {
     return [
       {
         name,
+        alias: optStr(o.ifalias),
         kind: optStr(info.info_kind) ?? "",
         tunType: optStr(data.type),
         up: flags.includes("UP"),
@@ -197,7 +129,7 @@ export function parseTuntapOwners(text: string): Map<string, number | undefined>
 }
 
 const PRIV_HINT =
-  "bridge, TAP and NAT setup need root or passwordless sudo for ip (and nft with nat = true): run `banger doctor`";
+  "bridge and TAP setup go through banger's privileged helper: run `banger doctor` (and `banger sudoers`)";
 const DOCTOR_HINT = "run `banger doctor` to check the host's networking prerequisites";
 
 function isRunResult(v: unknown): v is RunResult {

@@ -138,7 +138,8 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
       );
     }
     const links = ipLinks();
-    for (const v of vms) assert.equal(links.find((l) => l.ifname === v.tap)?.master, "banger0");
+    const bridge = `bgr${process.getuid?.() ?? 0}`; // the default bridge, per user
+    for (const v of vms) assert.equal(links.find((l) => l.ifname === v.tap)?.master, bridge);
     await Promise.all(vms.map((v) => t.ok(["vm", "delete", "--force", v.name])));
   });
 
@@ -154,7 +155,7 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
     } finally {
       db.close();
     }
-    const taps = ipLinks().filter((l) => l.ifname.startsWith("banger0t"));
+    const taps = ipLinks().filter((l) => l.ifname.startsWith(`bgr${process.getuid?.() ?? 0}t`));
     assert.ok(taps.length <= 2, `only the idle pool remains: ${taps.map((t) => t.ifname).join(" ")}`);
     const qemus = t.processes().filter((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").includes("qemu"));
     assert.deepEqual(qemus, [], "no VMM process left");

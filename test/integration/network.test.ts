@@ -1,24 +1,27 @@
 /**
  * The real IpNetworkManager against the real kernel, inside a network
- * namespace created for this file and deleted afterwards. NAT is never
- * enabled here (it is covered by the unit tests' argv assertions).
+ * namespace created for this file and deleted afterwards, with the real
+ * bundled helper (started in that namespace as root with SUDO_UID=65534, the
+ * way sudo starts it for a normal user) doing every privileged action.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BangerError, ErrorCodes } from "../../src/errors/index.js";
+import type { HelperVerb, HelperVerbs, PrivilegedHelper } from "../../src/helper/protocol.js";
+import { HelperClient } from "../../src/host/helper/HelperClient.js";
 import { type IpLink, parseIpLinks, parseTuntapOwners, tapIndex, tapPrefix } from "../../src/host/net.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
-import type { CommandRunner, RunOptions, RunResult } from "../../src/host/runner.js";
-import { Sudo } from "../../src/host/sudo.js";
 import { IpNetworkManager } from "../../src/services/network/IpNetworkManager.js";
 import { NetnsRunner } from "../helpers/netnsRunner.js";
+import { repoRoot } from "../helpers/repoRoot.js";
 
 const suffix = randomBytes(3).toString("hex");
 const NS = `bgnet-${process.pid}-${suffix}`;
-const BRIDGE = `bgn${suffix}`;
+const BRIDGE = `bgr${suffix}`;
 const SUBNET = "172.30.77.0/24";
 const OWNER = 65534;
 
@@ -31,35 +34,39 @@ function skipReason(): string | false {
 }
 const skip = skipReason();
 
-/** Refuses `ip tuntap add` while `refuse` is set, to hold the pool below its size deterministically. */
-class RefusingRunner implements CommandRunner {
+/** Refuses `tap.create` while `refuse` is set, to hold the pool below its size deterministically. */
+class RefusingHelper implements PrivilegedHelper {
   refuse = false;
-  constructor(private readonly inner: CommandRunner) {}
-  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    if (this.refuse && argv.includes("tuntap") && argv.includes("add")) {
-      const details: RunResult = { argv: [...argv], code: 1, stdout: "", stderr: "refused by the test" };
-      if (opts?.allowFailure) return Promise.resolve(details);
-      return Promise.reject(new BangerError(ErrorCodes.COMMAND_FAILED, "refused", { details }));
+  constructor(private readonly inner: PrivilegedHelper) {}
+  call<V extends HelperVerb>(verb: V, args: HelperVerbs[V]["args"]): Promise<HelperVerbs[V]["result"]> {
+    if (this.refuse && verb === "tap.create") {
+      return Promise.reject(new BangerError(ErrorCodes.COMMAND_FAILED, "refused by the test"));
     }
-    return this.inner.run(argv, opts);
+    return this.inner.call(verb, args);
   }
 }
 
 describe("IpNetworkManager in a network namespace", { skip }, () => {
   const host = new NodeCommandRunner();
   const nsRunner = new NetnsRunner(NS, host);
-  const privRunner = new RefusingRunner(nsRunner);
+  const bundle = path.join(repoRoot(), "dist/helper/banger-helper.mjs");
+  const client = new HelperClient({
+    command: [
+      "ip",
+      "netns",
+      "exec",
+      NS,
+      "env",
+      "-i",
+      `SUDO_UID=${OWNER}`,
+      `SUDO_GID=${OWNER}`,
+      process.execPath,
+      bundle,
+    ],
+  });
+  const helper = new RefusingHelper(client);
   const make = (poolSize: number) =>
-    new IpNetworkManager({
-      bridge: BRIDGE,
-      subnet: SUBNET,
-      nat: false,
-      poolSize,
-      sudo: new Sudo(privRunner, 0),
-      runner: nsRunner,
-      uid: OWNER,
-      gid: OWNER,
-    });
+    new IpNetworkManager({ bridge: BRIDGE, subnet: SUBNET, nat: false, poolSize, helper, runner: nsRunner });
   const net = make(2);
   let acquired: string[] = [];
 
@@ -83,6 +90,7 @@ describe("IpNetworkManager in a network namespace", { skip }, () => {
       assert.equal(l.master, BRIDGE, `${t} is attached to the bridge`);
       assert.ok(l.up, `${t} is up`);
       assert.equal(owners.get(t), OWNER, `${t} is owned by uid ${OWNER}`);
+      assert.equal(l.alias, `banger:uid=${OWNER}`, `${t} carries the marker`);
     }
   };
 
@@ -93,6 +101,7 @@ describe("IpNetworkManager in a network namespace", { skip }, () => {
 
   after(async () => {
     await net.close().catch(() => undefined);
+    client.close();
     const list = await host.run(["ip", "netns", "list"], { allowFailure: true });
     if (list.stdout.split("\n").some((l) => l.split(" ")[0] === NS))
       await host.run(["ip", "netns", "del", NS]);
@@ -156,7 +165,7 @@ describe("IpNetworkManager in a network namespace", { skip }, () => {
   });
 
   it("release returns a TAP to the pool when the pool is below size", async () => {
-    privRunner.refuse = true;
+    helper.refuse = true;
     try {
       acquired.push(await net.acquireTap());
       await assert.rejects(net.whenPoolWarm(), /refused by the test/);
@@ -166,7 +175,7 @@ describe("IpNetworkManager in a network namespace", { skip }, () => {
       assert.ok((await net.status()).pool.includes(tap));
       await assertAttached([tap]);
     } finally {
-      privRunner.refuse = false;
+      helper.refuse = false;
     }
     assert.equal((await ourTaps()).length, 9);
   });
@@ -176,6 +185,9 @@ describe("IpNetworkManager in a network namespace", { skip }, () => {
     const inUse = new Set(acquired.slice(0, 4));
     const orphans = (await ourTaps()).map((t) => t.name).filter((t) => !inUse.has(t));
     assert.equal(orphans.length, 5);
+    const foreign = `${tapPrefix(BRIDGE)}99`;
+    await host.run(["ip", "-n", NS, "tuntap", "add", "dev", foreign, "mode", "tap", "user", "1234"]);
+    await host.run(["ip", "-n", NS, "link", "set", "dev", foreign, "alias", "banger:uid=1234"]);
     const next = make(3);
     const reclaimed = await next.reconcile(inUse);
     await next.whenPoolWarm();
@@ -183,6 +195,8 @@ describe("IpNetworkManager in a network namespace", { skip }, () => {
     const pool = (await next.status()).pool;
     assert.equal(pool.length, 3);
     assert.ok(pool.every((t) => orphans.includes(t)));
+    assert.ok((await nsLinks()).has(foreign), "another uid's TAP of the same scheme is left alone");
+    await host.run(["ip", "-n", NS, "link", "delete", "dev", foreign]);
     const left = (await ourTaps()).map((t) => t.name).sort();
     assert.deepEqual(left, [...inUse, ...pool].sort());
     await assertAttached(left);

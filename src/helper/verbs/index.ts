@@ -4,6 +4,9 @@
  */
 import type { HelperContext } from "../context.js";
 import { HELPER_PROTOCOL_VERSION, type HelperVerb } from "../protocol.js";
+import { bridgeEnsure } from "./bridge.js";
+import { sysctlSet } from "./sysctl.js";
+import { tapCreate, tapDelete } from "./tap.js";
 
 export type VerbHandler = (ctx: HelperContext, args: unknown) => Promise<unknown>;
 
@@ -13,4 +16,8 @@ async function hello(ctx: HelperContext): Promise<unknown> {
 
 export const VERBS: Partial<Record<HelperVerb, VerbHandler>> = {
   hello,
+  "bridge.ensure": bridgeEnsure,
+  "tap.create": tapCreate,
+  "tap.delete": tapDelete,
+  "sysctl.set": sysctlSet,
 };

@@ -16,6 +16,8 @@ export interface HelperClientOptions {
   timeoutMs?: number;
   /** Hint for a helper that cannot start (sudo refused, not installed). */
   startHint?: string;
+  /** The helper's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Pending {
@@ -32,6 +34,14 @@ const CODE_MAP: Record<string, string> = {
   CONFLICT: ErrorCodes.CONFLICT,
   UNKNOWN_VERB: ErrorCodes.INTERNAL,
 };
+
+/** A helper's error answer as a BangerError naming the verb. */
+export function helperRefusal(verb: string, error: { code: string; message: string }): BangerError {
+  const code = CODE_MAP[error.code] ?? ErrorCodes.COMMAND_FAILED;
+  return new BangerError(code, `privileged helper, ${verb}: ${error.message}`, {
+    details: { helperCode: error.code },
+  });
+}
 
 export class HelperClient implements PrivilegedHelper {
   private child: ChildProcessWithoutNullStreams | null = null;
@@ -76,7 +86,7 @@ export class HelperClient implements PrivilegedHelper {
     if (this.child) return this.child;
     const [cmd, ...args] = this.opts.command;
     if (cmd === undefined) throw new BangerError(ErrorCodes.INTERNAL, "no helper command");
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: this.opts.env ?? process.env });
     this.child = child;
     this.stderrTail = [];
     child.stdin.on("error", () => undefined);
@@ -110,10 +120,7 @@ export class HelperClient implements PrivilegedHelper {
     this.pending.delete(res.id);
     clearTimeout(p.timer);
     if (res.ok) p.resolve(res.result);
-    else {
-      const code = CODE_MAP[res.error.code] ?? ErrorCodes.COMMAND_FAILED;
-      p.reject(new BangerError(code, `privileged helper, ${p.verb}: ${res.error.message}`));
-    }
+    else p.reject(helperRefusal(p.verb, res.error));
   }
 
   private failAll(why: string): void {

@@ -1,153 +1,54 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BangerError } from "../../errors/index.js";
-import { FakeCommandRunner } from "../../host/fake/FakeCommandRunner.js";
-import type { RunOptions, RunResult } from "../../host/runner.js";
-import { Sudo } from "../../host/sudo.js";
+import { FakeIpHost, type FakeLink } from "../../host/fake/FakeIpHost.js";
+import { LocalHelper, runnerContext } from "../../host/helper/LocalHelper.js";
 import { IpNetworkManager, type IpNetworkManagerOptions } from "./IpNetworkManager.js";
 
-interface Link {
-  kind: string;
-  up: boolean;
-  master?: string;
-  ipv4: string[];
-  user?: number;
-}
+const MARK = "banger:uid=1000";
 
-/** A tiny model of a host's links behind a FakeCommandRunner: `ip` and `nft` change it, reads report it. */
-class FakeIpHost {
-  readonly runner = new FakeCommandRunner();
-  readonly links = new Map<string, Link>();
-  readonly tables = new Set<string>();
-  readonly inputs: Array<string | undefined> = [];
-  private readonly injected: Array<[string[], () => Partial<RunResult> | undefined]> = [];
-
-  /** Answer commands starting with `prefix` before the model does (undefined: let the model answer). */
-  fail(prefix: string[], answer: () => Partial<RunResult> | undefined): void {
-    this.injected.push([prefix, answer]);
-  }
-
-  constructor() {
-    const missing = (dev: string) => ({ code: 1, stderr: `Cannot find device "${dev}"` });
-    const json = (entries: Array<[string, Link]>) =>
-      JSON.stringify(
-        entries.map(([ifname, l]) => ({
-          ifname,
-          flags: l.up ? ["BROADCAST", "UP"] : ["BROADCAST"],
-          ...(l.master ? { master: l.master } : {}),
-          linkinfo: { info_kind: l.kind, info_data: l.kind === "tun" ? { type: "tap" } : {} },
-          addr_info: l.ipv4.map((a) => ({
-            family: "inet",
-            local: a.split("/")[0],
-            prefixlen: +a.split("/")[1]!,
-          })),
-        })),
-      );
-    const r = this.runner;
-    r.on([], (a) => {
-      for (const [prefix, answer] of this.injected) if (prefix.every((p, i) => a[i] === p)) return answer();
-      return undefined;
-    });
-    r.on(["ip", "-j", "-d", "addr", "show"], () => ({ stdout: json([...this.links]) }));
-    r.on(["ip", "-j", "-d", "link", "show", "dev"], (a) => {
-      const l = this.links.get(a[6]!);
-      return l ? { stdout: json([[a[6]!, l]]) } : missing(a[6]!);
-    });
-    r.on(["ip", "-j", "tuntap", "show"], () => ({
-      stdout: JSON.stringify(
-        [...this.links].filter(([, l]) => l.kind === "tun").map(([n, l]) => ({ ifname: n, user: l.user })),
-      ),
-    }));
-    r.on(
-      ["ip", "link", "add", "name"],
-      (a) => void this.links.set(a[4]!, { kind: a[6]!, up: false, ipv4: [] }),
-    );
-    r.on(["ip", "addr", "replace"], (a) => void this.links.get(a[5]!)?.ipv4.push(a[3]!));
-    r.on(["ip", "link", "set", "dev"], (a) => {
-      const l = this.links.get(a[4]!);
-      if (!l) return missing(a[4]!);
-      if (a[5] === "up") l.up = true;
-      else l.master = a[6]!;
-      return {};
-    });
-    r.on(["ip", "tuntap", "add", "dev"], (a) => {
-      if (this.links.has(a[4]!)) return { code: 1, stderr: "ioctl(TUNSETIFF): Device or resource busy" };
-      this.links.set(a[4]!, { kind: "tun", up: false, ipv4: [], user: +a[8]! });
-      return {};
-    });
-    r.on(["ip", "link", "delete", "dev"], (a) => (this.links.delete(a[4]!) ? {} : missing(a[4]!)));
-    r.on(["nft", "-f", "-"], (_a, o: RunOptions) => this.nft(String(o.input)));
-  }
-
-  /** Enough of nft's transaction semantics for banger's scripts. */
-  private nft(input: string) {
-    this.inputs.push(input);
-    const next = new Set(this.tables);
-    for (const line of input.split("\n")) {
-      const m = /^(add |delete )?table ip (\w+)/.exec(line);
-      if (m?.[1] === "delete ") {
-        if (!next.delete(m[2]!)) return { code: 1, stderr: "Error: No such file or directory" };
-      } else if (m) next.add(m[2]!);
-    }
-    this.tables.clear();
-    for (const t of next) this.tables.add(t);
-    return {};
-  }
-
-  addTap(name: string, l: Partial<Link> = {}): void {
-    this.links.set(name, { kind: "tun", up: true, master: "banger0", ipv4: [], user: 1000, ...l });
-  }
-
-  addBridge(): void {
-    this.links.set("banger0", { kind: "bridge", up: true, ipv4: ["172.30.0.1/24"] });
-  }
-
-  /** Calls as strings, without the reads. */
-  writes(): string[] {
-    return this.runner.calls.filter((c) => !c.includes("-j")).map((c) => c.join(" "));
-  }
-
-  clear(): void {
-    this.runner.calls.length = 0;
-  }
-
-  taps(): string[] {
-    return [...this.links].filter(([, l]) => l.kind === "tun").map(([n]) => n);
-  }
-}
-
+/** The real helper verbs over the FakeIpHost, as uid 1000 whose TAPs it owns. */
 function manager(host: FakeIpHost, opts: Partial<IpNetworkManagerOptions> = {}) {
+  const ctx = runnerContext(host.runner, { uid: 1000, gid: 1000, vmmUid: 1000, vmmGid: 1000 });
   return new IpNetworkManager({
     bridge: "banger0",
     subnet: "172.30.0.0/24",
     nat: false,
     poolSize: 2,
-    sudo: new Sudo(host.runner, 0),
+    helper: new LocalHelper(ctx),
     runner: host.runner,
-    uid: 1000,
-    gid: 1000,
     ...opts,
   });
 }
 
+function addTap(host: FakeIpHost, name: string, l: Partial<FakeLink> = {}): void {
+  host.links.set(name, { kind: "tun", up: true, master: "banger0", ipv4: [], user: 1000, alias: MARK, ...l });
+}
+
+function addBridge(host: FakeIpHost): void {
+  host.links.set("banger0", { kind: "bridge", up: true, ipv4: ["172.30.0.1/24"], alias: MARK });
+}
+
 const tapAdd = (n: string) => [
   `ip tuntap add dev ${n} mode tap user 1000 group 1000`,
-  `ip link set dev ${n} master banger0`,
-  `ip link set dev ${n} up`,
+  `ip link set dev ${n} alias ${MARK} master banger0 up`,
+  `bridge link set dev ${n} isolated on`,
 ];
 
-test("ensureReady creates the bridge, its address and brings it up, then fills the pool", async () => {
+const BRIDGE_UP = [
+  "ip link add name banger0 type bridge",
+  `ip link set dev banger0 alias ${MARK}`,
+  "ip addr replace 172.30.0.1/24 dev banger0",
+  "ip link set dev banger0 up",
+];
+
+test("ensureReady creates the marked bridge, its address and brings it up, then fills the pool", async () => {
   const host = new FakeIpHost();
   const net = manager(host);
   await net.ensureReady();
-  assert.deepEqual(host.runner.calls.slice(0, 4), [
-    ["ip", "-j", "-d", "addr", "show"],
-    ["ip", "link", "add", "name", "banger0", "type", "bridge"],
-    ["ip", "addr", "replace", "172.30.0.1/24", "dev", "banger0"],
-    ["ip", "link", "set", "dev", "banger0", "up"],
-  ]);
+  assert.deepEqual(host.writes().slice(0, 4), BRIDGE_UP);
   await net.whenPoolWarm();
-  assert.deepEqual(host.writes().slice(3), [...tapAdd("banger0t0"), ...tapAdd("banger0t1")]);
+  assert.deepEqual(host.writes().slice(4), [...tapAdd("banger0t0"), ...tapAdd("banger0t1")]);
   assert.deepEqual((await net.status()).pool, ["banger0t0", "banger0t1"]);
   assert.ok(!host.runner.calls.some((c) => c[0] === "nft" || c[0] === "sysctl"));
 });
@@ -167,50 +68,53 @@ test("ensureReady is idempotent: a ready host gets reads only", async () => {
   ]);
 });
 
-test("an existing bridge that is down and has no address is fixed, not recreated", async () => {
+test("our bridge that is down with a stale address is fixed, not recreated", async () => {
   const host = new FakeIpHost();
-  host.links.set("banger0", { kind: "bridge", up: false, ipv4: ["10.9.9.9/8"] });
+  host.links.set("banger0", { kind: "bridge", up: false, ipv4: ["10.9.9.9/8"], alias: MARK });
   await manager(host, { poolSize: 0 }).ensureReady();
   assert.deepEqual(host.writes(), [
+    "ip addr del 10.9.9.9/8 dev banger0",
     "ip addr replace 172.30.0.1/24 dev banger0",
     "ip link set dev banger0 up",
   ]);
 });
 
-test("a link with the bridge's name that is not a bridge is a conflict", async () => {
+test("a link with the bridge's name that is not a bridge, or not this user's, is a conflict", async () => {
+  for (const [link, re] of [
+    [{ kind: "dummy", up: true, ipv4: [] }, /banger0 exists and is not a bridge.*dummy/],
+    [{ kind: "bridge", up: true, ipv4: [], alias: "banger:uid=7" }, /not made by banger for uid 1000.*uid=7/],
+    [{ kind: "bridge", up: true, ipv4: [] }, /not made by banger for uid 1000/],
+  ] as const) {
+    const host = new FakeIpHost();
+    host.links.set("banger0", { ...link, ipv4: [] });
+    await assert.rejects(manager(host).ensureReady(), (e: unknown) => {
+      assert.ok(e instanceof BangerError);
+      assert.equal(e.code, "CONFLICT");
+      assert.match(e.message, re);
+      assert.match(e.hint ?? "", /\[network\] bridge/);
+      return true;
+    });
+    assert.deepEqual(host.writes(), []);
+  }
+});
+
+test("a subnet that overlaps a host route is refused, naming the route and the config key", async () => {
   const host = new FakeIpHost();
-  host.links.set("banger0", { kind: "dummy", up: true, ipv4: [] });
+  host.routes.push({ dst: "172.30.0.0/16", dev: "wg0" });
   await assert.rejects(manager(host).ensureReady(), (e: unknown) => {
     assert.ok(e instanceof BangerError);
     assert.equal(e.code, "CONFLICT");
-    assert.match(e.message, /banger0 exists and is not a bridge.*dummy/);
+    assert.match(e.message, /172\.30\.0\.0\/24 overlaps the host's route 172\.30\.0\.0\/16 dev wg0/);
+    assert.match(e.hint ?? "", /\[network\] subnet/);
     return true;
   });
+  assert.deepEqual(host.writes(), []);
 });
-
-test("without root, privileged commands go through sudo -n and reads do not", async () => {
-  const host = new FakeIpHost();
-  await manager(host, { poolSize: 0, sudo: new Sudo(host.runner, 1000) }).ensureReady();
-  assert.deepEqual(host.runner.calls[0], ["ip", "-j", "-d", "addr", "show"]);
-  assert.deepEqual(host.runner.calls[1], [
-    "sudo",
-    "-n",
-    "--",
-    "ip",
-    "link",
-    "add",
-    "name",
-    "banger0",
-    "type",
-    "bridge",
-  ]);
-});
-
 test("TAPs of unknown VMs are not reused for new names before reconcile", async () => {
   const host = new FakeIpHost();
-  host.addBridge();
-  host.addTap("banger0t0");
-  host.addTap("banger0t2");
+  addBridge(host);
+  addTap(host, "banger0t0");
+  addTap(host, "banger0t2");
   const net = manager(host);
   await net.ensureReady();
   await net.whenPoolWarm();
@@ -226,7 +130,15 @@ test("8 concurrent acquires get 8 distinct TAPs, all attached and up; the pool i
   assert.equal(new Set(taps).size, 8);
   assert.deepEqual(taps.slice(0, 2), ["banger0t0", "banger0t1"]);
   for (const t of taps)
-    assert.deepEqual(host.links.get(t), { kind: "tun", up: true, master: "banger0", ipv4: [], user: 1000 });
+    assert.deepEqual(host.links.get(t), {
+      kind: "tun",
+      up: true,
+      master: "banger0",
+      ipv4: [],
+      user: 1000,
+      alias: MARK,
+      isolated: true,
+    });
   await net.whenPoolWarm();
   const pool = (await net.status()).pool;
   assert.equal(pool.length, 2);
@@ -250,7 +162,7 @@ test("with an empty pool (size 0) acquire creates a TAP now and release deletes 
   const net = manager(host, { poolSize: 0 });
   const tap = await net.acquireTap();
   assert.equal(tap, "banger0t0");
-  assert.deepEqual(host.writes().slice(3), tapAdd("banger0t0"));
+  assert.deepEqual(host.writes().slice(4), tapAdd("banger0t0"));
   host.clear();
   await net.releaseTap(tap);
   assert.deepEqual(host.writes(), ["ip link delete dev banger0t0"]);
@@ -259,9 +171,9 @@ test("with an empty pool (size 0) acquire creates a TAP now and release deletes 
 
 /** Bridge ready, TAPs t0 and t1 in use by VMs, pool empty (its refill fails) with room for one. */
 async function withInUseTaps(host: FakeIpHost) {
-  host.addBridge();
-  host.addTap("banger0t0");
-  host.addTap("banger0t1");
+  addBridge(host);
+  addTap(host, "banger0t0");
+  addTap(host, "banger0t1");
   host.fail(["ip", "tuntap", "add"], () => ({ code: 1, stderr: "no refill in this test" }));
   const net = manager(host, { poolSize: 1 });
   assert.deepEqual(await net.reconcile(new Set(["banger0t0", "banger0t1"])), []);
@@ -290,90 +202,73 @@ test("release returns a TAP to the pool below size, deletes beyond it, ignores u
 test("a released TAP that came loose is re-attached and brought up before it is pooled", async () => {
   const host = new FakeIpHost();
   const net = await withInUseTaps(host);
-  host.links.set("banger0t0", { kind: "tun", up: false, ipv4: [], user: 1000 });
+  host.links.set("banger0t0", { kind: "tun", up: false, ipv4: [], user: 1000, alias: MARK });
   await net.releaseTap("banger0t0");
   assert.deepEqual(host.writes(), [
-    "ip link set dev banger0t0 master banger0",
-    "ip link set dev banger0t0 up",
+    `ip link set dev banger0t0 alias ${MARK} master banger0 up`,
+    "bridge link set dev banger0t0 isolated on",
   ]);
   assert.deepEqual((await net.status()).pool, ["banger0t0"]);
 });
 
-test("reconcile reclaims orphans into the pool, deletes beyond its size and wrong owners, keeps in-use", async () => {
+test("reconcile reclaims our orphans into the pool, deletes beyond its size, keeps in-use", async () => {
   const host = new FakeIpHost();
-  host.addBridge();
-  for (const t of ["banger0t0", "banger0t1", "banger0t2", "banger0t3", "banger0t4"]) host.addTap(t);
-  host.addTap("banger0t5", { user: 0 });
-  host.addTap("othert0");
+  addBridge(host);
+  for (const t of ["banger0t0", "banger0t1", "banger0t2", "banger0t3", "banger0t4"]) addTap(host, t);
+  addTap(host, "othert0");
   const net = manager(host);
   const reclaimed = await net.reconcile(new Set(["banger0t1"]));
-  assert.deepEqual(reclaimed, ["banger0t0", "banger0t2", "banger0t3", "banger0t4", "banger0t5"]);
+  assert.deepEqual(reclaimed, ["banger0t0", "banger0t2", "banger0t3", "banger0t4"]);
   await net.whenPoolWarm();
   assert.deepEqual((await net.status()).pool, ["banger0t0", "banger0t2"]);
-  assert.deepEqual(host.writes(), [
-    "ip link delete dev banger0t3",
-    "ip link delete dev banger0t4",
-    "ip link delete dev banger0t5",
-  ]);
+  assert.deepEqual(host.writes(), ["ip link delete dev banger0t3", "ip link delete dev banger0t4"]);
   assert.deepEqual(host.taps(), ["banger0t0", "banger0t1", "banger0t2", "othert0"]);
   host.clear();
   await net.releaseTap("banger0t1");
   assert.deepEqual(host.writes(), ["ip link delete dev banger0t1"], "in-use TAPs are ours to release");
 });
 
-test("nat=true loads banger's table through nft -f - and enables forwarding; close removes it once", async () => {
+test("reconcile never adopts or deletes another user's TAP of the same name scheme", async () => {
   const host = new FakeIpHost();
-  const net = manager(host, { nat: true, poolSize: 0 });
-  await net.ensureReady();
-  await net.ensureReady();
-  assert.deepEqual(host.writes().slice(3), ["nft -f -", "sysctl -q -w net.ipv4.ip_forward=1"]);
-  const load = host.inputs[0] ?? "";
-  assert.ok(load.startsWith("add table ip banger_nat\ndelete table ip banger_nat\ntable ip banger_nat {"));
-  assert.match(load, /ip saddr 172\.30\.0\.0\/24 oifname != "banger0" masquerade/);
-  assert.deepEqual([...host.tables], ["banger_nat"]);
-  host.clear();
-  await net.close();
-  await net.close();
-  assert.deepEqual(host.writes(), ["nft -f -"]);
-  assert.equal(host.inputs[1], "add table ip banger_nat\ndelete table ip banger_nat\n");
-  assert.deepEqual([...host.tables], []);
+  addBridge(host);
+  addTap(host, "banger0t0", { alias: "banger:uid=7", user: 7 });
+  addTap(host, "banger0t1", { alias: undefined });
+  addTap(host, "banger0t2", { user: 7 });
+  addTap(host, "banger0t3", { alias: "banger:uid=7" });
+  const net = manager(host, { poolSize: 1 });
+  assert.deepEqual(await net.reconcile(new Set()), []);
+  await net.whenPoolWarm();
+  assert.deepEqual(host.writes(), tapAdd("banger0t4"), "only a fresh TAP of its own, under a free name");
+  assert.deepEqual((await net.status()).pool, ["banger0t4"]);
+  for (const t of ["banger0t0", "banger0t1", "banger0t2", "banger0t3"]) {
+    assert.ok(host.links.has(t), `${t} is left alone`);
+    await net.releaseTap(t);
+    assert.ok(host.links.has(t), `${t} is left alone by release too`);
+  }
 });
 
-test("NAT load replaces a table already present; removal succeeds when the table is absent", async () => {
+test("nat (reported by status) never makes it touch nft or sysctl: the firewall service owns NAT", async () => {
   const host = new FakeIpHost();
-  host.tables.add("banger_nat");
-  const net = manager(host, { nat: true, poolSize: 0 });
+  const net = manager(host, { nat: true });
   await net.ensureReady();
-  assert.deepEqual([...host.tables], ["banger_nat"]);
-  host.tables.clear();
-  await net.close();
-  assert.deepEqual([...host.tables], []);
-});
-
-test("nat=false never touches nft or sysctl, also on close", async () => {
-  const host = new FakeIpHost();
-  const net = manager(host);
-  await net.ensureReady();
+  assert.equal((await net.status()).nat, true);
   await net.close();
   assert.ok(!host.runner.calls.some((c) => c[0] === "nft" || c[0] === "sysctl"));
 });
 
-test("a failed ip command is a BangerError naming the command, its stderr and a hint", async () => {
+test("a refused helper verb is a BangerError naming what failed, the command, its stderr and a hint", async () => {
   const host = new FakeIpHost();
-  host.fail(["sudo", "-n", "--", "ip", "link", "add"], () => ({
-    code: 2,
-    stderr: "RTNETLINK answers: Operation not permitted",
-  }));
-  const net = manager(host, { sudo: new Sudo(host.runner, 1000) });
+  host.fail(["ip", "link", "add"], () => ({ code: 2, stderr: "RTNETLINK answers: Operation not permitted" }));
+  const net = manager(host);
   await assert.rejects(net.ensureReady(), (e: unknown) => {
     assert.ok(e instanceof BangerError);
     assert.equal(e.code, "COMMAND_FAILED");
     assert.match(
       e.message,
-      /could not create bridge banger0: `sudo -n -- ip link add name banger0 type bridge`/,
+      /could not set up bridge banger0: privileged helper, bridge.ensure: `ip link add name banger0 type bridge` failed/,
     );
     assert.match(e.message, /Operation not permitted/);
-    assert.match(e.hint ?? "", /root or passwordless sudo for ip.*banger doctor/);
+    assert.match(e.hint ?? "", /banger doctor/);
     return true;
   });
 });
@@ -382,8 +277,8 @@ test("a TAP that cannot be attached is deleted, its name freed, and the error su
   const host = new FakeIpHost();
   const net = manager(host, { poolSize: 0 });
   await net.ensureReady();
-  host.fail(["ip", "link", "set", "dev", "banger0t0", "master"], () => ({ code: 1, stderr: "boom" }));
-  await assert.rejects(net.acquireTap(), /could not attach TAP banger0t0 to banger0: .*boom/);
+  host.fail(["ip", "link", "set", "dev", "banger0t0", "alias"], () => ({ code: 1, stderr: "boom" }));
+  await assert.rejects(net.acquireTap(), /could not create TAP banger0t0: .*boom/);
   assert.deepEqual(host.taps(), []);
   await assert.rejects(net.acquireTap(), /banger0t0/, "the name is reused, not leaked");
 });
@@ -401,7 +296,7 @@ test("a failed refill is logged, reported by whenPoolWarm, and retried on the ne
   await assert.rejects(net.whenPoolWarm(), (e: unknown) => {
     assert.ok(e instanceof BangerError);
     assert.match(e.message, /could not create TAP banger0t0: .*Operation not permitted/);
-    assert.match(e.hint ?? "", /root or passwordless sudo/);
+    assert.match(e.hint ?? "", /banger doctor/);
     return true;
   });
   assert.deepEqual(warnings, ["could not refill the TAP pool"]);
@@ -435,4 +330,29 @@ test("status reports the bridge, its state and the idle pool; after close nothin
   );
   await assert.rejects(net.acquireTap(), /closed/);
   assert.ok(host.links.has("banger0"), "close never deletes the bridge");
+});
+
+test("a bridge name outside banger's names is refused up front, naming the config key", () => {
+  assert.throws(
+    () => manager(new FakeIpHost(), { bridge: "docker0" }),
+    (e: unknown) => {
+      assert.ok(e instanceof BangerError);
+      assert.equal(e.code, "INVALID_ARGUMENT");
+      assert.match(e.message, /\[network\] bridge: "docker0" is not a banger bridge name/);
+      assert.match(e.hint ?? "", /starts with "bgr" or "banger"/);
+      return true;
+    },
+  );
+});
+
+test("release right after a restart (before ensureReady) still knows whose TAPs are whose", async () => {
+  const host = new FakeIpHost();
+  addBridge(host);
+  addTap(host, "banger0t0");
+  addTap(host, "banger0t1", { alias: "banger:uid=7", user: 7 });
+  const net = manager(host, { poolSize: 0 });
+  await net.releaseTap("banger0t0");
+  await net.releaseTap("banger0t1");
+  assert.deepEqual(host.writes(), ["ip link delete dev banger0t0"]);
+  assert.deepEqual(host.taps(), ["banger0t1"]);
 });

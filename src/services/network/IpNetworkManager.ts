@@ -1,22 +1,25 @@
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import {
+  type HelperVerb,
+  type HelperVerbs,
+  linkMarker,
+  type PrivilegedHelper,
+} from "../../helper/protocol.js";
+import { checkBridgeName } from "../../helper/validate.js";
+import {
   checkIfName,
   type IpLink,
   netArgv,
   netCommandError,
-  nftArgv,
-  nftNatLoadScript,
-  nftNatRemoveScript,
   parseIpLinks,
   parseTuntapOwners,
-  sysctlArgv,
   TAP_MAX_INDEX,
   tapIndex,
   tapName,
 } from "../../host/net.js";
 import type { CommandRunner, RunOptions, RunResult } from "../../host/runner.js";
-import type { Sudo } from "../../host/sudo.js";
 import type { NetworkManager, NetworkStatus, SubnetInfo } from "./NetworkManager.js";
+import { assertSubnetFree, helperCall } from "./privileged.js";
 import { parseSubnet } from "./subnet.js";
 
 export interface NetworkLog {
@@ -28,37 +31,35 @@ export interface IpNetworkManagerOptions {
   bridge: string;
   /** IPv4 CIDR; the bridge takes its first host address. */
   subnet: string;
-  /** Load banger's own nft NAT table and enable IPv4 forwarding. */
+  /** Reported by status(); NAT and forwarding themselves belong to the firewall service. */
   nat: boolean;
   /** Idle TAPs kept warm (0 disables the pool). */
   poolSize: number;
-  /** Runs every privileged command. */
-  sudo: Sudo;
+  /** Does every privileged action (bridge.ensure, tap.create, tap.delete). */
+  helper: PrivilegedHelper;
   /** Runs unprivileged reads (`ip -j ... show`). */
   runner: CommandRunner;
-  /** Owner of the TAPs (default: this process's uid/gid). */
-  uid?: number;
-  gid?: number;
   log?: NetworkLog;
 }
 
 const NO_LOG: NetworkLog = { info: () => undefined, warn: () => undefined };
 
 /**
- * NetworkManager over iproute2 (and nft for NAT). Privileged commands go
- * through the Sudo wrapper, reads through the plain runner. Its TAPs are
- * recognised by name (see `tapName` in host/net.ts) and kind tun.
+ * NetworkManager over iproute2. Privileged actions go through the privileged
+ * helper's verbs, reads through the plain runner. Its TAPs are recognised by
+ * name (see `tapName` in host/net.ts), kind tun, this user's banger marker
+ * and the VMM uid as tun owner: a link without all of them is never touched.
  */
 export class IpNetworkManager implements NetworkManager {
   readonly subnet: SubnetInfo;
   private readonly bridge: string;
   private readonly nat: boolean;
   private readonly poolSize: number;
-  private readonly sudo: Sudo;
+  private readonly helper: PrivilegedHelper;
   private readonly runner: CommandRunner;
-  private readonly uid: number;
-  private readonly gid: number;
   private readonly log: NetworkLog;
+  /** The helper's view of the caller (uid for the marker, vmmUid as TAP owner), asked once. */
+  private ids: { uid: number; vmmUid: number } | null = null;
 
   /** Idle TAPs, attached and up. */
   private readonly pool: string[] = [];
@@ -72,7 +73,6 @@ export class IpNetworkManager implements NetworkManager {
   private observed = new Set<string>();
   /** TAPs on their way into the pool (being created or repaired). */
   private poolPending = 0;
-  private natLoaded = false;
   private closed = false;
   private readying: Promise<void> | null = null;
   private refilling: Promise<void> | null = null;
@@ -82,11 +82,11 @@ export class IpNetworkManager implements NetworkManager {
 
   constructor(opts: IpNetworkManagerOptions) {
     try {
-      this.bridge = checkIfName(opts.bridge);
+      this.bridge = checkBridgeName(checkIfName(opts.bridge));
       tapName(opts.bridge, TAP_MAX_INDEX);
     } catch (e) {
-      throw new BangerError(ErrorCodes.INVALID_ARGUMENT, (e as Error).message, {
-        hint: "set [network] bridge to a valid interface name",
+      throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `[network] ${(e as Error).message}`, {
+        hint: 'set [network] bridge to a name that starts with "bgr" or "banger" (or unset it: the default is bgr<uid>)',
       });
     }
     if (!Number.isInteger(opts.poolSize) || opts.poolSize < 0) {
@@ -95,10 +95,8 @@ export class IpNetworkManager implements NetworkManager {
     this.subnet = parseSubnet(opts.subnet);
     this.nat = opts.nat;
     this.poolSize = opts.poolSize;
-    this.sudo = opts.sudo;
+    this.helper = opts.helper;
     this.runner = opts.runner;
-    this.uid = opts.uid ?? process.getuid?.() ?? 0;
-    this.gid = opts.gid ?? process.getgid?.() ?? 0;
     this.log = opts.log ?? NO_LOG;
   }
 
@@ -133,9 +131,10 @@ export class IpNetworkManager implements NetworkManager {
     this.releasing.add(tap);
     try {
       this.leased.delete(tap);
+      this.ids ??= await this.priv("hello", {}, "start the privileged helper");
       const link = await this.readLink(tap);
       if (link === undefined) this.observed.delete(tap);
-      else if (!this.isOurTap(link)) return;
+      else if (!this.isOurTap(link) || (await this.readOwners())?.get(tap) !== this.ids?.vmmUid) return;
       else if (this.hasPoolRoom()) await this.adopt(link);
       else await this.deleteTap(tap);
     } finally {
@@ -154,12 +153,11 @@ export class IpNetworkManager implements NetworkManager {
       const reclaimed: string[] = [];
       for (const link of links.values()) {
         const tap = link.name;
-        if (!this.isOurTap(link)) continue;
-        if (inUse.has(tap)) this.markInUse(tap);
+        if (inUse.has(tap) && tapIndex(this.bridge, tap) !== null) this.markInUse(tap);
+        if (!this.isOurTap(link) || owners?.get(tap) !== this.ids?.vmmUid) continue;
         if (this.leased.has(tap) || this.isBusy(tap) || this.pool.includes(tap)) continue;
         reclaimed.push(tap);
-        const ownerOk = owners === null || owners.get(tap) === this.uid;
-        if (ownerOk && this.hasPoolRoom()) await this.adopt(link);
+        if (this.hasPoolRoom()) await this.adopt(link);
         else await this.deleteTap(tap);
       }
       if (reclaimed.length > 0) this.log.info({ reclaimed, pool: [...this.pool] }, "reclaimed orphan TAPs");
@@ -182,15 +180,11 @@ export class IpNetworkManager implements NetworkManager {
     };
   }
 
-  /** Stop refilling, wait for work in flight, remove the NAT table if this instance loaded it. Idempotent. */
+  /** Stop refilling and wait for work in flight. Idempotent; leaves the bridge and idle TAPs. */
   async close(): Promise<void> {
     this.closed = true;
     await this.readying?.catch(() => undefined);
     while (this.refilling) await this.refilling;
-    if (!this.natLoaded) return;
-    await this.priv(nftArgv.load(), "remove banger's NAT rules", { input: nftNatRemoveScript() });
-    this.natLoaded = false;
-    this.log.info({ table: "banger_nat" }, "NAT rules removed");
   }
 
   /** Resolves once the background pool refill in flight (if any) is done; rejects with its error. */
@@ -204,10 +198,10 @@ export class IpNetworkManager implements NetworkManager {
 
   private async setUp(): Promise<void> {
     const poolBefore = new Set(this.pool);
+    this.ids ??= await this.priv("hello", {}, "start the privileged helper");
     const links = await this.readLinks();
     await this.setUpBridge(links.get(this.bridge));
     await this.checkPool(links, poolBefore);
-    if (this.nat && !this.natLoaded) await this.loadNat();
     this.triggerRefill();
   }
 
@@ -220,14 +214,19 @@ export class IpNetworkManager implements NetworkManager {
         { hint: "set [network] bridge to another name, or delete that link" },
       );
     }
-    if (link === undefined) {
-      await this.priv(netArgv.bridgeAdd(br), `create bridge ${br}`);
-      this.log.info({ bridge: br }, "bridge created");
+    const marker = linkMarker(this.ids?.uid ?? -1);
+    if (link !== undefined && link.alias !== marker) {
+      throw new BangerError(
+        ErrorCodes.CONFLICT,
+        `${br} exists but was not made by banger for uid ${this.ids?.uid} (its alias is "${link.alias ?? ""}")`,
+        { hint: "set [network] bridge to another name (the default is bgr<uid>), or delete that link" },
+      );
     }
     const addr = `${this.subnet.gateway}/${this.subnet.prefix}`;
-    if (!link?.ipv4.includes(addr))
-      await this.priv(netArgv.addrAdd(br, addr), `set address ${addr} on ${br}`);
-    if (!link?.up) await this.priv(netArgv.linkUp(br), `bring bridge ${br} up`);
+    if (link?.up && link.ipv4.length === 1 && link.ipv4[0] === addr) return;
+    await assertSubnetFree(this.runner, this.subnet.cidr, link === undefined ? null : br);
+    await this.priv("bridge.ensure", { bridge: br, cidr: this.subnet.cidr }, `set up bridge ${br}`);
+    this.log.info({ bridge: br, subnet: this.subnet.cidr }, "bridge ready");
   }
 
   /** Drop pool TAPs that vanished; re-attach the ones that came loose (for example after the bridge was recreated). */
@@ -240,14 +239,6 @@ export class IpNetworkManager implements NetworkManager {
       }
       await this.attach(link);
     }
-  }
-
-  private async loadNat(): Promise<void> {
-    const input = nftNatLoadScript(this.bridge, this.subnet.cidr);
-    await this.priv(nftArgv.load(), "load banger's NAT rules", { input });
-    this.natLoaded = true;
-    await this.priv(sysctlArgv.ipForward(true), "enable IPv4 forwarding");
-    this.log.info({ table: "banger_nat", subnet: this.subnet.cidr }, "NAT rules loaded");
   }
 
   // --- pool -----------------------------------------------------------------
@@ -313,11 +304,11 @@ export class IpNetworkManager implements NetworkManager {
     if (!this.pool.includes(link.name)) this.pool.push(link.name);
   }
 
+  /** tap.create on an existing TAP of ours re-attaches it, brings it up and isolates its port. */
   private async attach(link: IpLink): Promise<void> {
-    if (link.master !== this.bridge) {
-      await this.priv(netArgv.setMaster(link.name, this.bridge), `attach ${link.name} to ${this.bridge}`);
-    }
-    if (!link.up) await this.priv(netArgv.linkUp(link.name), `bring ${link.name} up`);
+    if (link.master === this.bridge && link.up) return;
+    const what = `attach ${link.name} to ${this.bridge}`;
+    await this.priv("tap.create", { tap: link.name, bridge: this.bridge }, what);
   }
 
   // --- TAPs -----------------------------------------------------------------
@@ -334,25 +325,15 @@ export class IpNetworkManager implements NetworkManager {
     throw new BangerError(ErrorCodes.CONFLICT, `no free TAP name left for bridge ${this.bridge}`);
   }
 
+  /** The helper creates, marks, attaches, brings up and isolates it (and deletes it again on failure). */
   private async createTap(tap: string): Promise<void> {
-    await this.priv(netArgv.tapAdd(tap, this.uid, this.gid), `create TAP ${tap}`);
+    await this.priv("tap.create", { tap, bridge: this.bridge }, `create TAP ${tap}`);
     this.observed.add(tap);
-    try {
-      await this.priv(netArgv.setMaster(tap, this.bridge), `attach TAP ${tap} to ${this.bridge}`);
-      await this.priv(netArgv.linkUp(tap), `bring TAP ${tap} up`);
-    } catch (e) {
-      await this.deleteTap(tap).catch(() => undefined);
-      throw e;
-    }
   }
 
   /** Delete a TAP; succeeds when it is already gone. */
   private async deleteTap(tap: string): Promise<void> {
-    const argv = netArgv.linkDelete(tap);
-    const r = await this.priv(argv, `delete TAP ${tap}`, { allowFailure: true });
-    if (r.code !== 0 && (await this.readLink(tap)) !== undefined) {
-      throw netCommandError(`delete TAP ${tap}`, this.sudo.wrap(argv), r);
-    }
+    await this.priv("tap.delete", { tap }, `delete TAP ${tap}`);
     this.observed.delete(tap);
   }
 
@@ -365,16 +346,17 @@ export class IpNetworkManager implements NetworkManager {
     return (
       tapIndex(this.bridge, link.name) !== null &&
       link.kind === "tun" &&
-      (link.tunType === undefined || link.tunType === "tap")
+      (link.tunType === undefined || link.tunType === "tap") &&
+      this.ids !== null &&
+      link.alias === linkMarker(this.ids.uid)
     );
   }
 
   // --- commands -------------------------------------------------------------
 
-  /** Privileged, through the Sudo wrapper. */
-  private priv(argv: string[], what: string, opts?: RunOptions): Promise<RunResult> {
-    const wrapped = this.sudo.wrap(argv);
-    return this.sudo.run(argv, opts).catch((e: unknown) => Promise.reject(netCommandError(what, wrapped, e)));
+  /** Privileged, through the helper; a refusal names what banger was doing. */
+  private priv<V extends HelperVerb>(verb: V, args: HelperVerbs[V]["args"], what: string) {
+    return helperCall(this.helper, verb, args, what);
   }
 
   /** Unprivileged read. */
@@ -403,7 +385,7 @@ export class IpNetworkManager implements NetworkManager {
     return parseIpLinks(r.stdout).find((l) => l.name === dev);
   }
 
-  /** TAP owners (uid), or null when they cannot be read (then owners are not checked). */
+  /** TAP owners (uid), or null when they cannot be read (then no TAP is reclaimed). */
   private async readOwners(): Promise<Map<string, number | undefined> | null> {
     const r = await this.read(netArgv.tuntapShow(), "list TAP owners", { allowFailure: true });
     try {
@@ -411,7 +393,7 @@ export class IpNetworkManager implements NetworkManager {
     } catch {
       /* fall through */
     }
-    this.log.warn({ stderr: r.stderr.trim() }, "could not read TAP owners: not checking them");
+    this.log.warn({ stderr: r.stderr.trim() }, "could not read TAP owners: reclaiming none");
     return null;
   }
 }

@@ -1,9 +1,11 @@
 /**
- * Port: host networking for VMs. A bridge holding the subnet's first
- * address; TAPs owned by the daemon's user, attached to the bridge; a pool of
- * idle TAPs kept warm so creating a VM does not wait for TAP setup; NAT only
- * when configured. Real implementation: IpNetworkManager (through the one
- * Sudo wrapper); test double: FakeNetworkManager.
+ * Port: host networking for VMs. This user's bridge holding the subnet's
+ * first address; TAPs owned by the VMM's uid, attached to the bridge and
+ * port-isolated; a pool of idle TAPs kept warm so creating a VM does not wait
+ * for TAP setup. NAT and forwarding belong to the firewall service, which
+ * takes the bridge, subnet and gateway from here. Real implementation:
+ * IpNetworkManager (through the privileged helper); test double:
+ * FakeNetworkManager.
  */
 export interface SubnetInfo {
   /** e.g. 172.30.0.0/24 */
@@ -29,7 +31,7 @@ export interface NetworkStatus {
 
 export interface NetworkManager {
   readonly subnet: SubnetInfo;
-  /** Create the bridge (and NAT when configured) if missing; idempotent. Then keep the pool warm. */
+  /** Create the bridge if missing (checking the subnet against the host's routes); idempotent. Then keep the pool warm. */
   ensureReady(): Promise<void>;
   /** A TAP attached to the bridge, owned by the daemon's user: from the pool, or created now when the pool is empty. */
   acquireTap(): Promise<string>;
@@ -37,12 +39,12 @@ export interface NetworkManager {
   releaseTap(tap: string): Promise<void>;
   /**
    * Reconcile after a daemon restart: `inUse` are TAPs of VMs still running.
-   * TAPs of banger's naming scheme that are not in use go back to the pool
+   * This user's TAPs (naming scheme, marker and owner) that are not in use go back to the pool
    * (or are deleted beyond its size). Returns the names it reclaimed.
    */
   reconcile(inUse: ReadonlySet<string>): Promise<string[]>;
   status(): Promise<NetworkStatus>;
-  /** Remove NAT rules when configured off; leave the bridge (VMs may run). */
+  /** Stop refilling the pool; leave the bridge and TAPs (VMs may run). */
   close(): Promise<void>;
 }
 
