@@ -6,14 +6,16 @@ import type { GuestService } from "../services/vms/GuestService.js";
 export function guestHandlers(guest: GuestService): Map<string, Handler> {
   const h = new Map<string, Handler>();
   on(h, "vm.health", (p) => guest.health(p.name));
+  on(h, "vm.waitReady", (p, ctx) => guest.waitReady(p.name, p.timeoutMs ?? 120_000, ctx.signal));
   on(h, "vm.ports", async (p) => ({ ports: await guest.ports(p.name) }));
   on(h, "vm.stats", (p) => ({ stats: guest.stats(p.name) }));
   on(h, "vm.exec", async (p, ctx) => {
-    const { timeoutMs, cwd, env } = p;
+    const { timeoutMs, cwd, env, stdin } = p;
     const signal = timeoutMs ? AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]) : ctx.signal;
     const exitCode = await guest.exec(p.name, p.argv, {
       ...(cwd ? { cwd } : {}),
       ...(env ? { env } : {}),
+      ...(stdin ? { stdin: Buffer.from(stdin, "base64") } : {}),
       signal,
       onStdout: (b) => ctx.emit({ kind: "exec-output", stream: "stdout", data: b.toString("base64") }),
       onStderr: (b) => ctx.emit({ kind: "exec-output", stream: "stderr", data: b.toString("base64") }),

@@ -43,8 +43,16 @@ export const VmExecParams = z.strictObject({
   cwd: z.string().min(1).optional(),
   env: z.record(z.string(), z.string()).optional(),
   timeoutMs: Int(1, 24 * 3_600_000).optional(),
+  /** Bytes for the command's stdin, base64; stdin is closed after them (closed at once without). */
+  stdin: z.base64("must be base64").optional(),
 });
 
 export const VmExecResult = z.object({ exitCode: z.number() });
 
 export const VmStatsParams = z.strictObject({ name: Name.optional() });
+
+export const VmWaitReadyParams = z.strictObject({
+  name: Name,
+  /** Give up after this long (default 120 000 ms). */
+  timeoutMs: Int(1, 3_600_000).optional(),
+});

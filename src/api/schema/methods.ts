@@ -45,6 +45,8 @@ export const methodSchemas = {
   "kernel.pull": m(catalog.PullParams, catalog.KernelView),
   "kernel.available": m(NoParams, catalog.Entries),
   "vm.health": m(RefParams, agent.HealthReport),
+  /** Returns once the guest agent answers (status healthy) or the VM is not running (status stopped). */
+  "vm.waitReady": m(agent.VmWaitReadyParams, agent.HealthReport),
   /** Streams exec-output events; the result carries the exit code. */
   "vm.exec": m(agent.VmExecParams, agent.VmExecResult),
   "vm.ports": m(RefParams, z.object({ ports: z.array(agent.ListeningPort) })),
