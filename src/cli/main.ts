@@ -23,6 +23,8 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ["config", async () => (await import("./commands/config.js")).registerConfig],
   ["version", async () => (await import("./commands/version.js")).registerVersion],
   ["tui", async () => (await import("./commands/tui.js")).registerTui],
+  ["events", async () => (await import("./commands/events.js")).registerEvents],
+  ["mcp", async () => (await import("./commands/mcp.js")).registerMcp],
 ];
 
 /** The command `argv` runs (its first word), or undefined when it names none (help, version, a typo). */
