@@ -45,9 +45,10 @@ export function defaultTransport(o: TransportOptions): Transport {
     });
   }
   if (o.socket) return unixSocket(o.socket);
-  const paths = resolvePaths(o.env ?? process.env);
+  const env = o.env ?? process.env;
+  const paths = resolvePaths(env);
   return unixSocket(paths.socket, async () => {
     const { ensureDaemon } = await import("../cli/daemonControl.js");
-    (await ensureDaemon(paths)).client.close();
+    (await ensureDaemon(paths, env)).client.close();
   });
 }
