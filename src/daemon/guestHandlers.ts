@@ -11,7 +11,8 @@ export function guestHandlers(guest: GuestService): Map<string, Handler> {
   on(h, "vm.stats", (p) => ({ stats: guest.stats(p.name) }));
   on(h, "vm.exec", async (p, ctx) => {
     const { timeoutMs, cwd, env, stdin } = p;
-    const signal = timeoutMs ? AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]) : ctx.signal;
+    const timer = timeoutMs ? AbortSignal.timeout(timeoutMs) : null;
+    const signal = timer ? AbortSignal.any([ctx.signal, timer]) : ctx.signal;
     const exitCode = await guest.exec(p.name, p.argv, {
       ...(cwd ? { cwd } : {}),
       ...(env ? { env } : {}),
@@ -20,7 +21,7 @@ export function guestHandlers(guest: GuestService): Map<string, Handler> {
       onStdout: (b) => ctx.emit({ kind: "exec-output", stream: "stdout", data: b.toString("base64") }),
       onStderr: (b) => ctx.emit({ kind: "exec-output", stream: "stderr", data: b.toString("base64") }),
     });
-    return { exitCode };
+    return timer?.aborted ? { exitCode, timedOut: true } : { exitCode };
   });
   return h;
 }

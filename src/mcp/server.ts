@@ -164,6 +164,9 @@ function registerWriteTools(
       },
     },
     guarded(async (a: { name: string; path: string; content: string; encoding?: "utf8" | "base64" | undefined }) => {
+      if (a.encoding === "base64" && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(a.content)) {
+        throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "content: not valid base64 (encoding is base64)");
+      }
       const data = Buffer.from(a.content, a.encoding ?? "utf8");
       await (await vm(a.name)).files.write(a.path, data);
       return { path: a.path, bytes: data.length };

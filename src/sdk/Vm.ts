@@ -113,7 +113,15 @@ export class Vm {
       onEvent: (e) => {
         if (e.kind === "exec-output") onData(e.stream, Buffer.from(e.data, "base64"));
       },
-    }).then((r) => r.exitCode);
+    }).then((r) => {
+      if (r.timedOut) {
+        throw new BangerError(
+          ErrorCodes.TIMEOUT,
+          `the command did not end within ${opts.timeoutMs} ms and was killed (exit code ${r.exitCode})`,
+        );
+      }
+      return r.exitCode;
+    });
   }
 
   /** Files in the guest (through the agent; no SSH). */

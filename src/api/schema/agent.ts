@@ -47,7 +47,11 @@ export const VmExecParams = z.strictObject({
   stdin: z.base64("must be base64").optional(),
 });
 
-export const VmExecResult = z.object({ exitCode: z.number() });
+export const VmExecResult = z.object({
+  exitCode: z.number(),
+  /** True when timeoutMs ran out and the command was killed (exitCode is then the killed process's). */
+  timedOut: z.boolean().optional(),
+});
 
 export const VmStatsParams = z.strictObject({ name: Name.optional() });
 
