@@ -4,9 +4,14 @@
  * client that needs the types never loads zod.
  */
 import type { z } from "zod";
-import type { DaemonPaths as DaemonPathsSchema, PingResult as PingSchema, ShutdownParams as ShutdownParamsSchema, ShutdownResult as ShutdownResultSchema } from "./schema/daemon.js";
-import type { MethodSchemas } from "./schema/methods.js";
 import type { VmExecParams as VmExecParamsSchema } from "./schema/agent.js";
+import type {
+  DaemonPaths as DaemonPathsSchema,
+  PingResult as PingSchema,
+  ShutdownParams as ShutdownParamsSchema,
+  ShutdownResult as ShutdownResultSchema,
+} from "./schema/daemon.js";
+import type { MethodSchemas } from "./schema/methods.js";
 import type { ImageBuildParams as ImageBuildParamsSchema } from "./schema/vms.js";
 
 export type DaemonPaths = z.infer<typeof DaemonPathsSchema>;

@@ -46,7 +46,14 @@ const guarded =
   };
 
 function summary(v: VmView) {
-  return { name: v.name, state: v.state, image: v.image.name, ip: v.ip, vcpu: v.spec.vcpu, memoryMib: v.spec.memoryMib };
+  return {
+    name: v.name,
+    state: v.state,
+    image: v.image.name,
+    ip: v.ip,
+    vcpu: v.spec.vcpu,
+    memoryMib: v.spec.memoryMib,
+  };
 }
 
 function memoryMib(m: number | string | undefined): number | undefined {
@@ -57,7 +64,10 @@ function memoryMib(m: number | string | undefined): number | undefined {
   return Math.round(r.value / 1024 ** 2);
 }
 
-const encoding = z.enum(["utf8", "base64"]).optional().describe('"utf8" (default) or "base64" for binary data');
+const encoding = z
+  .enum(["utf8", "base64"])
+  .optional()
+  .describe('"utf8" (default) or "base64" for binary data');
 
 export function createMcpServer(b: Banger, policy: Policy): McpServer {
   const server = new McpServer({ name: "banger", version: buildInfo().version });
@@ -68,7 +78,10 @@ export function createMcpServer(b: Banger, policy: Policy): McpServer {
 
   server.registerTool(
     "vm_list",
-    { description: "List the banger microVMs this server may use (name, state, image, IP).", inputSchema: {} },
+    {
+      description: "List the banger microVMs this server may use (name, state, image, IP).",
+      inputSchema: {},
+    },
     guarded(async () => ({
       vms: (await b.vms.list()).filter((v) => policy.allows(v.name)).map((v) => summary(v.info)),
     })),
@@ -77,7 +90,8 @@ export function createMcpServer(b: Banger, policy: Policy): McpServer {
   server.registerTool(
     "vm_exec",
     {
-      description: "Run a command (argv, no shell unless you call sh -c) in a VM as root; returns exit_code, stdout, stderr.",
+      description:
+        "Run a command (argv, no shell unless you call sh -c) in a VM as root; returns exit_code, stdout, stderr.",
       inputSchema: {
         name: Name.describe("VM name"),
         command: z.array(z.string()).min(1).describe('argv, e.g. ["sh", "-c", "ls /"]'),
@@ -85,7 +99,10 @@ export function createMcpServer(b: Banger, policy: Policy): McpServer {
       },
     },
     guarded(async (a: { name: string; command: string[]; timeout_s?: number | undefined }) => {
-      const r = await (await vm(a.name)).exec(a.command, a.timeout_s ? { timeoutMs: a.timeout_s * 1000 } : {});
+      const r = await (await vm(a.name)).exec(
+        a.command,
+        a.timeout_s ? { timeoutMs: a.timeout_s * 1000 } : {},
+      );
       return { exit_code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
     }),
   );
@@ -94,7 +111,11 @@ export function createMcpServer(b: Banger, policy: Policy): McpServer {
     "file_read",
     {
       description: "Read a file from a VM.",
-      inputSchema: { name: Name.describe("VM name"), path: Name.describe("absolute path in the guest"), encoding },
+      inputSchema: {
+        name: Name.describe("VM name"),
+        path: Name.describe("absolute path in the guest"),
+        encoding,
+      },
     },
     guarded(async (a: { name: string; path: string; encoding?: "utf8" | "base64" | undefined }) => {
       const buf = await (await vm(a.name)).files.read(a.path, { encoding: "buffer" });
@@ -113,6 +134,12 @@ function registerWriteTools(
   policy: Policy,
   vm: (name: string) => ReturnType<Banger["vms"]["get"]>,
 ): void {
+  registerCreate(server, b, policy);
+  registerDelete(server, vm);
+  registerFileWrite(server, vm);
+}
+
+function registerCreate(server: McpServer, b: Banger, policy: Policy): void {
   server.registerTool(
     "vm_create",
     {
@@ -121,37 +148,60 @@ function registerWriteTools(
         name: Name.optional().describe("VM name (a DNS label); generated when absent"),
         image: Name.optional().describe("image name (default: the configured one)"),
         vcpu: Int(1, 64).optional(),
-        memory: z.union([Int(128, 1024 * 1024), z.string()]).optional().describe('MiB, or a size like "1G"'),
-        egress: z.enum(EGRESS_LEVELS).optional().describe("network egress: none < allow < public; never looser than the default"),
+        memory: z
+          .union([Int(128, 1024 * 1024), z.string()])
+          .optional()
+          .describe('MiB, or a size like "1G"'),
+        egress: z
+          .enum(EGRESS_LEVELS)
+          .optional()
+          .describe("network egress: none < allow < public; never looser than the default"),
       },
     },
-    guarded(async (a: { name?: string | undefined; image?: string | undefined; vcpu?: number | undefined; memory?: number | string | undefined; egress?: "none" | "allow" | "public" | undefined }) => {
-      const name = policy.createName(a.name);
-      const egress = policy.egress(a.egress);
-      const mem = memoryMib(a.memory);
-      const params = {
-        ...(name ? { name } : {}),
-        ...(a.image ? { image: a.image } : {}),
-        ...(a.vcpu ? { vcpu: a.vcpu } : {}),
-        ...(mem ? { memoryMib: mem } : {}),
-        // Passed through only when asked for (and checked above); the daemon's schema decides whether it knows egress.
-        ...(egress ? { egress } : {}),
-      };
-      const v = await b.vms.create(params as Parameters<Banger["vms"]["create"]>[0]);
-      await v.ready({ timeoutMs: 300_000 });
-      return summary(await v.refresh());
-    }),
+    guarded(
+      async (a: {
+        name?: string | undefined;
+        image?: string | undefined;
+        vcpu?: number | undefined;
+        memory?: number | string | undefined;
+        egress?: "none" | "allow" | "public" | undefined;
+      }) => {
+        const name = policy.createName(a.name);
+        const egress = policy.egress(a.egress);
+        const mem = memoryMib(a.memory);
+        const params = {
+          ...(name ? { name } : {}),
+          ...(a.image ? { image: a.image } : {}),
+          ...(a.vcpu ? { vcpu: a.vcpu } : {}),
+          ...(mem ? { memoryMib: mem } : {}),
+          // Passed through only when asked for (and checked above); the daemon's schema decides whether it knows egress.
+          ...(egress ? { egress } : {}),
+        };
+        const v = await b.vms.create(params as Parameters<Banger["vms"]["create"]>[0]);
+        await v.ready({ timeoutMs: 300_000 });
+        return summary(await v.refresh());
+      },
+    ),
   );
+}
 
+type VmOf = (name: string) => ReturnType<Banger["vms"]["get"]>;
+
+function registerDelete(server: McpServer, vm: VmOf): void {
   server.registerTool(
     "vm_delete",
-    { description: "Delete a VM (stopping it first) and everything it owns.", inputSchema: { name: Name.describe("VM name") } },
+    {
+      description: "Delete a VM (stopping it first) and everything it owns.",
+      inputSchema: { name: Name.describe("VM name") },
+    },
     guarded(async (a: { name: string }) => {
       await (await vm(a.name)).delete({ force: true });
       return { deleted: a.name };
     }),
   );
+}
 
+function registerFileWrite(server: McpServer, vm: VmOf): void {
   server.registerTool(
     "file_write",
     {
@@ -163,13 +213,23 @@ function registerWriteTools(
         encoding,
       },
     },
-    guarded(async (a: { name: string; path: string; content: string; encoding?: "utf8" | "base64" | undefined }) => {
-      if (a.encoding === "base64" && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(a.content)) {
-        throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "content: not valid base64 (encoding is base64)");
-      }
-      const data = Buffer.from(a.content, a.encoding ?? "utf8");
-      await (await vm(a.name)).files.write(a.path, data);
-      return { path: a.path, bytes: data.length };
-    }),
+    guarded(
+      async (a: {
+        name: string;
+        path: string;
+        content: string;
+        encoding?: "utf8" | "base64" | undefined;
+      }) => {
+        if (a.encoding === "base64" && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(a.content)) {
+          throw new BangerError(
+            ErrorCodes.INVALID_ARGUMENT,
+            "content: not valid base64 (encoding is base64)",
+          );
+        }
+        const data = Buffer.from(a.content, a.encoding ?? "utf8");
+        await (await vm(a.name)).files.write(a.path, data);
+        return { path: a.path, bytes: data.length };
+      },
+    ),
   );
 }

@@ -1,8 +1,8 @@
 /** The SDK's entry point: a connection to a banger daemon. */
 import type { PingResult } from "../api/methods.js";
-import type { VmState } from "../model/vm.js";
 import type { VmCreateParams } from "../api/vms.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
+import type { VmState } from "../model/vm.js";
 import type { RpcClient } from "../rpc/client.js";
 import { API_VERSION } from "./apiVersion.js";
 import { Channel, ownCall } from "./stream.js";
@@ -73,7 +73,8 @@ export class Banger {
       const r = await this.client.call("vm.list", {});
       return r.vms.map((v) => new Vm(this.deps(), v));
     },
-    get: async (name: string): Promise<Vm> => new Vm(this.deps(), await this.client.call("vm.show", { name })),
+    get: async (name: string): Promise<Vm> =>
+      new Vm(this.deps(), await this.client.call("vm.show", { name })),
   };
 
   /**
@@ -91,23 +92,28 @@ export class Banger {
       },
       () => undefined,
     );
-    ownCall(this.transport, "events.watch", {}, {
-      signal,
-      onEvent: (e) => {
-        if (e.kind !== "change") return;
-        void seed.then(() => {
-          const previous = last.get(e.name) ?? null;
-          const at = new Date().toISOString();
-          if (e.topic === "vm-deleted") {
-            last.delete(e.name);
-            ch.push({ name: e.name, state: "deleted", previous, at });
-          } else if (e.topic === "vm" && e.state && e.state !== previous) {
-            last.set(e.name, e.state);
-            ch.push({ name: e.name, state: e.state, previous, at });
-          }
-        });
+    ownCall(
+      this.transport,
+      "events.watch",
+      {},
+      {
+        signal,
+        onEvent: (e) => {
+          if (e.kind !== "change") return;
+          void seed.then(() => {
+            const previous = last.get(e.name) ?? null;
+            const at = new Date().toISOString();
+            if (e.topic === "vm-deleted") {
+              last.delete(e.name);
+              ch.push({ name: e.name, state: "deleted", previous, at });
+            } else if (e.topic === "vm" && e.state && e.state !== previous) {
+              last.set(e.name, e.state);
+              ch.push({ name: e.name, state: e.state, previous, at });
+            }
+          });
+        },
       },
-    }).then(
+    ).then(
       () => ch.end(),
       (e) => ch.end(signal.aborted && stop.signal.aborted ? undefined : e),
     );

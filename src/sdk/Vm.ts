@@ -69,7 +69,9 @@ export class Vm {
   async exec(cmd: string | readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    const exitCode = await this.run(cmd, opts, (stream, data) => (stream === "stdout" ? out : err).push(data));
+    const exitCode = await this.run(cmd, opts, (stream, data) =>
+      (stream === "stdout" ? out : err).push(data),
+    );
     return {
       exitCode,
       stdout: Buffer.concat(out).toString("utf8"),
@@ -136,7 +138,9 @@ export class Vm {
     read: (async (path: string, opts: { encoding?: "utf8" | "buffer"; signal?: AbortSignal } = {}) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      const exitCode = await this.run(["cat", "--", path], opts, (s, d) => (s === "stdout" ? out : err).push(d));
+      const exitCode = await this.run(["cat", "--", path], opts, (s, d) =>
+        (s === "stdout" ? out : err).push(d),
+      );
       if (exitCode !== 0) {
         throw fileError("read", path, { exitCode, stdout: "", stderr: Buffer.concat(err).toString("utf8") });
       }

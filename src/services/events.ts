@@ -33,7 +33,8 @@ export function notifyingStore(store: Store, bus: ChangeBus): Store {
   const nameOfVm = (id: string) => vms.find(id)?.name;
   return Object.assign(Object.create(store) as Store, {
     vms: Object.assign(Object.create(vms) as typeof vms, {
-      insert: (v: Parameters<typeof vms.insert>[0]) => tap(vms.insert(v), (r) => bus.emit("vm", r.name, r.state)),
+      insert: (v: Parameters<typeof vms.insert>[0]) =>
+        tap(vms.insert(v), (r) => bus.emit("vm", r.name, r.state)),
       update: (id: string, patch: Parameters<typeof vms.update>[1]) =>
         tap(vms.update(id, patch), (r) => bus.emit("vm", r.name, r.state)),
       delete: (id: string) => {

@@ -45,7 +45,11 @@ async function call(c: Client, name: string, args: Record<string, unknown>): Pro
   return (await c.callTool({ name, arguments: args })) as ToolOut;
 }
 
-async function okCall(c: Client, name: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function okCall(
+  c: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   const r = await call(c, name, args);
   assert.ok(!r.isError, `${name} failed: ${JSON.stringify(r.content)}`);
   return r.structuredContent ?? {};
@@ -61,7 +65,15 @@ describe("banger mcp with the official MCP client", { skip }, () => {
     guest = await ensureTestGuest({ runner });
     t = await NsSandbox.create("bgmcp");
     t.sb.writeConfig(
-      ['vmm = "qemu"', 'default_image_name = "tiny"', "[vm_defaults]", "vcpu = 1", 'memory = "512M"', 'disk_size = "1G"', ""].join("\n"),
+      [
+        'vmm = "qemu"',
+        'default_image_name = "tiny"',
+        "[vm_defaults]",
+        "vcpu = 1",
+        'memory = "512M"',
+        'disk_size = "1G"',
+        "",
+      ].join("\n"),
     );
     await t.ok(registerArgs("tiny", guest));
     full = await mcpClient([]);
@@ -74,7 +86,14 @@ describe("banger mcp with the official MCP client", { skip }, () => {
 
   test("lists every tool with an input schema", async () => {
     const tools = (await full.listTools()).tools;
-    assert.deepEqual(tools.map((x) => x.name).sort(), ["file_read", "file_write", "vm_create", "vm_delete", "vm_exec", "vm_list"]);
+    assert.deepEqual(tools.map((x) => x.name).sort(), [
+      "file_read",
+      "file_write",
+      "vm_create",
+      "vm_delete",
+      "vm_exec",
+      "vm_list",
+    ]);
     const exec = tools.find((x) => x.name === "vm_exec")!;
     assert.deepEqual(exec.inputSchema.required?.sort(), ["command", "name"]);
   });
@@ -90,7 +109,10 @@ describe("banger mcp with the official MCP client", { skip }, () => {
   });
 
   test("vm_exec returns exit code, stdout and stderr; failures carry banger's error code", async () => {
-    const r = await okCall(full, "vm_exec", { name: "mcp1", command: ["sh", "-c", "echo out; echo err >&2; exit 4"] });
+    const r = await okCall(full, "vm_exec", {
+      name: "mcp1",
+      command: ["sh", "-c", "echo out; echo err >&2; exit 4"],
+    });
     assert.deepEqual(r, { exit_code: 4, stdout: "out\n", stderr: "err\n" });
     assert.equal(errorCode(await call(full, "vm_exec", { name: "nope", command: ["true"] })), "NOT_FOUND");
     const t0 = Date.now();
@@ -100,10 +122,13 @@ describe("banger mcp with the official MCP client", { skip }, () => {
   });
 
   test("file_write and file_read, as text and as base64", async () => {
-    assert.deepEqual(await okCall(full, "file_write", { name: "mcp1", path: "/root/x/a.txt", content: "héllo\n" }), {
-      path: "/root/x/a.txt",
-      bytes: 7,
-    });
+    assert.deepEqual(
+      await okCall(full, "file_write", { name: "mcp1", path: "/root/x/a.txt", content: "héllo\n" }),
+      {
+        path: "/root/x/a.txt",
+        bytes: 7,
+      },
+    );
     const text = await okCall(full, "file_read", { name: "mcp1", path: "/root/x/a.txt" });
     assert.equal(text.content, "héllo\n");
     const bin = randomBytes(4096).toString("base64");
@@ -117,7 +142,10 @@ describe("banger mcp with the official MCP client", { skip }, () => {
 
   test("vm_list shows the VM; a --read-only --vm-pattern server sees only its VMs and cannot write", async () => {
     const l = await okCall(full, "vm_list", {});
-    assert.deepEqual((l.vms as Array<{ name: string }>).map((v) => v.name), ["mcp1"]);
+    assert.deepEqual(
+      (l.vms as Array<{ name: string }>).map((v) => v.name),
+      ["mcp1"],
+    );
     const ro = await mcpClient(["--read-only", "--vm-pattern", "agent-*"]);
     try {
       const names = (await ro.listTools()).tools.map((x) => x.name).sort();

@@ -29,7 +29,15 @@ describe("the SDK against a real guest", { skip }, () => {
     guest = await ensureTestGuest({ runner });
     t = await NsSandbox.create("bgsdk");
     t.sb.writeConfig(
-      ['vmm = "qemu"', 'default_image_name = "tiny"', "[vm_defaults]", "vcpu = 1", 'memory = "512M"', 'disk_size = "1G"', ""].join("\n"),
+      [
+        'vmm = "qemu"',
+        'default_image_name = "tiny"',
+        "[vm_defaults]",
+        "vcpu = 1",
+        'memory = "512M"',
+        'disk_size = "1G"',
+        "",
+      ].join("\n"),
     );
     await t.ok(registerArgs("tiny", guest));
     // The daemon runs in the namespace (started by the CLI above); the SDK reaches it through its socket.
@@ -57,7 +65,10 @@ describe("the SDK against a real guest", { skip }, () => {
       assert.match(e.message, /vcpu: must be an integer from 1 to 64/);
       return true;
     });
-    assert.deepEqual((await b.vms.list()).map((v) => v.name), []);
+    assert.deepEqual(
+      (await b.vms.list()).map((v) => v.name),
+      [],
+    );
   });
 
   test("create, ready, exec: exit code, stdout and stderr", async () => {
@@ -66,7 +77,11 @@ describe("the SDK against a real guest", { skip }, () => {
     assert.equal(h.status, "healthy");
     const r = await vm.exec(["sh", "-c", "echo hi; echo oops >&2; exit 3"]);
     assert.deepEqual(r, { exitCode: 3, stdout: "hi\n", stderr: "oops\n" });
-    const io = await vm.exec("cat; echo $FOO; pwd", { stdin: "from-stdin\n", env: { FOO: "bar" }, cwd: "/tmp" });
+    const io = await vm.exec("cat; echo $FOO; pwd", {
+      stdin: "from-stdin\n",
+      env: { FOO: "bar" },
+      cwd: "/tmp",
+    });
     assert.deepEqual(io, { exitCode: 0, stdout: "from-stdin\nbar\n/tmp\n", stderr: "" });
   });
 
@@ -96,10 +111,14 @@ describe("the SDK against a real guest", { skip }, () => {
     ac.abort();
     await assert.rejects(it.next(), code("CANCELLED"));
     assert.ok(Date.now() - t0 < 5000);
-    await until("the aborted command to be gone", async () => {
-      const ps = await vm.exec(["ps", "-o", "args"]);
-      return ps.stdout.includes(tag) ? undefined : true;
-    }, 20_000);
+    await until(
+      "the aborted command to be gone",
+      async () => {
+        const ps = await vm.exec(["ps", "-o", "args"]);
+        return ps.stdout.includes(tag) ? undefined : true;
+      },
+      20_000,
+    );
     const t1 = Date.now();
     await assert.rejects(vm.exec(["sleep", "60"], { timeoutMs: 1000 }), code("TIMEOUT"));
     assert.ok(Date.now() - t1 < 10_000, `timeoutMs took ${Date.now() - t1} ms`);
@@ -118,7 +137,10 @@ describe("the SDK against a real guest", { skip }, () => {
 
   test("list and get", async () => {
     const list = await b.vms.list();
-    assert.deepEqual(list.map((v) => [v.name, v.info.state]), [["sdk1", "running"]]);
+    assert.deepEqual(
+      list.map((v) => [v.name, v.info.state]),
+      [["sdk1", "running"]],
+    );
     assert.equal((await b.vms.get("sdk1")).info.image.name, "tiny");
     await assert.rejects(b.vms.get("nope"), code("NOT_FOUND"));
   });
@@ -127,10 +149,14 @@ describe("the SDK against a real guest", { skip }, () => {
     await vm.delete({ force: true });
     assert.deepEqual(await b.vms.list(), []);
     await assert.rejects(b.vms.get("sdk1"), code("NOT_FOUND"));
-    const states = await until("the deleted event", async () => {
-      const s = seen.filter((e) => e.name === "sdk1").map((e) => e.state);
-      return s.includes("deleted") ? s : undefined;
-    }, 10_000);
+    const states = await until(
+      "the deleted event",
+      async () => {
+        const s = seen.filter((e) => e.name === "sdk1").map((e) => e.state);
+        return s.includes("deleted") ? s : undefined;
+      },
+      10_000,
+    );
     assert.ok(states.includes("running"), states.join(","));
     assert.equal(states.at(-1), "deleted");
     for (let i = 1; i < states.length; i++) assert.notEqual(states[i], states[i - 1], "only changes");

@@ -24,20 +24,38 @@ function problem(method: Parameters<typeof parseParams>[0], raw: unknown): strin
 
 describe("RPC params schema", () => {
   it("names the field and the problem: wrong type, out of range, missing", () => {
-    assert.match(problem("vm.create", { vcpu: "2" }), /^vm\.create: vcpu: Invalid input: expected number, received string$/);
+    assert.match(
+      problem("vm.create", { vcpu: "2" }),
+      /^vm\.create: vcpu: Invalid input: expected number, received string$/,
+    );
     assert.match(problem("vm.create", { vcpu: 0 }), /^vm\.create: vcpu: must be an integer from 1 to 64$/);
     assert.match(problem("vm.create", { memoryMib: 1.5 }), /memoryMib: must be an integer/);
-    assert.match(problem("vm.show", {}), /^vm\.show: name: Invalid input: expected string, received undefined$/);
+    assert.match(
+      problem("vm.show", {}),
+      /^vm\.show: name: Invalid input: expected string, received undefined$/,
+    );
     assert.match(problem("vm.show", { name: "" }), /^vm\.show: name: must be a non-empty string$/);
-    assert.match(problem("vm.logs", { name: "a", source: "disk" }), /source: Invalid option: expected one of "console"\|"vmm"/);
+    assert.match(
+      problem("vm.logs", { name: "a", source: "disk" }),
+      /source: Invalid option: expected one of "console"\|"vmm"/,
+    );
     assert.match(problem("image.export", { name: "a", output: "rel/x" }), /output: must be an absolute path/);
   });
 
   it("names a nested field by its path", () => {
-    assert.match(problem("vm.exec", { name: "a", argv: ["ls", 3] }), /^vm\.exec: argv\.1: Invalid input: expected string/);
-    assert.match(problem("vm.exec", { name: "a", argv: ["ls"], env: { A: 1 } }), /env\.A: Invalid input: expected string/);
+    assert.match(
+      problem("vm.exec", { name: "a", argv: ["ls", 3] }),
+      /^vm\.exec: argv\.1: Invalid input: expected string/,
+    );
+    assert.match(
+      problem("vm.exec", { name: "a", argv: ["ls"], env: { A: 1 } }),
+      /env\.A: Invalid input: expected string/,
+    );
     assert.match(problem("vm.exec", { name: "a", argv: [] }), /argv: must name a command/);
-    assert.match(problem("vm.exec", { name: "a", argv: ["cat"], stdin: "not base64!" }), /stdin: must be base64/);
+    assert.match(
+      problem("vm.exec", { name: "a", argv: ["cat"], stdin: "not base64!" }),
+      /stdin: must be base64/,
+    );
   });
 
   it("refuses an unknown field and lists the accepted ones", () => {
@@ -49,13 +67,20 @@ describe("RPC params schema", () => {
   });
 
   it("refuses params that are not an object, reports every bad field at once", () => {
-    assert.match(problem("vm.list", [1]), /^vm\.list: params: Invalid input: expected object, received array$/);
+    assert.match(
+      problem("vm.list", [1]),
+      /^vm\.list: params: Invalid input: expected object, received array$/,
+    );
     const m = problem("vm.create", { vcpu: -1, start: "yes" });
     assert.match(m, /vcpu: .*; start: /);
   });
 
   it("accepts good params and missing params of a method without any", () => {
-    assert.deepEqual(parseParams("vm.create", { name: "a", vcpu: 2, start: false }), { name: "a", vcpu: 2, start: false });
+    assert.deepEqual(parseParams("vm.create", { name: "a", vcpu: 2, start: false }), {
+      name: "a",
+      vcpu: 2,
+      start: false,
+    });
     assert.deepEqual(parseParams("vm.list", undefined), {});
   });
 
@@ -67,7 +92,10 @@ describe("RPC params schema", () => {
     await assert.rejects(async () => wrapped({ name: 7 }, ctx), /name: Invalid input/);
     assert.equal(reached, 0);
     assert.equal(await wrapped({ name: "x" }, ctx), 1);
-    assert.throws(() => withValidation(new Map([["vm.teleport", () => 1]])), /"vm\.teleport" has a handler but no schema/);
+    assert.throws(
+      () => withValidation(new Map([["vm.teleport", () => 1]])),
+      /"vm\.teleport" has a handler but no schema/,
+    );
   });
 
   it("every method has strict params, and the SDK speaks the schema's API version", () => {
@@ -85,7 +113,12 @@ describe("RPC params schema", () => {
 registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/node_modules\\/(zod|@modelcontextprotocol)\\//.test(r.url)) console.log("LOADED " + r.url); return r; } });`;
     const r = spawnSync(
       process.execPath,
-      ["--import", `data:text/javascript,${encodeURIComponent(hook)}`, "-e", `await import(${JSON.stringify(sdk)}); console.log("ok")`],
+      [
+        "--import",
+        `data:text/javascript,${encodeURIComponent(hook)}`,
+        "-e",
+        `await import(${JSON.stringify(sdk)}); console.log("ok")`,
+      ],
       { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } },
     );
     assert.equal(r.status, 0, r.stderr);

@@ -92,7 +92,8 @@ export class GuestService {
     for (;;) {
       const h = await this.health(name);
       if (h.status === "healthy" || h.status === "stopped") return h;
-      if (signal.aborted) throw new BangerError(ErrorCodes.CANCELLED, `waiting for VM "${name}" was cancelled`);
+      if (signal.aborted)
+        throw new BangerError(ErrorCodes.CANCELLED, `waiting for VM "${name}" was cancelled`);
       if (Date.now() >= deadline) {
         throw new BangerError(
           ErrorCodes.TIMEOUT,
