@@ -26,15 +26,12 @@ describe("RPC params schema", () => {
   it("names the field and the problem: wrong type, out of range, missing", () => {
     assert.match(
       problem("vm.create", { vcpu: "2" }),
-      /^vm\.create: vcpu: Invalid input: expected number, received string$/,
+      /^vcpu: Invalid input: expected number, received string$/,
     );
-    assert.match(problem("vm.create", { vcpu: 0 }), /^vm\.create: vcpu: must be an integer from 1 to 64$/);
+    assert.match(problem("vm.create", { vcpu: 0 }), /^vcpu: must be an integer from 1 to 64$/);
     assert.match(problem("vm.create", { memoryMib: 1.5 }), /memoryMib: must be an integer/);
-    assert.match(
-      problem("vm.show", {}),
-      /^vm\.show: name: Invalid input: expected string, received undefined$/,
-    );
-    assert.match(problem("vm.show", { name: "" }), /^vm\.show: name: must be a non-empty string$/);
+    assert.match(problem("vm.show", {}), /^name: Invalid input: expected string, received undefined$/);
+    assert.match(problem("vm.show", { name: "" }), /^name: must be a non-empty string$/);
     assert.match(
       problem("vm.logs", { name: "a", source: "disk" }),
       /source: Invalid option: expected one of "console"\|"vmm"/,
@@ -45,7 +42,7 @@ describe("RPC params schema", () => {
   it("names a nested field by its path", () => {
     assert.match(
       problem("vm.exec", { name: "a", argv: ["ls", 3] }),
-      /^vm\.exec: argv\.1: Invalid input: expected string/,
+      /^argv\.1: Invalid input: expected string/,
     );
     assert.match(
       problem("vm.exec", { name: "a", argv: ["ls"], env: { A: 1 } }),
@@ -61,16 +58,13 @@ describe("RPC params schema", () => {
   it("refuses an unknown field and lists the accepted ones", () => {
     assert.equal(
       problem("vm.delete", { name: "a", forse: true }),
-      "vm.delete: forse: unknown field (accepted: name, force)",
+      "forse: unknown field (accepted: name, force)",
     );
-    assert.match(problem("ping", { x: 1 }), /x: unknown field/);
+    assert.match(problem("ping", { x: 1 }), /^x: unknown field/);
   });
 
   it("refuses params that are not an object, reports every bad field at once", () => {
-    assert.match(
-      problem("vm.list", [1]),
-      /^vm\.list: params: Invalid input: expected object, received array$/,
-    );
+    assert.match(problem("vm.list", [1]), /^params: Invalid input: expected object, received array$/);
     const m = problem("vm.create", { vcpu: -1, start: "yes" });
     assert.match(m, /vcpu: .*; start: /);
   });

@@ -31,8 +31,8 @@ export function parseParams<M extends MethodName>(method: M, raw: unknown): Pars
   const schema: z.ZodType = methodSchemas[method].params;
   const r = schema.safeParse(raw ?? {});
   if (r.success) return r.data as ParsedParamsOf<M>;
-  const message = r.error.issues.map((i) => describeIssue(i, schema)).join("; ");
-  throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `${method}: ${message}`);
+  const problems = r.error.issues.map((i) => describeIssue(i, schema));
+  throw new BangerError(ErrorCodes.INVALID_ARGUMENT, problems.join("; "), { details: { method, problems } });
 }
 
 export function hasSchema(method: string): method is MethodName {
