@@ -36,7 +36,7 @@ export interface TransportOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The default transport: the user's own daemon, started when none runs. */
+/** The default transport: the user's own daemon, started when none runs (never replaced). */
 export function defaultTransport(o: TransportOptions): Transport {
   const host = o.host ?? o.env?.BANGER_HOST;
   if (host) {
@@ -47,8 +47,12 @@ export function defaultTransport(o: TransportOptions): Transport {
   if (o.socket) return unixSocket(o.socket);
   const env = o.env ?? process.env;
   const paths = resolvePaths(env);
+  // Start a daemon when none answers; never replace a running one of another
+  // build (the user's CLI owns it): the handshake's apiVersion decides instead.
   return unixSocket(paths.socket, async () => {
-    const { ensureDaemon } = await import("../cli/daemonControl.js");
-    (await ensureDaemon(paths, env)).client.close();
+    const { spawnDaemon, tryConnect } = await import("../cli/daemonControl.js");
+    const running = await tryConnect(paths);
+    if (running) running.client.close();
+    else await spawnDaemon(paths, env);
   });
 }
