@@ -1,19 +1,7 @@
-/** The shape of a doctor report: shared by the daemon, the CLI and `--json`. */
-export type CheckStatus = "pass" | "warn" | "fail";
+/** The shape of a doctor report: shared by the daemon, the CLI and `--json`; see schema/doctor.ts. */
+import type { z } from "zod";
+import type * as S from "./schema/doctor.js";
 
-export interface CheckResult {
-  id: string;
-  title: string;
-  status: CheckStatus;
-  /** What was found (version, path, value). */
-  detail: string;
-  /** The command or action that fixes it, when status is not pass. */
-  fix?: string;
-}
-
-export interface DoctorReport {
-  /** Where the checks ran: in the daemon, or in the CLI when the daemon could not be reached. */
-  ranIn: "daemon" | "cli";
-  checks: CheckResult[];
-  ok: boolean;
-}
+export type CheckStatus = z.infer<typeof S.CheckStatus>;
+export type CheckResult = z.infer<typeof S.CheckResult>;
+export type DoctorReport = z.infer<typeof S.DoctorReport>;

@@ -6,6 +6,7 @@
  * requests may be in flight on one connection.
  */
 import type { ErrorPayload } from "../errors/index.js";
+import type { VmState } from "../model/vm.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -54,6 +55,8 @@ export interface ChangeEvent {
   /** What changed: a VM (payload: its name; fetch it with vm.show), an image, a kernel, or stats. */
   topic: "vm" | "vm-deleted" | "image" | "kernel" | "stats";
   name: string;
+  /** For topic "vm": the VM's state after the change. */
+  state?: VmState;
 }
 
 export type RpcEvent = ProgressEvent | LogEvent | ExecOutputEvent | ChangeEvent;

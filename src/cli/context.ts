@@ -17,7 +17,7 @@ export class CliContext {
 
   /** Connect to the daemon, starting or replacing it as needed. */
   daemon(): Promise<Connected> {
-    this.conn ??= ensureDaemon(this.paths);
+    this.conn ??= ensureDaemon(this.paths, this.env);
     return this.conn;
   }
 

@@ -42,7 +42,10 @@ export async function tryConnect(paths: Paths): Promise<{ client: RpcClient; pin
 }
 
 /** Spawn bangerd detached and wait for its one-line ready/error notice. */
-export function spawnDaemon(paths: Paths): Promise<{ pid: number } | { alreadyRunning: true }> {
+export function spawnDaemon(
+  paths: Paths,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ pid: number } | { alreadyRunning: true }> {
   mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
   const errLog = path.join(paths.logsDir, "bangerd.stderr.log");
   const errFd = openSync(errLog, "a", 0o600);
@@ -50,7 +53,7 @@ export function spawnDaemon(paths: Paths): Promise<{ pid: number } | { alreadyRu
     const child = spawn(process.execPath, [DAEMON_ENTRY, "--notify"], {
       detached: true,
       stdio: ["ignore", "pipe", errFd],
-      env: process.env,
+      env,
     });
     closeSync(errFd);
     let buf = "";
@@ -149,7 +152,7 @@ export async function stopDaemon(paths: Paths, ifBuildId?: string): Promise<numb
  * A connected client to a daemon of this very build: started when none runs,
  * replaced when the running one is another build.
  */
-export async function ensureDaemon(paths: Paths): Promise<Connected> {
+export async function ensureDaemon(paths: Paths, env: NodeJS.ProcessEnv = process.env): Promise<Connected> {
   const mine = buildInfo().buildId;
   let started = false;
   for (let attempt = 0; attempt < 4; attempt++) {
@@ -159,7 +162,7 @@ export async function ensureDaemon(paths: Paths): Promise<Connected> {
       c.client.close();
       await stopDaemon(paths, c.ping.buildId);
     }
-    const r = await spawnDaemon(paths);
+    const r = await spawnDaemon(paths, env);
     started = started || !("alreadyRunning" in r);
   }
   throw new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, "could not reach a bangerd of this build", {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { CliContext } from "./context.js";
 import { buildProgram, commandOf } from "./main.js";
 
@@ -26,8 +28,40 @@ describe("CLI command table", () => {
     const all = await buildProgram(noCtx);
     assert.deepEqual(
       all.commands.map((c) => c.name()),
-      ["vm", "image", "kernel", "ssh-config", "daemon", "doctor", "config", "version", "tui", "sudoers"],
+      [
+        "vm",
+        "image",
+        "kernel",
+        "ssh-config",
+        "daemon",
+        "doctor",
+        "config",
+        "version",
+        "tui",
+        "sudoers",
+        "events",
+        "mcp",
+      ],
     );
     assert.ok(one.commands[0]?.commands.some((c) => c.name() === "list"));
+  });
+
+  it("read commands load neither zod nor the MCP SDK; `mcp` loads them only when it runs", () => {
+    const main = fileURLToPath(new URL("./main.js", import.meta.url));
+    const hook = `import { registerHooks } from "node:module";
+registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/node_modules[/](zod|@modelcontextprotocol)[/]/.test(r.url)) console.log("LOADED " + r.url); return r; } });`;
+    const loads = (command: string) => {
+      const code = `const { buildProgram } = await import(${JSON.stringify(main)}); await buildProgram(() => null, null, ${JSON.stringify(command)}); console.log("ok");`;
+      const r = spawnSync(
+        process.execPath,
+        ["--import", `data:text/javascript,${encodeURIComponent(hook)}`, "-e", code],
+        {
+          encoding: "utf8",
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    for (const c of ["vm", "events", "mcp", "image"]) assert.equal(loads(c), "ok", `registering ${c}`);
   });
 });

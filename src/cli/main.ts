@@ -24,6 +24,8 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ["version", async () => (await import("./commands/version.js")).registerVersion],
   ["tui", async () => (await import("./commands/tui.js")).registerTui],
   ["sudoers", async () => (await import("./commands/sudoers.js")).registerSudoers],
+  ["events", async () => (await import("./commands/events.js")).registerEvents],
+  ["mcp", async () => (await import("./commands/mcp.js")).registerMcp],
 ];
 
 /** The command `argv` runs (its first word), or undefined when it names none (help, version, a typo). */

@@ -3,6 +3,8 @@ import net from "node:net";
 import type { Logger } from "pino";
 import type { PingResult, ShutdownParams, ShutdownResult } from "../api/methods.js";
 import { PROTOCOL_VERSION } from "../api/protocol.js";
+import { API_VERSION } from "../api/schema/daemon.js";
+import { withValidation } from "../api/schema/validate.js";
 import { buildInfo } from "../buildInfo.js";
 import type { Paths } from "../config/paths.js";
 import type { ResolvedConfig } from "../config/types.js";
@@ -40,6 +42,7 @@ export class Daemon {
   private server: RpcServer | undefined;
   private readonly startedAt = new Date();
   private closing: Promise<void> | undefined;
+  private methods: string[] = [];
   /** Only a daemon that bound the socket may remove it. */
   private bound = false;
   /** Resolves when the daemon has shut down. */
@@ -63,7 +66,8 @@ export class Daemon {
     const handlers = new Map<string, Handler>(this.deps.handlers);
     handlers.set("ping", () => this.ping());
     handlers.set("shutdown", (p) => this.shutdownRequest(p as ShutdownParams));
-    this.server = new RpcServer(handlers, log);
+    this.server = new RpcServer(withValidation(handlers), log);
+    this.methods = [...handlers.keys()].sort();
     await this.server.listen(paths.socket);
     this.bound = true;
     writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o600 });
@@ -93,6 +97,8 @@ export class Daemon {
       version: b.version,
       buildId: b.buildId,
       protocol: PROTOCOL_VERSION,
+      apiVersion: API_VERSION,
+      methods: this.methods,
       pid: process.pid,
       uptimeSec: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       startedAt: this.startedAt.toISOString(),

@@ -1,45 +1,27 @@
-/** RPC handlers that reach into guests (agent) and the stats cache. */
-import { BangerError, ErrorCodes } from "../errors/index.js";
+/** RPC handlers that reach into guests (agent) and the stats cache; params are schema-checked. */
+import { on } from "../api/schema/validate.js";
 import type { Handler } from "../rpc/server.js";
-import { asObject, optInt, optString, reqString } from "../services/params.js";
 import type { GuestService } from "../services/vms/GuestService.js";
-
-function stringArray(p: Record<string, unknown>, field: string): string[] {
-  const v = p[field];
-  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === "string")) {
-    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `${field} must be a non-empty array of strings`);
-  }
-  return v as string[];
-}
-
-function stringMap(p: Record<string, unknown>, field: string): Record<string, string> | undefined {
-  const v = p[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "object" || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) {
-    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `${field} must be an object of strings`);
-  }
-  return v as Record<string, string>;
-}
 
 export function guestHandlers(guest: GuestService): Map<string, Handler> {
   const h = new Map<string, Handler>();
-  h.set("vm.health", (raw) => guest.health(reqString(asObject(raw), "name")));
-  h.set("vm.ports", async (raw) => ({ ports: await guest.ports(reqString(asObject(raw), "name")) }));
-  h.set("vm.stats", (raw) => ({ stats: guest.stats(optString(asObject(raw), "name")) }));
-  h.set("vm.exec", async (raw, ctx) => {
-    const p = asObject(raw);
-    const timeoutMs = optInt(p, "timeoutMs", 1, 24 * 3_600_000);
-    const signal = timeoutMs ? AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]) : ctx.signal;
-    const cwd = optString(p, "cwd");
-    const env = stringMap(p, "env");
-    const exitCode = await guest.exec(reqString(p, "name"), stringArray(p, "argv"), {
+  on(h, "vm.health", (p) => guest.health(p.name));
+  on(h, "vm.waitReady", (p, ctx) => guest.waitReady(p.name, p.timeoutMs ?? 120_000, ctx.signal));
+  on(h, "vm.ports", async (p) => ({ ports: await guest.ports(p.name) }));
+  on(h, "vm.stats", (p) => ({ stats: guest.stats(p.name) }));
+  on(h, "vm.exec", async (p, ctx) => {
+    const { timeoutMs, cwd, env, stdin } = p;
+    const timer = timeoutMs ? AbortSignal.timeout(timeoutMs) : null;
+    const signal = timer ? AbortSignal.any([ctx.signal, timer]) : ctx.signal;
+    const exitCode = await guest.exec(p.name, p.argv, {
       ...(cwd ? { cwd } : {}),
       ...(env ? { env } : {}),
+      ...(stdin ? { stdin: Buffer.from(stdin, "base64") } : {}),
       signal,
       onStdout: (b) => ctx.emit({ kind: "exec-output", stream: "stdout", data: b.toString("base64") }),
       onStderr: (b) => ctx.emit({ kind: "exec-output", stream: "stderr", data: b.toString("base64") }),
     });
-    return { exitCode };
+    return timer?.aborted ? { exitCode, timedOut: true } : { exitCode };
   });
   return h;
 }

@@ -1,4 +1,5 @@
 import net from "node:net";
+import type { Duplex } from "node:stream";
 import type { MethodName, ParamsOf, ResultOf } from "../api/methods.js";
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type RpcEvent, type RpcResponse } from "../api/protocol.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
@@ -23,7 +24,7 @@ export class RpcClient {
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | null = null;
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(private readonly sock: Duplex) {
     const decoder = new LineDecoder(MAX_MESSAGE_BYTES);
     sock.on("data", (chunk: Buffer) => {
       try {
@@ -43,6 +44,11 @@ export class RpcClient {
     sock.on("error", () => {
       /* reported through close */
     });
+  }
+
+  /** A client over any byte stream to a daemon (a Unix socket, or ssh's stdio to a remote one). */
+  static fromStream(stream: Duplex): RpcClient {
+    return new RpcClient(stream);
   }
 
   /** Connect to the daemon socket. Rejects with the errno code in `cause` when nothing listens. */

@@ -10,8 +10,9 @@ export class ChangeBus {
     this.ee.setMaxListeners(0);
   }
 
-  emit(topic: ChangeEvent["topic"], name: string): void {
-    this.ee.emit("change", { kind: "change", topic, name } satisfies ChangeEvent);
+  emit(topic: ChangeEvent["topic"], name: string, state?: ChangeEvent["state"]): void {
+    const e: ChangeEvent = state ? { kind: "change", topic, name, state } : { kind: "change", topic, name };
+    this.ee.emit("change", e);
   }
 
   /** Returns the unsubscribe function. */
@@ -32,9 +33,10 @@ export function notifyingStore(store: Store, bus: ChangeBus): Store {
   const nameOfVm = (id: string) => vms.find(id)?.name;
   return Object.assign(Object.create(store) as Store, {
     vms: Object.assign(Object.create(vms) as typeof vms, {
-      insert: (v: Parameters<typeof vms.insert>[0]) => tap(vms.insert(v), (r) => bus.emit("vm", r.name)),
+      insert: (v: Parameters<typeof vms.insert>[0]) =>
+        tap(vms.insert(v), (r) => bus.emit("vm", r.name, r.state)),
       update: (id: string, patch: Parameters<typeof vms.update>[1]) =>
-        tap(vms.update(id, patch), (r) => bus.emit("vm", r.name)),
+        tap(vms.update(id, patch), (r) => bus.emit("vm", r.name, r.state)),
       delete: (id: string) => {
         const name = nameOfVm(id);
         vms.delete(id);

@@ -83,6 +83,28 @@ export class GuestService {
     }
   }
 
+  /**
+   * Wait until the guest agent answers (healthy), the VM stops, or the time
+   * runs out; one call for clients instead of a health poll of their own.
+   */
+  async waitReady(name: string, timeoutMs: number, signal: AbortSignal): Promise<HealthReport> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const h = await this.health(name);
+      if (h.status === "healthy" || h.status === "stopped") return h;
+      if (signal.aborted)
+        throw new BangerError(ErrorCodes.CANCELLED, `waiting for VM "${name}" was cancelled`);
+      if (Date.now() >= deadline) {
+        throw new BangerError(
+          ErrorCodes.TIMEOUT,
+          `VM "${name}" did not become ready within ${Math.round(timeoutMs / 1000)} s: ${h.reason}`,
+          { hint: `read its console with \`banger vm logs ${name}\`` },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   async exec(name: string, argv: string[], opts: ExecOptions): Promise<number> {
     if (argv.length === 0) throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "argv: give a command to run");
     return (await this.agent(this.running(name))).exec(argv, opts);

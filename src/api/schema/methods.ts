@@ -1,0 +1,58 @@
+/**
+ * Every daemon method's params and result, defined once. The daemon validates
+ * params against this table (validate.ts); src/api/methods.ts derives the
+ * static types every client uses from it (type-only, so the CLI never loads
+ * zod); MCP builds its tool input schemas from the same field schemas.
+ * Adding a method: add its schemas here (one module per area) and its handler.
+ */
+import { z } from "zod";
+import * as agent from "./agent.js";
+import * as catalog from "./catalog.js";
+import { Deleted, NoParams, RefParams } from "./common.js";
+import * as daemon from "./daemon.js";
+import * as doctor from "./doctor.js";
+import * as vms from "./vms.js";
+
+const m = <P extends z.ZodType, R extends z.ZodType>(params: P, result: R) => ({ params, result });
+
+export const methodSchemas = {
+  ping: m(NoParams, daemon.PingResult),
+  shutdown: m(daemon.ShutdownParams, daemon.ShutdownResult),
+  doctor: m(NoParams, doctor.DoctorReport),
+  "vm.create": m(vms.VmCreateParams, vms.VmView),
+  "vm.start": m(RefParams, vms.VmView),
+  "vm.stop": m(vms.VmStopParams, vms.VmView),
+  "vm.restart": m(vms.VmStopParams, vms.VmView),
+  "vm.delete": m(vms.VmDeleteParams, Deleted),
+  "vm.list": m(NoParams, vms.VmListResult),
+  "vm.show": m(RefParams, vms.VmView),
+  /** Streams `log` events; with follow, ends only when the caller disconnects. */
+  "vm.logs": m(vms.VmLogsParams, z.object({ bytes: z.number() })),
+  "vm.sshInfo": m(RefParams, vms.SshInfo),
+  "image.register": m(vms.ImageRegisterParams, vms.ImageView),
+  "image.list": m(NoParams, z.object({ images: z.array(vms.ImageView) })),
+  "image.show": m(RefParams, vms.ImageView),
+  "image.delete": m(RefParams, Deleted),
+  /** Streams progress; falls back to the recipe when the bundle cannot be downloaded. */
+  "image.pull": m(catalog.PullParams, vms.ImageView),
+  "image.buildRecipe": m(RefParams, vms.ImageView),
+  "image.build": m(vms.ImageBuildParams, vms.ImageView),
+  "image.export": m(vms.ImageExportParams, z.object({ bundle: z.string(), entry: z.string() })),
+  "image.available": m(NoParams, catalog.Entries),
+  "kernel.list": m(NoParams, z.object({ kernels: z.array(catalog.KernelView) })),
+  "kernel.show": m(RefParams, catalog.KernelView),
+  "kernel.delete": m(RefParams, Deleted),
+  "kernel.pull": m(catalog.PullParams, catalog.KernelView),
+  "kernel.available": m(NoParams, catalog.Entries),
+  "vm.health": m(RefParams, agent.HealthReport),
+  /** Returns once the guest agent answers (status healthy) or the VM is not running (status stopped). */
+  "vm.waitReady": m(agent.VmWaitReadyParams, agent.HealthReport),
+  /** Streams exec-output events; the result carries the exit code. */
+  "vm.exec": m(agent.VmExecParams, agent.VmExecResult),
+  "vm.ports": m(RefParams, z.object({ ports: z.array(agent.ListeningPort) })),
+  "vm.stats": m(agent.VmStatsParams, z.object({ stats: z.array(agent.VmStats) })),
+  /** Streams change events until the caller disconnects. */
+  "events.watch": m(NoParams, z.null()),
+} as const;
+
+export type MethodSchemas = typeof methodSchemas;

@@ -1,0 +1,142 @@
+/** Schemas of VMs and images (dates as ISO strings). */
+import { z } from "zod";
+import { VM_STATES } from "../../model/vm.js";
+import { VmStats } from "./agent.js";
+import { AbsolutePath, Int, Name } from "./common.js";
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+const TiB = 1024 ** 4;
+
+export const VmState = z.enum(VM_STATES);
+
+export const VmView = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: VmState,
+  image: z.object({ id: z.string(), name: z.string() }),
+  spec: z.object({ vcpu: z.number(), memoryMib: z.number(), diskSizeBytes: z.number() }),
+  driver: z.enum(["firecracker", "qemu"]).nullable(),
+  acceleration: z.enum(["kvm", "tcg"]).nullable(),
+  /** Why this driver was chosen (from the VMM selection). */
+  driverReason: z.string().nullable(),
+  pid: z.number().nullable(),
+  ip: z.string().nullable(),
+  mac: z.string().nullable(),
+  tap: z.string().nullable(),
+  cid: z.number(),
+  rootMode: z.enum(["reflink", "overlay"]).nullable(),
+  paths: z.object({
+    vmDir: z.string(),
+    consoleLog: z.string(),
+    vmmLog: z.string(),
+    workDisk: z.string(),
+    rootDisk: z.string().nullable(),
+    cowDisk: z.string().nullable(),
+    controlSocket: z.string().nullable(),
+    agentSocket: z.string().nullable(),
+  }),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  stoppedAt: z.string().nullable(),
+  uptimeSec: z.number().nullable(),
+  lastError: z.string().nullable(),
+  /** How the VMM process ended. Both null: it is gone, and how is unknown. */
+  exit: z.object({ code: z.number().nullable(), signal: z.string().nullable() }).nullable(),
+  /** Stage timings of the last boot (create + start stages). */
+  bootTimings: z.array(z.object({ name: z.string(), ms: z.number() })).nullable(),
+  /** The latest stats sample (vm.list and vm.show fill it in). */
+  stats: VmStats.nullable().optional(),
+});
+
+export const VmCreateParams = z.strictObject({
+  name: Name.optional(),
+  image: Name.optional(),
+  vcpu: Int(1, 64).optional(),
+  memoryMib: Int(128, 1024 * 1024).optional(),
+  diskSizeBytes: Int(64 * MiB, 16 * TiB).optional(),
+  /** Boot right away (default true). */
+  start: z.boolean().optional(),
+});
+
+export const VmStopParams = z.strictObject({
+  name: Name,
+  /** Grace period before the VMM is killed (default 10 000 ms). */
+  timeoutMs: Int(0, 3_600_000).optional(),
+});
+
+export const VmDeleteParams = z.strictObject({
+  name: Name,
+  /** Stop a running VM first instead of refusing. */
+  force: z.boolean().optional(),
+});
+
+export const VmListResult = z.object({
+  vms: z.array(VmView),
+  /** Rows that could not be read (corrupt), as messages. */
+  problems: z.array(z.string()),
+});
+
+export const VmLogsParams = z.strictObject({
+  name: Name,
+  /** "console" (guest serial console, default) or "vmm" (the VMM's own log). */
+  source: z.enum(["console", "vmm"]).optional(),
+  follow: z.boolean().optional(),
+  /** Start this many bytes before the end (default 64 KiB; 0 = only new output). */
+  tailBytes: Int(0, GiB).optional(),
+});
+
+export const SshInfo = z.object({
+  name: z.string(),
+  ip: z.string(),
+  user: z.string(),
+  identityFile: z.string(),
+  /** banger's known_hosts, where the VM's own host key is pinned under hostKeyAlias. */
+  knownHostsFile: z.string(),
+  hostKeyAlias: z.string(),
+  /** The ssh_config banger keeps (`Host NAME.vm` blocks). */
+  sshConfig: z.string(),
+});
+
+export const ImageView = z.object({
+  id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  arch: z.string(),
+  kernel: z.object({
+    kind: z.enum(["managed", "own", "default"]),
+    path: z.string().nullable(),
+    name: z.string().nullable(),
+  }),
+  initrdPath: z.string().nullable(),
+  rootfsPath: z.string(),
+  workSeedPath: z.string(),
+  sizeBytes: z.number(),
+  source: z.string(),
+  description: z.string(),
+  createdAt: z.string(),
+  /** Names of the VMs created from it. */
+  usedBy: z.array(z.string()),
+});
+
+export const ImageRegisterParams = z.strictObject({
+  name: Name,
+  kernel: Name,
+  initrd: Name.optional(),
+  rootfs: Name,
+  workSeed: Name,
+  description: Name.optional(),
+  version: Name.optional(),
+});
+
+export const ImageBuildParams = z.strictObject({
+  name: Name,
+  from: Name,
+  install: z.array(z.string()).optional(),
+  /** Absolute path of a shell script run inside the image as root. */
+  script: Name.optional(),
+  /** "SRC:DEST" pairs, SRC absolute on the host, DEST absolute in the image. */
+  copy: z.array(z.string()).optional(),
+});
+
+export const ImageExportParams = z.strictObject({ name: Name, output: AbsolutePath });
