@@ -2,10 +2,17 @@
 // Runs the compiled test files with Node's built-in test runner.
 // Usage: node scripts/run-tests.mjs [unit] [integration] [e2e] [--only SUBSTRING]
 // With no suite named, all suites run. Build first (`npm run build`).
+//
+// Strict: a skipped test (a skipped describe counts each test inside it) fails
+// the run unless test/skips.json lists it with a reason. The last line is
+// `N passed, N failed, N skipped`, where skipped counts the listed skips only
+// and every unlisted skip is counted as failed.
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { loadSkipList, readEvents, summarize } from "./test-runner/summary.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -48,7 +55,50 @@ if (files.length === 0) {
   console.error("no test files found: run `npm run build` first");
   process.exit(1);
 }
+let skipList;
+try {
+  skipList = loadSkipList(path.join(root, "test", "skips.json"));
+} catch (e) {
+  console.error(`invalid skip list: ${e.message}`);
+  process.exit(2);
+}
+const here = path.join(root, "scripts", "test-runner");
+const tmp = mkdtempSync(path.join(os.tmpdir(), "banger-tests-"));
+const eventsFile = path.join(tmp, "events.jsonl");
 // Integration and e2e tests start daemons and guests: run files one at a time.
 const concurrency = wanted.every((s) => s === "unit") ? [] : ["--test-concurrency=1"];
-const r = spawnSync(process.execPath, ["--test", ...concurrency, ...files], { stdio: "inherit", cwd: root });
-process.exit(r.status ?? 1);
+const r = spawnSync(
+  process.execPath,
+  [
+    "--import",
+    pathToFileURL(path.join(here, "skipShim.mjs")).href,
+    "--test",
+    ...concurrency,
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    `--test-reporter=${pathToFileURL(path.join(here, "reporter.mjs")).href}`,
+    `--test-reporter-destination=${eventsFile}`,
+    ...files,
+  ],
+  { stdio: "inherit", cwd: root },
+);
+const events = existsSync(eventsFile) ? readEvents(eventsFile) : [];
+rmSync(tmp, { recursive: true, force: true });
+const sum = summarize(events, skipList);
+if (sum.listedSkips.length) {
+  console.log("\nSkipped, as test/skips.json allows:");
+  for (const s of sum.listedSkips) console.log(`  - ${s.name}: ${s.why} (listed: ${s.listed})`);
+}
+if (sum.unlistedSkips.length) {
+  console.log("\nSkipped but not listed in test/skips.json (each counts as a failure):");
+  for (const s of sum.unlistedSkips) console.log(`  - ${s.name}: ${s.why}`);
+}
+if (sum.failures.length) {
+  console.log("\nFailed:");
+  for (const f of sum.failures) console.log(`  - ${f}`);
+}
+const runnerBroke = r.status !== 0 && sum.failed === 0;
+if (runnerBroke)
+  console.log(`\nthe test runner exited with ${r.status ?? r.signal} and no failed test was reported`);
+console.log(`\n${sum.passed} passed, ${sum.failed} failed, ${sum.skipped} skipped`);
+process.exit(sum.failed > 0 || runnerBroke || events.length === 0 ? 1 : 0);
