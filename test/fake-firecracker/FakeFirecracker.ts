@@ -1,10 +1,13 @@
 /**
  * The state machine of the fake Firecracker: every request is checked against
- * the spec (route, body schema, path ids), the lifecycle rules and the side
+ * the API description it is given (banger's own, src/vmm/firecracker/apiSpec.ts:
+ * route, body schema, path ids), the lifecycle rules and the side
  * effects the real VMM has at PUT time (files opened, vsock socket bound).
  */
 import { appendFileSync, existsSync } from "node:fs";
 import net from "node:net";
+import type { ApiDescription as ApiSpec } from "../../src/vmm/firecracker/apiSpec.js";
+import { bodyParameter, matchRoute, validate } from "../../src/vmm/firecracker/apiValidate.js";
 import {
   lifecycleError,
   MAC,
@@ -13,8 +16,6 @@ import {
   pathIdErrors,
   ruleKey,
 } from "./rules.js";
-import { type ApiSpec, bodyParameter, matchRoute } from "./spec.js";
-import { validate } from "./specValidator.js";
 
 export const FAKE_VERSION = "1.16.1";
 

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sharedDir } from "../helpers/repoRoot.js";
 
-/** The Firecracker spec the fake validates against. */
+/** The official Firecracker spec, when it sits beside the repository (compared with apiSpec.ts). */
 export function specPath(): string {
   return path.join(sharedDir(), "firecracker", "firecracker-api.yaml");
 }
@@ -30,7 +30,7 @@ export function writeFakeFirecrackerBin(
   name = "firecracker",
 ): string {
   const file = path.join(dir, name);
-  const exports = Object.entries({ FAKE_FC_SPEC: specPath(), ...env })
+  const exports = Object.entries(env)
     .map(([k, v]) => `export ${k}=${shQuote(v)}`)
     .join("\n");
   writeFileSync(

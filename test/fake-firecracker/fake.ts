@@ -2,10 +2,10 @@
 /**
  * A fake `firecracker` for tests: `node fake.js --api-sock PATH --id ID`.
  * Serves the API on the Unix socket and validates every request against
- * firecracker-api.yaml (see FakeFirecracker). Writes console lines to stdout.
+ * banger's description of the Firecracker API (src/vmm/firecracker/apiSpec.ts;
+ * see FakeFirecracker). Writes console lines to stdout.
  *
  * Environment:
- *   FAKE_FC_SPEC                  spec file (default ../shared/firecracker/firecracker-api.yaml)
  *   FAKE_FC_FAIL_ON               comma-separated `METHOD /path`: answer 400 with a fault_message
  *   FAKE_FC_IGNORE_CTRL_ALT_DEL=1 accept SendCtrlAltDel but keep running
  *   FAKE_FC_NO_SOCKET=1           never create the API socket (hang)
@@ -13,11 +13,9 @@
  */
 import { appendFileSync, existsSync } from "node:fs";
 import http from "node:http";
-import path from "node:path";
 import { parseArgs } from "node:util";
-import { sharedDir } from "../helpers/repoRoot.js";
+import { FIRECRACKER_API } from "../../src/vmm/firecracker/apiSpec.js";
 import { FakeFirecracker } from "./FakeFirecracker.js";
-import { loadSpec } from "./spec.js";
 
 export interface RecordedRequest {
   event: "request";
@@ -80,10 +78,9 @@ function main(): void {
     );
     process.exit(1);
   }
-  const spec = loadSpec(env.FAKE_FC_SPEC ?? path.join(sharedDir(), "firecracker", "firecracker-api.yaml"));
   const fake = new FakeFirecracker({
     id,
-    spec,
+    spec: FIRECRACKER_API,
     console: say,
     onShutdown: () => setTimeout(() => process.exit(0), 50),
     failOn: new Set(
