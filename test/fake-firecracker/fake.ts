@@ -10,12 +10,13 @@
  *   FAKE_FC_IGNORE_CTRL_ALT_DEL=1 accept SendCtrlAltDel but keep running
  *   FAKE_FC_NO_SOCKET=1           never create the API socket (hang)
  *   FAKE_FC_RECORD                append a JSON line per event (start, every request with its answer)
+ *   FAKE_FC_VERSION               the version `--version` and GET / report (default FAKE_VERSION)
  */
 import { appendFileSync, existsSync } from "node:fs";
 import http from "node:http";
 import { parseArgs } from "node:util";
 import { FIRECRACKER_API } from "../../src/vmm/firecracker/apiSpec.js";
-import { FakeFirecracker } from "./FakeFirecracker.js";
+import { FAKE_VERSION, FakeFirecracker } from "./FakeFirecracker.js";
 
 export interface RecordedRequest {
   event: "request";
@@ -43,9 +44,16 @@ const record = (entry: RecordedRequest | RecordedStart): void => {
 function parseFlags(): { apiSock: string; id: string } {
   try {
     const { values } = parseArgs({
-      options: { "api-sock": { type: "string" }, id: { type: "string" } },
+      options: { "api-sock": { type: "string" }, id: { type: "string" }, version: { type: "boolean" } },
       strict: true,
     });
+    if (values.version) {
+      // like the real one: version first, then the snapshot formats it reads
+      say(
+        `Firecracker v${env.FAKE_FC_VERSION ?? FAKE_VERSION}\n\nSupported snapshot data format versions: v8.0.0`,
+      );
+      process.exit(0);
+    }
     const id = values.id ?? "anonymous-instance";
     if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new Error(`Invalid instance ID: ${id}`);
     return { apiSock: values["api-sock"] ?? "/run/firecracker.socket", id };

@@ -80,7 +80,7 @@ function assertBootRequests(d: FakeVmDir, handle: VmmHandle): void {
     is_root_device: false,
     is_read_only: false,
     path_on_host: d.spec.drives[1]?.path,
-    cache_type: "Unsafe",
+    cache_type: "Writeback",
   });
   assert.deepEqual(body("PUT /network-interfaces/eth0"), {
     iface_id: "eth0",
@@ -169,6 +169,17 @@ describe("Firecracker driver contract (fake firecracker validating against bange
     assert.deepEqual(d.pids(), [], "nothing was spawned");
   });
 
+  test("a Firecracker older than the minimum is refused in step spawn, before anything starts", async () => {
+    const d = vmDir();
+    const err = await bootError(
+      new FirecrackerDriver({ firecrackerBin: d.bin({ FAKE_FC_VERSION: "1.7.0" }) }),
+      d,
+    );
+    assert.equal((err.details as { step: string }).step, "spawn");
+    assert.match(err.message, /is Firecracker 1\.7\.0; banger needs 1\.8\.0 or newer/);
+    assert.deepEqual(d.pids(), [], "no VMM was started");
+  });
+
   test("an invalid drive id fails the drives step before it is sent", async () => {
     const d = vmDir();
     d.spec.drives[1] = { ...(d.spec.drives[1] as (typeof d.spec.drives)[number]), id: "work-disk" };
@@ -185,7 +196,11 @@ describe("Firecracker driver contract (fake firecracker validating against bange
   test("wait-api fails fast when the binary exits at once, pointing at the console log", async () => {
     const d = vmDir();
     const bin = path.join(d.dir, "firecracker-dies");
-    writeFileSync(bin, "#!/bin/sh\necho 'KVM: no such device' >&2\nexit 1\n", { mode: 0o755 });
+    writeFileSync(
+      bin,
+      '#!/bin/sh\n[ "$1" = --version ] && { echo "Firecracker v1.16.1"; exit 0; }\necho "KVM: no such device" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
     const err = await bootError(new FirecrackerDriver({ firecrackerBin: bin, apiTimeoutMs: 10_000 }), d);
     assert.match(err.message, /step "wait-api" failed: firecracker \(pid \d+\) exited before its API socket/);
     assert.ok(err.message.includes(d.spec.consoleLog));

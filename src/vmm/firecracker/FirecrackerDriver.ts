@@ -1,5 +1,5 @@
 /** VmmDriver for Firecracker: configure-over-API boot, Ctrl+Alt+Del stop, /proc liveness. */
-import { chownSync } from "node:fs";
+import { chownSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type {
   BootObserver,
@@ -16,6 +16,7 @@ import { FirecrackerApiClient } from "./ApiClient.js";
 import { firecrackerPaths } from "./argv.js";
 import { type BootContext, type BootStepSettings, bootStepsFor } from "./bootSteps.js";
 import { checkKernelImage } from "./kernelImage.js";
+import { checkFirecrackerVersion } from "./version.js";
 
 export interface FirecrackerDriverOptions {
   /** The firecracker binary (config `firecracker_bin`). Default "firecracker" (looked up on PATH). */
@@ -37,10 +38,13 @@ export class FirecrackerDriver implements VmmDriver {
   readonly features: DriverFeatures = { snapshots: false, agentChannel: "vsock" };
   private readonly settings: BootStepSettings;
   private readonly requestTimeoutMs: number;
+  /** Binaries whose version passed, keyed by path and mtime (an upgrade in place is checked again). */
+  private readonly versionOk = new Set<string>();
 
   constructor(opts: FirecrackerDriverOptions = {}) {
     this.settings = {
       firecrackerBin: opts.firecrackerBin ?? "firecracker",
+      checkVersion: (bin) => this.checkVersion(bin),
       apiTimeoutMs: opts.apiTimeoutMs ?? 5000,
       pollMs: opts.pollMs ?? 10,
       env: opts.env ?? process.env,
@@ -48,6 +52,18 @@ export class FirecrackerDriver implements VmmDriver {
       chown: opts.chown ?? chownSync,
     };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+  }
+
+  private async checkVersion(bin: string): Promise<void> {
+    let key = bin;
+    try {
+      key = `${bin}@${statSync(bin).mtimeMs}`;
+    } catch {
+      /* looked up on PATH: checked each time the daemon starts */
+    }
+    if (this.versionOk.has(key)) return;
+    await checkFirecrackerVersion(bin);
+    this.versionOk.add(key);
   }
 
   async boot(spec: BootSpec, observer?: BootObserver): Promise<BootResult> {

@@ -21,6 +21,8 @@ import {
 
 export interface BootStepSettings {
   firecrackerBin: string;
+  /** Checks the binary's version (cached per binary); throws below the minimum. */
+  checkVersion: (bin: string) => Promise<void>;
   /** Deadline for the API socket to answer after spawn. */
   apiTimeoutMs: number;
   pollMs: number;
@@ -62,6 +64,7 @@ const spawnStep: Step<Ctx> = {
     assertSocketPath(paths.apiSock);
     assertSocketPath(paths.vsock);
     const argv = firecrackerArgv(settings.firecrackerBin, paths.apiSock, spec.id);
+    await settings.checkVersion(settings.firecrackerBin);
     await mkdir(spec.vmDir, { recursive: true });
     if (existsSync(paths.apiSock)) {
       if (await ctx.client.ping()) {
