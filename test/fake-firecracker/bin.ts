@@ -18,6 +18,11 @@ export function fakeScript(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), "fake.js");
 }
 
+/** The compiled fake jailer. */
+export function fakeJailerScript(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), "jailer.js");
+}
+
 const shQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /**
@@ -28,6 +33,7 @@ export function writeFakeFirecrackerBin(
   dir: string,
   env: Record<string, string> = {},
   name = "firecracker",
+  script = fakeScript(),
 ): string {
   const file = path.join(dir, name);
   const exports = Object.entries(env)
@@ -35,7 +41,7 @@ export function writeFakeFirecrackerBin(
     .join("\n");
   writeFileSync(
     file,
-    `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(fakeScript())} "$@"\n`,
+    `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(script)} "$@"\n`,
   );
   chmodSync(file, 0o755);
   return file;
