@@ -4,7 +4,7 @@
  * route, body schema, path ids), the lifecycle rules and the side
  * effects the real VMM has at PUT time (files opened, vsock socket bound).
  */
-import { accessSync, constants, appendFileSync, existsSync } from "node:fs";
+import { accessSync, appendFileSync, constants, existsSync } from "node:fs";
 import net from "node:net";
 import type { ApiDescription as ApiSpec } from "../../src/vmm/firecracker/apiSpec.js";
 import { bodyParameter, matchRoute, validate } from "../../src/vmm/firecracker/apiValidate.js";
@@ -150,7 +150,9 @@ export class FakeFirecracker {
       return "is_read_only is required with path_on_host.";
     const otherRoot = [...this.drives.values()].find((x) => x.is_root_device && x.drive_id !== d.drive_id);
     if (d.is_root_device && otherRoot) return "A root block device already exists!";
-    return d.path_on_host === undefined ? null : this.file("path_on_host", d.path_on_host, d.is_read_only !== true);
+    return d.path_on_host === undefined
+      ? null
+      : this.file("path_on_host", d.path_on_host, d.is_read_only !== true);
   }
 
   private netError(n: Body): string | null {
@@ -215,7 +217,10 @@ export class FakeFirecracker {
     } else if (type === "FlushMetrics") {
       const metrics = this.configured.get("PUT /metrics")?.metrics_path;
       if (typeof metrics === "string")
-        appendFileSync((this.opts.hostPath ?? ((x: string) => x))(metrics), `${JSON.stringify({ utc_timestamp_ms: Date.now() })}\n`);
+        appendFileSync(
+          (this.opts.hostPath ?? ((x: string) => x))(metrics),
+          `${JSON.stringify({ utc_timestamp_ms: Date.now() })}\n`,
+        );
     }
     return OK;
   }

@@ -39,10 +39,7 @@ export function writeFakeFirecrackerBin(
   const exports = Object.entries(env)
     .map(([k, v]) => `export ${k}=${shQuote(v)}`)
     .join("\n");
-  writeFileSync(
-    file,
-    `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(script)} "$@"\n`,
-  );
+  writeFileSync(file, `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(script)} "$@"\n`);
   chmodSync(file, 0o755);
   return file;
 }

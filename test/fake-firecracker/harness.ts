@@ -52,7 +52,12 @@ export class FakeVmDir {
 
   /** A fake `jailer` beside the fake firecracker (records to this.record). */
   jailerBin(env: Record<string, string> = {}): string {
-    return writeFakeFirecrackerBin(this.dir, { FAKE_FC_RECORD: this.record, ...env }, "jailer", fakeJailerScript());
+    return writeFakeFirecrackerBin(
+      this.dir,
+      { FAKE_FC_RECORD: this.record, ...env },
+      "jailer",
+      fakeJailerScript(),
+    );
   }
 
   private lines(): Array<RecordedRequest | RecordedStart | RecordedJail> {

@@ -91,7 +91,9 @@ function main(): void {
   const gid = Number(v.gid);
   if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid <= 0 || gid <= 0) fail("bad --uid/--gid");
   const version = v["cgroup-version"] ?? "1";
-  const fsTypes = readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[2]);
+  const fsTypes = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[2]);
   if (version !== "1" && version !== "2") fail(`--cgroup-version must be 1 or 2, got ${version}`);
   if (!fsTypes.includes(version === "1" ? "cgroup" : "cgroup2")) fail(`no cgroup v${version} hierarchy here`);
   if (fcArgs.some((a) => a === "--id" || a.startsWith("--id="))) fail("the jailer passes --id itself");
@@ -107,7 +109,8 @@ function main(): void {
     } catch {
       /* no such directory in this jail */
     }
-    for (const n of names) if (!(`/${dir}/${n}` in mounts)) fail(`/${dir}/${n} is in the chroot but not bind-mounted`);
+    for (const n of names)
+      if (!(`/${dir}/${n}` in mounts)) fail(`/${dir}/${n} is in the chroot but not bind-mounted`);
   }
   if (process.env.FAKE_FC_RECORD) {
     const entry: RecordedJail = { event: "jail", argv: process.argv.slice(2), uid, chrootDir, mounts };

@@ -40,7 +40,9 @@ const hostMountsUnder = (dir: string): string[] =>
 const statusOf = (pid: number, key: string): string =>
   new RegExp(`^${key}:\\s+(.*)$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
 
-describe("Firecracker through its jailer (fake jailer + fake firecracker)", { skip: !isRoot && "needs root" }, () => {
+describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
+  skip: !isRoot && "needs root",
+}, () => {
   test("jailer argv, bind mounts seen only inside the jail, in-jail paths in the API, jail uid, teardown", async () => {
     const d = jailVmDir();
     const fc = d.bin();
@@ -69,15 +71,32 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", { sk
       "/logs/firecracker.log",
       "/logs/metrics.json",
     ]);
-    assert.equal(jail.mounts["/drives/work"], "user data that must survive".length, "the user's file, not a copy");
+    assert.equal(
+      jail.mounts["/drives/work"],
+      "user data that must survive".length,
+      "the user's file, not a copy",
+    );
     assert.deepEqual(hostMountsUnder(d.dir), [], "no mount in the host's namespace");
-    assert.equal(statSync(path.join(jail.chrootDir, "drives/work")).size, 0, "on the host: an empty mount point");
+    assert.equal(
+      statSync(path.join(jail.chrootDir, "drives/work")).size,
+      0,
+      "on the host: an empty mount point",
+    );
 
     const body = (p: string) => d.requests().find((r) => `${r.method} ${r.path}` === p)?.body;
-    for (const r of d.requests()) assert.ok(r.status < 300, `${r.method} ${r.path} -> ${r.status} ${r.fault}`);
-    assert.deepEqual(body("PUT /logger"), { log_path: "/logs/firecracker.log", level: "Info", show_level: true, show_log_origin: false });
+    for (const r of d.requests())
+      assert.ok(r.status < 300, `${r.method} ${r.path} -> ${r.status} ${r.fault}`);
+    assert.deepEqual(body("PUT /logger"), {
+      log_path: "/logs/firecracker.log",
+      level: "Info",
+      show_level: true,
+      show_log_origin: false,
+    });
     assert.deepEqual(body("PUT /metrics"), { metrics_path: "/logs/metrics.json" });
-    assert.equal((body("PUT /boot-source") as { kernel_image_path: string }).kernel_image_path, "/boot/vmlinux");
+    assert.equal(
+      (body("PUT /boot-source") as { kernel_image_path: string }).kernel_image_path,
+      "/boot/vmlinux",
+    );
     assert.deepEqual(body("PUT /drives/work"), {
       drive_id: "work",
       is_root_device: false,
@@ -90,7 +109,11 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", { sk
     assert.equal(handle.controlSocket, path.join(jail.chrootDir, "run/fc.sock"));
     assert.equal(handle.agentSocket, path.join(jail.chrootDir, "run/vsock.sock"));
     assert.equal(driver.isAlive(handle), true);
-    assert.equal(statusOf(handle.pid, "Uid").split(/\s+/)[0], String(uid), "firecracker runs as the jail uid");
+    assert.equal(
+      statusOf(handle.pid, "Uid").split(/\s+/)[0],
+      String(uid),
+      "firecracker runs as the jail uid",
+    );
     assert.equal(statusOf(handle.pid, "Gid").split(/\s+/)[0], String(uid));
     assert.match(aclOf(work), new RegExp(`^user:${uid}:rw-$`, "m"), "access through an ACL entry");
     assert.equal(statSync(work).uid, 0, "the user's file keeps its owner");

@@ -82,7 +82,10 @@ describe("jail plan", () => {
     const b = pickJailUid("vm-a", range, new Set([a]));
     assert.notEqual(b, a);
     const all = new Set(Array.from({ length: 10 }, (_, i) => 900000 + i));
-    assert.throws(() => pickJailUid("vm-a", range, all), /every uid of the jailer range 900000-900009 is in use/);
+    assert.throws(
+      () => pickJailUid("vm-a", range, all),
+      /every uid of the jailer range 900000-900009 is in use/,
+    );
   });
 
   it("cgroup version from /proc/mounts", () => {
