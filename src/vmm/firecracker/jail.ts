@@ -20,6 +20,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
+import type { JailLaunchPlan } from "../../helper/protocol.js";
 import type { BootSpec } from "../driver.js";
 
 export interface UidRange {
@@ -82,25 +83,8 @@ export interface Bind {
   readOnly: boolean;
 }
 
-export interface JailPlan {
-  id: string;
-  uid: number;
-  gid: number;
-  cgroupVersion: 1 | 2;
-  jailerBin: string;
-  firecrackerBin: string;
-  chrootBase: string;
-  /** `<chrootBase>/<exec_file_name>/<id>/root` */
-  chrootDir: string;
-  binds: Bind[];
-  /** Host path of the file where the jailer writes firecracker's pid. */
-  pidFile: string;
-  /** Host paths of the sockets Firecracker creates inside the chroot. */
-  apiSock: string;
-  vsock: string;
-  /** The jailer's argv. */
-  jailerArgv: string[];
-}
+/** The plan of one jail: the privileged helper's contract (JailLaunchPlan) is the same shape. */
+export type JailPlan = JailLaunchPlan;
 
 export interface JailInput {
   jailerBin: string;
