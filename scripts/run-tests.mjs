@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's built-in test runner.
 // Usage: node scripts/run-tests.mjs [unit] [integration] [e2e] [--only SUBSTRING]
+//          [--dir DIR] [--skips FILE]
 // With no suite named, all suites run. Build first (`npm run build`).
+// --dir runs the *.test.js files under DIR instead of the suites, and --skips
+// reads another skip list (both for testing this runner).
 //
 // Strict: a skipped test (a skipped describe counts each test inside it) fails
 // the run unless test/skips.json lists it with a reason. The last line is
@@ -17,9 +20,13 @@ import { loadSkipList, readEvents, summarize } from "./test-runner/summary.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 let only;
+let dir;
+let skipsFile = path.join(root, "test", "skips.json");
 const suites = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--only") only = args[++i];
+  else if (args[i] === "--dir") dir = path.resolve(args[++i]);
+  else if (args[i] === "--skips") skipsFile = path.resolve(args[++i]);
   else suites.push(args[i]);
 }
 const wanted = suites.length ? suites : ["unit", "integration", "e2e"];
@@ -47,8 +54,7 @@ function find(dir) {
   return out;
 }
 
-const files = wanted
-  .flatMap((s) => dirs[s].flatMap((d) => find(path.join(root, d))))
+const files = (dir ? find(dir) : wanted.flatMap((s) => dirs[s].flatMap((d) => find(path.join(root, d)))))
   .filter((f) => only === undefined || f.includes(only))
   .sort();
 if (files.length === 0) {
@@ -57,7 +63,7 @@ if (files.length === 0) {
 }
 let skipList;
 try {
-  skipList = loadSkipList(path.join(root, "test", "skips.json"));
+  skipList = loadSkipList(skipsFile);
 } catch (e) {
   console.error(`invalid skip list: ${e.message}`);
   process.exit(2);
@@ -74,13 +80,15 @@ const r = spawnSync(
     pathToFileURL(path.join(here, "skipShim.mjs")).href,
     "--test",
     ...concurrency,
-    "--test-reporter=spec",
+    `--test-reporter=${pathToFileURL(path.join(here, "specReporter.mjs")).href}`,
     "--test-reporter-destination=stdout",
     `--test-reporter=${pathToFileURL(path.join(here, "reporter.mjs")).href}`,
     `--test-reporter-destination=${eventsFile}`,
     ...files,
   ],
-  { stdio: "inherit", cwd: root },
+  // NODE_TEST_CONTEXT is set when this runner itself runs under node --test: the inner run would
+  // then report to that parent instead of to the reporters here.
+  { stdio: "inherit", cwd: root, env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
 );
 const events = existsSync(eventsFile) ? readEvents(eventsFile) : [];
 rmSync(tmp, { recursive: true, force: true });
