@@ -126,6 +126,23 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
     assert.deepEqual(d.alive(), []);
   });
 
+  test("booting a VM whose jailed VMM still answers is refused, and the live jail is left alone", async () => {
+    const d = jailVmDir();
+    const fc = d.bin();
+    d.jailerBin();
+    const driver = new FirecrackerDriver({ firecrackerBin: fc, jail: { uidRange: RANGE } });
+    const { handle } = await driver.boot(d.spec);
+    await assert.rejects(driver.boot(d.spec), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "CONFLICT");
+      assert.match(e.message, /a VMM already answers on .*\/root\/run\/fc\.sock/);
+      return true;
+    });
+    assert.equal(driver.isAlive(handle), true, "the running VM was not touched");
+    assert.ok(existsSync(handle.controlSocket));
+    await driver.stop(handle);
+    assert.equal(existsSync(path.join(d.spec.vmDir, "jail")), false);
+  });
+
   test("a failed boot of a jailed VM undoes the jail", async () => {
     const d = jailVmDir();
     const fc = d.bin({ FAKE_FC_FAIL_ON: "PUT /vsock" });

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { killAndWait } from "../process.js";
 import type { Step } from "../steps.js";
+import { assertSocketPath, firecrackerArgv } from "./argv.js";
 import type { BootContext, JailSettings } from "./context.js";
 import { aclArgv, JAIL_API_SOCK, type JailPlan, jailPlan, pickJailUid } from "./jail.js";
 
@@ -70,11 +71,17 @@ export const jailSpawnStep: Step<BootContext> = {
     if (!path.isAbsolute(settings.firecrackerBin)) {
       throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "the jailer needs an absolute firecracker path");
     }
+    firecrackerArgv(settings.firecrackerBin, ctx.paths.apiSock, spec.id); // checks the id like --id
+    assertSocketPath(ctx.paths.apiSock);
+    assertSocketPath(ctx.paths.vsock);
     await settings.checkVersion(settings.firecrackerBin);
+    if (existsSync(ctx.paths.apiSock) && (await ctx.client.ping())) {
+      throw new BangerError(ErrorCodes.CONFLICT, `a VMM already answers on ${ctx.paths.apiSock}`);
+    }
     await mkdir(spec.vmDir, { recursive: true });
     await touch(spec.vmmLog);
     await touch(ctx.paths.metrics);
-    await removeJail(spec.vmDir, jail.exec); // what a crashed boot left
+    await removeJail(spec.vmDir, jail.exec); // what a crashed boot left (its VMM no longer answers)
     const plan = planFor(ctx, jail);
     onCleanup(() => removeJail(spec.vmDir, jail.exec));
     await writeFile(planFileOf(spec.vmDir), JSON.stringify(plan, null, 2), { mode: 0o600 });
