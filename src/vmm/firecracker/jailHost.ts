@@ -49,7 +49,9 @@ export function launchAsRoot(getuid: () => number) {
     const [cmd, ...args] = launchArgv(process.execPath, LAUNCHER_SCRIPT, planFile);
     const fd = openSync(logPath, "a");
     try {
-      const child = spawn(cmd as string, args, { detached: true, stdio: ["ignore", fd, fd], env: {} });
+      // a fixed environment: nothing of the daemon's (or the user's) reaches what runs as root
+      const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+      const child = spawn(cmd as string, args, { detached: true, stdio: ["ignore", fd, fd], env });
       const code = await new Promise<number | null>((resolve, reject) => {
         child.once("error", reject);
         child.once("exit", (c, sig) => resolve(sig ? null : c));
