@@ -122,6 +122,7 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
     assert.equal(driver.isAlive(handle), false);
     assert.equal(existsSync(chrootBase), false, "the jail is removed");
     assert.doesNotMatch(aclOf(work), new RegExp(`user:${uid}:`), "the ACL entry is taken back");
+    assert.doesNotMatch(aclOf(work), /^mask::/m, "and the file has its plain mode again (no leftover mask)");
     assert.equal(readFileSync(work, "utf8"), "user data that must survive");
     assert.deepEqual(d.alive(), []);
   });

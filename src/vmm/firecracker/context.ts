@@ -8,8 +8,8 @@ export interface JailSettings {
   jailerBin: string;
   uidRange: UidRange;
   cgroupVersion: 1 | 2;
-  /** Run an argv to completion (setfacl); throws with its stderr on failure. */
-  exec: (argv: string[]) => Promise<void>;
+  /** Run an argv to completion (setfacl, getfacl); resolves with its stdout, throws with its stderr. */
+  exec: (argv: string[]) => Promise<string>;
   /** Run the launch argv as root with stdout/stderr appended to `logPath`; resolves when it exited 0. */
   launch: (plan: JailPlan, planFile: string, logPath: string) => Promise<void>;
   /** Uids of jails alive now (never given to a new jail). */

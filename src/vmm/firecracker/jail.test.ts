@@ -7,11 +7,13 @@ import type { BootSpec } from "../driver.js";
 import {
   aclArgv,
   cgroupVersionFromMounts,
+  getfaclArgv,
   jailedPaths,
   jailedSpec,
   jailerBeside,
   jailPlan,
   launchArgv,
+  onlyBaseAcl,
   pickJailUid,
 } from "./jail.js";
 import { planProblems } from "./jailLaunch.js";
@@ -103,6 +105,14 @@ describe("jail plan", () => {
     assert.equal(jailerBeside("/opt/fc/firecracker", has), "/opt/fc/jailer");
     assert.equal(jailerBeside("/usr/bin/firecracker", has), null);
     assert.equal(jailerBeside("firecracker", has), null);
+  });
+
+  it("a mask with no named entry left is banger's leftover; anyone else's entry is kept", () => {
+    assert.equal(onlyBaseAcl("user::rw-\ngroup::r--\nmask::r--\nother::r--\n"), true);
+    assert.equal(onlyBaseAcl("# file: x\nuser::rw-\ngroup::r--\nother::r--\n"), true);
+    assert.equal(onlyBaseAcl("user::rw-\nuser:1001:r--\ngroup::r--\nmask::r--\nother::r--\n"), false);
+    assert.equal(onlyBaseAcl("user::rw-\ngroup::r--\ngroup:staff:rw-\nmask::rw-\nother::---\n"), false);
+    assert.deepEqual(getfaclArgv("/d/w"), ["getfacl", "-c", "-p", "--", "/d/w"]);
   });
 
   it("launch and ACL argv", () => {

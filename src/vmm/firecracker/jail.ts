@@ -202,3 +202,22 @@ export function jailedPaths(
     api: { apiSock: JAIL_API_SOCK, vsock: JAIL_VSOCK, metrics: JAIL_FILES.metrics },
   };
 }
+
+/** getfacl argv printing a file's ACL entries only (no header, no path mangling). */
+export function getfaclArgv(file: string): string[] {
+  return ["getfacl", "-c", "-p", "--", file];
+}
+
+/**
+ * True when an ACL (getfacl -c output) has no named user or group entries
+ * left: only the owner, group, mask and other entries. The mask is then a
+ * leftover of banger's own entry, and `setfacl -b` gives the file back its
+ * plain mode without changing anyone's access.
+ */
+export function onlyBaseAcl(getfaclOutput: string): boolean {
+  return getfaclOutput
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .every((l) => /^(user|group|mask|other)::/.test(l));
+}

@@ -7,11 +7,11 @@ import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { type JailPlan, launchArgv, type UidRange } from "./jail.js";
 
 /** Run argv to completion; the error names the command and carries its stderr. */
-export function execArgv(argv: string[]): Promise<void> {
+export function execArgv(argv: string[]): Promise<string> {
   const [cmd, ...args] = argv;
   return new Promise((resolve, reject) => {
-    execFile(cmd as string, args, { timeout: 30_000 }, (err, _out, stderr) => {
-      if (!err) return resolve();
+    execFile(cmd as string, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve(String(stdout));
       reject(
         new BangerError(
           ErrorCodes.COMMAND_FAILED,

@@ -71,7 +71,10 @@ function main(planFile: string | undefined): number {
   }
   prepareChroot(plan);
   const [cmd, ...args] = plan.jailerArgv;
-  const r = spawnSync(cmd as string, args, { stdio: "inherit", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
+  const r = spawnSync(cmd as string, args, {
+    stdio: "inherit",
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+  });
   if (r.error) process.stderr.write(`cannot run ${cmd}: ${r.error.message}\n`);
   return r.status ?? 1;
 }

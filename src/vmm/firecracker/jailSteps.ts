@@ -8,10 +8,18 @@ import { killAndWait } from "../process.js";
 import type { Step } from "../steps.js";
 import { assertSocketPath, firecrackerArgv } from "./argv.js";
 import type { BootContext, JailSettings } from "./context.js";
-import { aclArgv, JAIL_API_SOCK, type JailPlan, jailPlan, pickJailUid } from "./jail.js";
+import {
+  aclArgv,
+  type Bind,
+  getfaclArgv,
+  JAIL_API_SOCK,
+  type JailPlan,
+  jailPlan,
+  onlyBaseAcl,
+  pickJailUid,
+} from "./jail.js";
 
-/** Where a VM's jails live: `<vmDir>/jail` (the jailer's --chroot-base-dir), and its plan file. */
-/** Must agree with jailedPaths() in jail.ts. */
+/** Where a VM's jails live: `<vmDir>/jail` (the jailer's --chroot-base-dir; as in jailedPaths()), and its plan file. */
 export const jailBase = (vmDir: string): string => path.join(vmDir, "jail");
 export const planFileOf = (vmDir: string): string => path.join(vmDir, "jail.json");
 
@@ -39,12 +47,18 @@ async function waitForPidFile(file: string, timeoutMs: number): Promise<number> 
   }
 }
 
+/** Remove the jail uid's ACL entry; drop the mask it leaves when no other named entry remains. */
+async function takeBackAcl(bind: Bind, uid: number, exec: JailSettings["exec"]): Promise<void> {
+  await exec(aclArgv(bind, uid, true));
+  if (onlyBaseAcl(await exec(getfaclArgv(bind.source)))) await exec(["setfacl", "-b", "--", bind.source]);
+}
+
 /** Undo a jail: take back the ACL entries, remove the chroot and the plan. Safe to repeat. */
 export async function removeJail(vmDir: string, exec: JailSettings["exec"]): Promise<void> {
   const planFile = planFileOf(vmDir);
   if (existsSync(planFile)) {
     const plan = JSON.parse(readFileSync(planFile, "utf8")) as JailPlan;
-    for (const b of plan.binds) if (existsSync(b.source)) await exec(aclArgv(b, plan.uid, true));
+    for (const b of plan.binds) if (existsSync(b.source)) await takeBackAcl(b, plan.uid, exec);
   }
   // Only empty mount points are here: the bind mounts live in the jail's namespace, never in ours.
   await rm(jailBase(vmDir), { recursive: true, force: true });
