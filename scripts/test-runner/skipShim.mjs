@@ -90,3 +90,12 @@ nodeTest.test = withVariants(test);
 nodeTest.it = nodeTest.test;
 for (const h of ["before", "after", "beforeEach", "afterEach"]) nodeTest[h] = hook(nodeTest[h]);
 syncBuiltinESMExports();
+
+// A Node whose node:test exports cannot be replaced this way would count skipped suites as
+// nothing again: fail every test file loudly instead.
+const esm = await import("node:test");
+if (esm.describe !== nodeTest.describe || esm.it !== nodeTest.it) {
+  throw new Error(
+    `scripts/test-runner/skipShim.mjs could not wrap node:test on Node ${process.version}: skipped suites would go uncounted`,
+  );
+}
