@@ -144,6 +144,29 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
     assert.equal(existsSync(path.join(d.spec.vmDir, "jail")), false);
   });
 
+  test("a daemon that is not root cannot launch the jail itself: a clear error in step spawn, nothing left", async () => {
+    const d = jailVmDir();
+    const fc = d.bin();
+    d.jailerBin();
+    const driver = new FirecrackerDriver({
+      firecrackerBin: fc,
+      getuid: () => 1000,
+      jail: { uidRange: RANGE },
+    });
+    await assert.rejects(driver.boot(d.spec), (e: Error & { code?: string; hint?: string }) => {
+      assert.equal(e.code, "PREFLIGHT_FAILED");
+      assert.match(
+        e.message,
+        /a jailer sits beside .*firecracker, and running Firecracker through it needs root/,
+      );
+      assert.match(e.hint ?? "", /banger sudoers --install/);
+      return true;
+    });
+    assert.deepEqual(d.jails(), [], "the jailer never ran");
+    assert.equal(existsSync(path.join(d.spec.vmDir, "jail")), false);
+    for (const drive of d.spec.drives) assert.doesNotMatch(aclOf(drive.path), /^user:\d+:/m);
+  });
+
   test("a failed boot of a jailed VM undoes the jail", async () => {
     const d = jailVmDir();
     const fc = d.bin({ FAKE_FC_FAIL_ON: "PUT /vsock" });
