@@ -5,8 +5,9 @@
 // untested. This shim turns a describe-level skip into per-test skips: the
 // suite runs unskipped, and while its body is defined node:test's `test`/`it`
 // register every test as skipped with the suite's reason, nested suites do
-// the same, and hooks are dropped (they would set up what the skipped tests
-// need). It replaces node:test's exports with module.syncBuiltinESMExports()
+// the same; before/beforeEach/afterEach hooks are dropped (they would set up
+// what the skipped tests need) and after hooks run with their errors ignored
+// (they undo what the body made). It replaces node:test's exports with module.syncBuiltinESMExports()
 // before any test file imports it. Cost: Node records the shim, not the test
 // file, as the location where each test was declared (error stacks still point
 // at the test's own lines).
@@ -83,12 +84,33 @@ const hook =
   (...args) =>
     skipping.getStore() === undefined ? realHook(...args) : undefined;
 
+/**
+ * In a skipped suite, `after` hooks still run: they undo what the suite's
+ * body made (a temp dir made while defining the tests). Their errors are
+ * ignored there, since they may also undo a `before` that never ran.
+ */
+const afterHook =
+  (realAfter) =>
+  (...args) => {
+    if (skipping.getStore() === undefined) return realAfter(...args);
+    const fn = args.find((a) => typeof a === "function");
+    const opts = args.find((a) => a && typeof a === "object");
+    return realAfter(async (...a) => {
+      try {
+        await fn?.(...a);
+      } catch {
+        /* undoing what the skipped suite never set up */
+      }
+    }, opts);
+  };
+
 // Installed before any test file imports node:test: its ESM exports are fixed at first import.
 nodeTest.describe = withVariants(describe);
 nodeTest.suite = nodeTest.describe;
 nodeTest.test = withVariants(test);
 nodeTest.it = nodeTest.test;
-for (const h of ["before", "after", "beforeEach", "afterEach"]) nodeTest[h] = hook(nodeTest[h]);
+for (const h of ["before", "beforeEach", "afterEach"]) nodeTest[h] = hook(nodeTest[h]);
+nodeTest.after = afterHook(nodeTest.after);
 syncBuiltinESMExports();
 
 // A Node whose node:test exports cannot be replaced this way would count skipped suites as

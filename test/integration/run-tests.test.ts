@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -14,10 +14,14 @@ import { repoRoot } from "../helpers/repoRoot.js";
 const dir = mkdtempSync(path.join(os.tmpdir(), "brt-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const SUITE = `const { describe, it, before } = require("node:test");
+const SUITE = `const { describe, it, before, after } = require("node:test");
 const fs = require("node:fs");
 describe("outer", { skip: "no widget here" }, () => {
-  before(() => fs.writeFileSync(${JSON.stringify(path.join(dir, "hook-ran"))}, "x"));
+  const made = fs.mkdtempSync(${JSON.stringify(path.join(dir, "made-"))});
+  let fromBefore;
+  before(() => { fromBefore = 1; fs.writeFileSync(${JSON.stringify(path.join(dir, "hook-ran"))}, "x"); });
+  after(() => fs.rmSync(made, { recursive: true }));
+  after(() => fromBefore.toFixed());
   it("a", () => { throw new Error("a skipped test must not run"); });
   describe("inner", () => {
     it("b", () => {});
@@ -69,6 +73,11 @@ describe("the strict test runner", () => {
     assert.ok(out.includes("(listed: widgets exist only on the lab machine)"));
     assert.equal(out.includes("skipShim.mjs:"), false, "no shim locations in the report");
     assert.throws(() => rmSync(path.join(dir, "hook-ran")), /ENOENT/, "the before hook did not run");
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith("made-")),
+      [],
+      "after hooks ran and removed what the body made; one failing on the missing before state did no harm",
+    );
   });
 
   it("a failing test and a file that cannot load are failures", () => {
