@@ -6,8 +6,9 @@
 # qemu: the VMM where Firecracker cannot run; e2fsprogs: disks without mounting;
 # kmod cpio xz-utils dpkg: the guest kernel and initrd; gcc libc6-dev: the guest
 # agent (a static binary); mmdebstrap: the golden image from Debian packages.
+# sudo: a normal user runs the privileged helper; acl: the Firecracker jail grants file access without chown.
 RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip
-  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring sudo)
+  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring sudo acl)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
 # server, xfsprogs gives a reflink-capable filesystem to test clones on.
 TEST_APT_PACKAGES=(tmux dnsutils xfsprogs)

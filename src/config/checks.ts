@@ -250,3 +250,23 @@ export const checkFileMode: Check<number | null> = (v) => {
     typeof v === "number" ? ` (write it as a string: mode = "${String(v).padStart(4, "0")}")` : "";
   return bad(`expected an octal string like "0644", got ${describeValue(v)}${quote}`);
 };
+
+/** Lowest uid a jailer range may start at: above the uids of people and system services. */
+export const JAILER_UID_MIN = 65536;
+
+/** `"FIRST-LAST"`: a range of uids for jailed VMMs, at least 16 wide, above normal users. */
+export const checkUidRange: Check<{ first: number; last: number }> = (v) => {
+  if (typeof v !== "string") return expected('a string "FIRST-LAST", for example "900000-965535"', v);
+  const m = /^(\d+)-(\d+)$/.exec(v.trim());
+  const first = Number(m?.[1]);
+  const last = Number(m?.[2]);
+  if (!m) return bad(`expected "FIRST-LAST" (two uids joined by "-"), got ${describeValue(v)}`);
+  if (first < JAILER_UID_MIN)
+    return bad(
+      `the range must start at ${JAILER_UID_MIN} or above (uids of users and services live below), got ${first}`,
+    );
+  if (last > 4294967294) return bad(`uids end at 4294967294, got ${last}`);
+  if (last - first + 1 < 16)
+    return bad(`the range ${first}-${last} must hold at least 16 uids (one per running VM)`);
+  return ok({ first, last });
+};

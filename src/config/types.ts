@@ -58,6 +58,10 @@ export interface ResolvedConfig {
     disk_size: Sourced<number | null>;
   };
   file_sync: Sourced<FileSyncEntry[]>;
+  firecracker: {
+    /** uids/gids given to jailed Firecracker processes, one per VM (used when a jailer sits beside firecracker). */
+    jailer_uid_range: Sourced<{ first: number; last: number }>;
+  };
 }
 
 /** One problem found while validating config.toml. */

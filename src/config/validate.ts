@@ -15,6 +15,7 @@ import {
   checkOneOf,
   checkPollInterval,
   checkSubnet,
+  checkUidRange,
   checkUrl,
   describeValue,
   isTable,
@@ -57,6 +58,7 @@ export const CONFIG_DEFAULTS = {
   /** bridge and subnet default per user: see defaultNetwork (bgr<uid>, 172.30.<uid % 256>.0/24). */
   network: { nat: false, tap_pool_size: 2 },
   dns: { listen: "127.0.0.1:42069" },
+  firecracker: { jailer_uid_range: { first: 900000, last: 965535 } },
 } as const;
 
 /** Every known key, by table ("" is the top level). */
@@ -75,11 +77,13 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
     "dns",
     "vm_defaults",
     "file_sync",
+    "firecracker",
   ],
   network: ["bridge", "subnet", "nat", "tap_pool_size"],
   dns: ["listen"],
   vm_defaults: ["vcpu", "memory", "disk_size"],
   file_sync: ["host", "guest", "mode"],
+  firecracker: ["jailer_uid_range"],
 };
 
 /** Report every key of `table` not in `known`, with the nearest known key or the table it belongs in. */
@@ -181,6 +185,16 @@ export function validateConfig(raw: unknown, env: Env): ValidationResult {
     dns: { listen: field(subTable(root, "dns", ctx), "listen", "dns", d.dns.listen, checkListen, ctx) },
     vm_defaults: validateVmDefaults(subTable(root, "vm_defaults", ctx), ctx),
     file_sync: validateFileSync(root.file_sync, ctx),
+    firecracker: {
+      jailer_uid_range: field(
+        subTable(root, "firecracker", ctx),
+        "jailer_uid_range",
+        "firecracker",
+        { ...d.firecracker.jailer_uid_range },
+        checkUidRange,
+        ctx,
+      ),
+    },
   };
   return ctx.problems.length > 0 ? { config: null, problems: ctx.problems } : { config, problems: [] };
 }

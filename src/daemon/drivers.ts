@@ -45,6 +45,8 @@ export class RealDriverProvider implements DriverProvider {
         name === "firecracker"
           ? new FirecrackerDriver({
               firecrackerBin: binary ?? this.config.firecracker_bin.value ?? "firecracker",
+              // used when a jailer sits beside the firecracker binary
+              jail: { uidRange: this.config.firecracker.jailer_uid_range.value },
             })
           : new QemuDriver({
               qemuBin: binary ?? this.config.qemu_bin.value ?? "qemu-system-x86_64",

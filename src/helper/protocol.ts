@@ -88,6 +88,28 @@ export interface CgroupInfo {
   limits: CgroupLimits;
 }
 
+/**
+ * Starting Firecracker through its jailer for one VM (src/vmm/firecracker/jail.ts
+ * builds it; jailLaunch.ts `planProblems` is the check the helper must make:
+ * paths, id, uid inside the caller's jail range, never --no-seccomp).
+ */
+export interface JailLaunchPlan {
+  id: string;
+  uid: number;
+  gid: number;
+  cgroupVersion: 1 | 2;
+  jailerBin: string;
+  firecrackerBin: string;
+  chrootBase: string;
+  chrootDir: string;
+  /** Host files bind-mounted at `target` (inside the chroot) in the jail's private mount namespace. */
+  binds: Array<{ source: string; target: string; readOnly: boolean }>;
+  pidFile: string;
+  apiSock: string;
+  vsock: string;
+  jailerArgv: string[];
+}
+
 /** Every verb, its arguments and its result. */
 export interface HelperVerbs {
   hello: {
@@ -114,6 +136,10 @@ export interface HelperVerbs {
   /** Move a VMM process (owned by the caller or banger-vmm) into the VM's cgroup. */
   "cgroup.attach": { args: { vm: string; pid: number }; result: null };
   "cgroup.remove": { args: { vm: string }; result: null };
+  /** Run `unshare --mount --propagation private -- jailLaunch` for this plan (bind mounts, then the jailer). */
+  "jail.launch": { args: { plan: JailLaunchPlan }; result: null };
+  /** Remove one of the caller's VM jails (`<vmDir>/jail`: root-owned mount points, the jail uid's files). */
+  "jail.remove": { args: { vmDir: string }; result: null };
 }
 
 export type HelperVerb = keyof HelperVerbs;

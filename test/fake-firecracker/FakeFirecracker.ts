@@ -1,10 +1,13 @@
 /**
  * The state machine of the fake Firecracker: every request is checked against
- * the spec (route, body schema, path ids), the lifecycle rules and the side
+ * the API description it is given (banger's own, src/vmm/firecracker/apiSpec.ts:
+ * route, body schema, path ids), the lifecycle rules and the side
  * effects the real VMM has at PUT time (files opened, vsock socket bound).
  */
-import { appendFileSync, existsSync } from "node:fs";
+import { accessSync, appendFileSync, constants, existsSync } from "node:fs";
 import net from "node:net";
+import type { ApiDescription as ApiSpec } from "../../src/vmm/firecracker/apiSpec.js";
+import { bodyParameter, matchRoute, validate } from "../../src/vmm/firecracker/apiValidate.js";
 import {
   lifecycleError,
   MAC,
@@ -13,8 +16,6 @@ import {
   pathIdErrors,
   ruleKey,
 } from "./rules.js";
-import { type ApiSpec, bodyParameter, matchRoute } from "./spec.js";
-import { validate } from "./specValidator.js";
 
 export const FAKE_VERSION = "1.16.1";
 
@@ -33,6 +34,8 @@ export interface FakeOptions {
   /** `METHOD /path` requests that answer 400 (fault injection). */
   failOn?: ReadonlySet<string>;
   ignoreCtrlAltDel?: boolean;
+  /** Where a path given in a body is on the host (inside the chroot for a jailed fake). Default: itself. */
+  hostPath?: (p: string) => string;
 }
 
 type Body = Record<string, unknown>;
@@ -120,15 +123,15 @@ export class FakeFirecracker {
     switch (key) {
       case "PUT /logger":
         if (this.configured.has(key)) return "Logger can only be configured once.";
-        return body.log_path === undefined ? null : mustExist("log_path", body.log_path);
+        return body.log_path === undefined ? null : this.file("log_path", body.log_path, true);
       case "PUT /metrics":
         if (this.configured.has(key)) return "Metrics system already initialized.";
-        return mustExist("metrics_path", body.metrics_path);
+        return this.file("metrics_path", body.metrics_path, true);
       case "PUT /machine-config":
       case "PATCH /machine-config":
         return machineError({ ...this.machine, ...body });
       case "PUT /boot-source":
-        return bootSourceError(body);
+        return bootSourceError(body, (f, p) => this.file(f, p, false));
       case "action InstanceStart":
         return this.configured.has("PUT /boot-source")
           ? null
@@ -147,7 +150,9 @@ export class FakeFirecracker {
       return "is_read_only is required with path_on_host.";
     const otherRoot = [...this.drives.values()].find((x) => x.is_root_device && x.drive_id !== d.drive_id);
     if (d.is_root_device && otherRoot) return "A root block device already exists!";
-    return d.path_on_host === undefined ? null : mustExist("path_on_host", d.path_on_host);
+    return d.path_on_host === undefined
+      ? null
+      : this.file("path_on_host", d.path_on_host, d.is_read_only !== true);
   }
 
   private netError(n: Body): string | null {
@@ -163,9 +168,21 @@ export class FakeFirecracker {
     return null;
   }
 
+  /** The file must exist and be readable (and writable) by this process, like the real VMM opens it. */
+  private file(field: string, p: unknown, write: boolean): string | null {
+    const host = (this.opts.hostPath ?? ((x: string) => x))(String(p));
+    if (!existsSync(host)) return `${field} ${String(p)}: No such file or directory (os error 2)`;
+    try {
+      accessSync(host, write ? constants.R_OK | constants.W_OK : constants.R_OK);
+    } catch {
+      return `${field} ${String(p)}: Permission denied (os error 13)`;
+    }
+    return null;
+  }
+
   /** Like the real VMM: bind uds_path now; it must not exist. */
   private async bindVsock(v: Body): Promise<string | null> {
-    const udsPath = String(v.uds_path);
+    const udsPath = (this.opts.hostPath ?? ((x: string) => x))(String(v.uds_path));
     if (existsSync(udsPath)) {
       return `Cannot create backend for vsock device: Error binding to the host-side Unix socket: Address in use (os error 98) (${udsPath})`;
     }
@@ -200,14 +217,13 @@ export class FakeFirecracker {
     } else if (type === "FlushMetrics") {
       const metrics = this.configured.get("PUT /metrics")?.metrics_path;
       if (typeof metrics === "string")
-        appendFileSync(metrics, `${JSON.stringify({ utc_timestamp_ms: Date.now() })}\n`);
+        appendFileSync(
+          (this.opts.hostPath ?? ((x: string) => x))(metrics),
+          `${JSON.stringify({ utc_timestamp_ms: Date.now() })}\n`,
+        );
     }
     return OK;
   }
-}
-
-function mustExist(field: string, p: unknown): string | null {
-  return existsSync(String(p)) ? null : `${field} ${String(p)}: No such file or directory (os error 2)`;
 }
 
 function machineError(m: Body): string | null {
@@ -219,7 +235,7 @@ function machineError(m: Body): string | null {
   return null;
 }
 
-function bootSourceError(b: Body): string | null {
+function bootSourceError(b: Body, mustExist: (field: string, p: unknown) => string | null): string | null {
   const args = typeof b.boot_args === "string" ? b.boot_args : "";
   if (Buffer.byteLength(args) > MAX_BOOT_ARGS_BYTES)
     return `Kernel command line is too long: ${Buffer.byteLength(args)} bytes.`;

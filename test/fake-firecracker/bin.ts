@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sharedDir } from "../helpers/repoRoot.js";
 
-/** The Firecracker spec the fake validates against. */
+/** The official Firecracker spec, when it sits beside the repository (compared with apiSpec.ts). */
 export function specPath(): string {
   return path.join(sharedDir(), "firecracker", "firecracker-api.yaml");
 }
@@ -18,6 +18,11 @@ export function fakeScript(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), "fake.js");
 }
 
+/** The compiled fake jailer. */
+export function fakeJailerScript(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), "jailer.js");
+}
+
 const shQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /**
@@ -28,15 +33,13 @@ export function writeFakeFirecrackerBin(
   dir: string,
   env: Record<string, string> = {},
   name = "firecracker",
+  script = fakeScript(),
 ): string {
   const file = path.join(dir, name);
-  const exports = Object.entries({ FAKE_FC_SPEC: specPath(), ...env })
+  const exports = Object.entries(env)
     .map(([k, v]) => `export ${k}=${shQuote(v)}`)
     .join("\n");
-  writeFileSync(
-    file,
-    `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(fakeScript())} "$@"\n`,
-  );
+  writeFileSync(file, `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(script)} "$@"\n`);
   chmodSync(file, 0o755);
   return file;
 }

@@ -2,22 +2,24 @@
 /**
  * A fake `firecracker` for tests: `node fake.js --api-sock PATH --id ID`.
  * Serves the API on the Unix socket and validates every request against
- * firecracker-api.yaml (see FakeFirecracker). Writes console lines to stdout.
+ * banger's description of the Firecracker API (src/vmm/firecracker/apiSpec.ts;
+ * see FakeFirecracker). Writes console lines to stdout.
  *
  * Environment:
- *   FAKE_FC_SPEC                  spec file (default ../shared/firecracker/firecracker-api.yaml)
  *   FAKE_FC_FAIL_ON               comma-separated `METHOD /path`: answer 400 with a fault_message
  *   FAKE_FC_IGNORE_CTRL_ALT_DEL=1 accept SendCtrlAltDel but keep running
  *   FAKE_FC_NO_SOCKET=1           never create the API socket (hang)
  *   FAKE_FC_RECORD                append a JSON line per event (start, every request with its answer)
+ *   FAKE_FC_VERSION               the version `--version` and GET / report (default FAKE_VERSION)
+ *   FAKE_FC_CHROOT                set by the fake jailer: every path given (--api-sock, file paths in
+ *                                 bodies) is a path inside this directory, as for a jailed firecracker
  */
 import { appendFileSync, existsSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { sharedDir } from "../helpers/repoRoot.js";
-import { FakeFirecracker } from "./FakeFirecracker.js";
-import { loadSpec } from "./spec.js";
+import { FIRECRACKER_API } from "../../src/vmm/firecracker/apiSpec.js";
+import { FAKE_VERSION, FakeFirecracker } from "./FakeFirecracker.js";
 
 export interface RecordedRequest {
   event: "request";
@@ -42,15 +44,39 @@ const record = (entry: RecordedRequest | RecordedStart): void => {
   if (env.FAKE_FC_RECORD) appendFileSync(env.FAKE_FC_RECORD, `${JSON.stringify(entry)}\n`);
 };
 
+/** A path as this (possibly jailed) firecracker sees it, on the host. */
+function inJail(p: string): string {
+  const root = env.FAKE_FC_CHROOT;
+  if (!root) return p;
+  if (!path.isAbsolute(p) || path.posix.normalize(p) !== p) {
+    process.stderr.write(`a jailed firecracker cannot use ${p}: give absolute paths inside the chroot\n`);
+    process.exit(1);
+  }
+  return path.join(root, p);
+}
+
 function parseFlags(): { apiSock: string; id: string } {
   try {
     const { values } = parseArgs({
-      options: { "api-sock": { type: "string" }, id: { type: "string" } },
+      options: {
+        "api-sock": { type: "string" },
+        id: { type: "string" },
+        version: { type: "boolean" },
+        "start-time-us": { type: "string" },
+        "start-time-cpu-us": { type: "string" },
+      },
       strict: true,
     });
+    if (values.version) {
+      // like the real one: version first, then the snapshot formats it reads
+      say(
+        `Firecracker v${env.FAKE_FC_VERSION ?? FAKE_VERSION}\n\nSupported snapshot data format versions: v8.0.0`,
+      );
+      process.exit(0);
+    }
     const id = values.id ?? "anonymous-instance";
     if (!/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new Error(`Invalid instance ID: ${id}`);
-    return { apiSock: values["api-sock"] ?? "/run/firecracker.socket", id };
+    return { apiSock: inJail(values["api-sock"] ?? "/run/firecracker.socket"), id };
   } catch (e) {
     process.stderr.write(`Arguments parsing error: ${(e as Error).message}\n`);
     process.exit(153);
@@ -80,10 +106,9 @@ function main(): void {
     );
     process.exit(1);
   }
-  const spec = loadSpec(env.FAKE_FC_SPEC ?? path.join(sharedDir(), "firecracker", "firecracker-api.yaml"));
   const fake = new FakeFirecracker({
     id,
-    spec,
+    spec: FIRECRACKER_API,
     console: say,
     onShutdown: () => setTimeout(() => process.exit(0), 50),
     failOn: new Set(
@@ -93,6 +118,7 @@ function main(): void {
         .filter(Boolean),
     ),
     ignoreCtrlAltDel: env.FAKE_FC_IGNORE_CTRL_ALT_DEL === "1",
+    hostPath: inJail,
   });
   const server = http.createServer(async (req, res) => {
     const raw = await readBody(req);

@@ -4,8 +4,9 @@ import os from "node:os";
 import path from "node:path";
 import type { BootSpec } from "../../src/vmm/driver.js";
 import { isProcessAlive, killAndWait } from "../../src/vmm/process.js";
-import { fakeScript, writeFakeFirecrackerBin } from "./bin.js";
+import { fakeJailerScript, fakeScript, writeFakeFirecrackerBin } from "./bin.js";
 import type { RecordedRequest, RecordedStart } from "./fake.js";
+import type { RecordedJail } from "./jailer.js";
 
 /** A small file that passes the driver's ELF check. */
 export const FAKE_ELF = Buffer.concat([Buffer.from("\x7fELF", "latin1"), Buffer.alloc(60)]);
@@ -49,12 +50,26 @@ export class FakeVmDir {
     return writeFakeFirecrackerBin(this.dir, { FAKE_FC_RECORD: this.record, ...env }, name);
   }
 
-  private lines(): Array<RecordedRequest | RecordedStart> {
+  /** A fake `jailer` beside the fake firecracker (records to this.record). */
+  jailerBin(env: Record<string, string> = {}): string {
+    return writeFakeFirecrackerBin(
+      this.dir,
+      { FAKE_FC_RECORD: this.record, ...env },
+      "jailer",
+      fakeJailerScript(),
+    );
+  }
+
+  private lines(): Array<RecordedRequest | RecordedStart | RecordedJail> {
     if (!existsSync(this.record)) return [];
     return readFileSync(this.record, "utf8")
       .split("\n")
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as RecordedRequest | RecordedStart);
+      .map((l) => JSON.parse(l) as RecordedRequest | RecordedStart | RecordedJail);
+  }
+
+  jails(): RecordedJail[] {
+    return this.lines().filter((l): l is RecordedJail => l.event === "jail");
   }
 
   requests(): RecordedRequest[] {

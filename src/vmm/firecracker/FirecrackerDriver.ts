@@ -1,6 +1,7 @@
 /** VmmDriver for Firecracker: configure-over-API boot, Ctrl+Alt+Del stop, /proc liveness. */
-import { chownSync } from "node:fs";
+import { chownSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import path from "node:path";
 import type {
   BootObserver,
   BootResult,
@@ -15,7 +16,12 @@ import { runSteps } from "../steps.js";
 import { FirecrackerApiClient } from "./ApiClient.js";
 import { firecrackerPaths } from "./argv.js";
 import { type BootContext, type BootStepSettings, bootStepsFor } from "./bootSteps.js";
+import type { JailSettings } from "./context.js";
+import { cgroupVersionFromMounts, jailedPaths, jailedSpec, jailerBeside, type UidRange } from "./jail.js";
+import { execArgv, launchAsRoot, readProcMounts, uidsInUse } from "./jailHost.js";
+import { jailedVmDir, removeJail } from "./jailSteps.js";
 import { checkKernelImage } from "./kernelImage.js";
+import { checkFirecrackerVersion } from "./version.js";
 
 export interface FirecrackerDriverOptions {
   /** The firecracker binary (config `firecracker_bin`). Default "firecracker" (looked up on PATH). */
@@ -29,7 +35,23 @@ export interface FirecrackerDriverOptions {
   env?: NodeJS.ProcessEnv;
   getuid?: () => number;
   chown?: (path: string, uid: number, gid: number) => void;
+  /** The jailer, used when a `jailer` sits beside the firecracker binary (or `jailerBin` is given). */
+  jail?: JailOptions;
 }
+
+export interface JailOptions {
+  /** uids (and gids) for jails: config firecracker.jailer_uid_range. Default 900000-965535. */
+  uidRange?: UidRange;
+  /** Default: the jailer beside the firecracker binary, if any. */
+  jailerBin?: string | null;
+  /** Default: detected from /proc/mounts. */
+  cgroupVersion?: 1 | 2;
+  /** Default: run the launcher directly, which needs a root daemon. */
+  launch?: JailSettings["launch"];
+  exec?: JailSettings["exec"];
+}
+
+export const DEFAULT_JAILER_UID_RANGE: UidRange = { first: 900000, last: 965535 };
 
 export class FirecrackerDriver implements VmmDriver {
   readonly name = "firecracker" as const;
@@ -37,10 +59,14 @@ export class FirecrackerDriver implements VmmDriver {
   readonly features: DriverFeatures = { snapshots: false, agentChannel: "vsock" };
   private readonly settings: BootStepSettings;
   private readonly requestTimeoutMs: number;
+  /** Binaries whose version passed, keyed by path and mtime (an upgrade in place is checked again). */
+  private readonly versionOk = new Set<string>();
 
   constructor(opts: FirecrackerDriverOptions = {}) {
     this.settings = {
       firecrackerBin: opts.firecrackerBin ?? "firecracker",
+      jail: jailSettings(opts),
+      checkVersion: (bin) => this.checkVersion(bin),
       apiTimeoutMs: opts.apiTimeoutMs ?? 5000,
       pollMs: opts.pollMs ?? 10,
       env: opts.env ?? process.env,
@@ -50,17 +76,33 @@ export class FirecrackerDriver implements VmmDriver {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
   }
 
+  private async checkVersion(bin: string): Promise<void> {
+    let key = bin;
+    try {
+      key = `${bin}@${statSync(bin).mtimeMs}`;
+    } catch {
+      /* looked up on PATH: checked each time the daemon starts */
+    }
+    if (this.versionOk.has(key)) return;
+    await checkFirecrackerVersion(bin);
+    this.versionOk.add(key);
+  }
+
   async boot(spec: BootSpec, observer?: BootObserver): Promise<BootResult> {
     await checkKernelImage(spec.kernelPath);
-    const paths = firecrackerPaths(spec.vmDir);
+    const jailed = this.settings.jail !== null;
+    const direct = firecrackerPaths(spec.vmDir);
+    const j = jailed ? jailedPaths(spec, this.settings.firecrackerBin, direct.metrics) : null;
+    const paths = j ? j.host : direct;
     const ctx: BootContext = {
       spec,
       paths,
+      api: j ? { spec: jailedSpec(spec), paths: j.api } : { spec, paths },
       client: new FirecrackerApiClient(paths.apiSock, { timeoutMs: this.requestTimeoutMs }),
       settings: this.settings,
       pid: null,
     };
-    const { timings } = await runSteps(bootStepsFor(spec), ctx, {
+    const { timings } = await runSteps(bootStepsFor(spec, jailed), ctx, {
       onStart: (name) => observer?.onStepStart?.(name),
       onDone: (t) => observer?.onStepDone?.(t),
       hintOnFailure: () => `console log: ${spec.consoleLog}; VMM log: ${spec.vmmLog}`,
@@ -82,7 +124,7 @@ export class FirecrackerDriver implements VmmDriver {
    */
   async stop(handle: VmmHandle, opts: StopOptions = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const expectArg = handle.controlSocket;
+    const expectArg = expectedArg(handle);
     if (this.isAlive(handle)) {
       const client = new FirecrackerApiClient(handle.controlSocket);
       await client.action("SendCtrlAltDel", Math.min(timeoutMs, 2000)).catch(() => {
@@ -94,9 +136,39 @@ export class FirecrackerDriver implements VmmDriver {
     }
     await rm(handle.controlSocket, { force: true });
     await rm(handle.agentSocket, { force: true });
+    const vmDir = jailedVmDir(handle.controlSocket);
+    if (vmDir) await removeJail(vmDir, this.settings.jail?.exec ?? execArgv);
   }
 
   isAlive(handle: VmmHandle): boolean {
-    return isProcessAlive(handle.pid, handle.controlSocket);
+    return isProcessAlive(handle.pid, expectedArg(handle));
   }
+}
+
+/**
+ * The argv element that proves a pid is this VM's Firecracker: the API socket
+ * path, or for a jailed one (whose socket path is inside the chroot) the
+ * `--id=<id>` the jailer passes.
+ */
+function expectedArg(handle: VmmHandle): string {
+  if (!jailedVmDir(handle.controlSocket)) return handle.controlSocket;
+  const id = path.basename(path.dirname(path.dirname(path.dirname(handle.controlSocket))));
+  return `--id=${id}`;
+}
+
+/** Jail settings when a jailer is configured or sits beside the firecracker binary, else null. */
+function jailSettings(opts: FirecrackerDriverOptions): JailSettings | null {
+  const bin = opts.firecrackerBin ?? "firecracker";
+  const jailerBin = opts.jail?.jailerBin === undefined ? jailerBeside(bin) : opts.jail.jailerBin;
+  if (!jailerBin) return null;
+  const uidRange = opts.jail?.uidRange ?? DEFAULT_JAILER_UID_RANGE;
+  const getuid = opts.getuid ?? (() => process.getuid?.() ?? -1);
+  return {
+    jailerBin,
+    uidRange,
+    cgroupVersion: opts.jail?.cgroupVersion ?? cgroupVersionFromMounts(readProcMounts()),
+    exec: opts.jail?.exec ?? execArgv,
+    launch: opts.jail?.launch ?? launchAsRoot(getuid),
+    uidsInUse: () => uidsInUse(uidRange),
+  };
 }

@@ -1,9 +1,12 @@
 /**
  * Request and response bodies of the Firecracker API (v1.16.1), written by
- * hand from the swagger `definitions` of firecracker-api.yaml. Firecracker
+ * hand from the swagger `definitions` of firecracker-api.yaml, and checked
+ * at compile time against banger's API description (apiSpec.ts, below). Firecracker
  * rejects unknown fields (serde deny_unknown_fields), so a field that is not
  * in the spec must never be added here. Deprecated fields are left out.
  */
+
+import type { DefinitionName, FIRECRACKER_API, FieldsOf } from "./apiSpec.js";
 
 /** `Logger`. Every field is optional in the spec. */
 export interface Logger {
@@ -97,3 +100,34 @@ export interface InstanceInfo {
 export interface ApiErrorBody {
   fault_message?: string;
 }
+
+// Compile-time link to apiSpec.ts: each interface above declares exactly the
+// fields its definition describes, and the enums agree.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Expect<T extends true> = T;
+type Enum<D extends DefinitionName, F extends string> = Defs[D] extends {
+  properties: { [K in F]: { enum: readonly (infer E)[] } };
+}
+  ? E
+  : never;
+type Defs = (typeof FIRECRACKER_API)["definitions"];
+export type FieldsAgree = [
+  Expect<Same<keyof Logger, FieldsOf<"Logger">>>,
+  Expect<Same<keyof Metrics, FieldsOf<"Metrics">>>,
+  Expect<Same<keyof MachineConfiguration, FieldsOf<"MachineConfiguration">>>,
+  Expect<Same<keyof BootSource, FieldsOf<"BootSource">>>,
+  Expect<Same<keyof TokenBucket, FieldsOf<"TokenBucket">>>,
+  Expect<Same<keyof RateLimiter, FieldsOf<"RateLimiter">>>,
+  Expect<Same<keyof Drive, FieldsOf<"Drive">>>,
+  Expect<Same<keyof NetworkInterface, FieldsOf<"NetworkInterface">>>,
+  Expect<Same<keyof Vsock, FieldsOf<"Vsock">>>,
+  Expect<Same<keyof InstanceActionInfo, FieldsOf<"InstanceActionInfo">>>,
+  Expect<Same<keyof InstanceInfo, FieldsOf<"InstanceInfo">>>,
+  Expect<Same<keyof ApiErrorBody, FieldsOf<"Error">>>,
+  Expect<Same<NonNullable<Logger["level"]>, Enum<"Logger", "level">>>,
+  Expect<Same<NonNullable<Drive["cache_type"]>, Enum<"Drive", "cache_type">>>,
+  Expect<Same<NonNullable<Drive["io_engine"]>, Enum<"Drive", "io_engine">>>,
+  Expect<Same<NonNullable<MachineConfiguration["huge_pages"]>, Enum<"MachineConfiguration", "huge_pages">>>,
+  Expect<Same<InstanceActionInfo["action_type"], Enum<"InstanceActionInfo", "action_type">>>,
+  Expect<Same<InstanceInfo["state"], Enum<"InstanceInfo", "state">>>,
+];

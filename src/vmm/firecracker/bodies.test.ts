@@ -59,6 +59,17 @@ test("drive body from a DriveSpec", () => {
   });
 });
 
+test("writable drives honour guest flushes (Writeback); only read-only ones stay Unsafe", () => {
+  for (const id of ["work", "cow"]) {
+    assert.equal(
+      driveBody({ id, path: `/d/${id}.ext4`, readOnly: false, isRoot: false }).cache_type,
+      "Writeback",
+    );
+  }
+  const rwRoot = driveBody({ id: "rootfs", path: "/d/root.ext4", readOnly: false, isRoot: true });
+  assert.equal(rwRoot.cache_type, "Writeback");
+});
+
 test("resource ids: letters, digits and _ only", () => {
   assert.doesNotThrow(() => assertResourceId("drive", "work_1"));
   assert.throws(() => driveBody({ id: "work-1", path: "/x", readOnly: false, isRoot: false }), {

@@ -70,6 +70,13 @@ export function bootSourceBody(spec: Pick<BootSpec, "kernelPath" | "initrdPath" 
   return body;
 }
 
+/**
+ * Writable drives (the persistent work disk at /root, the cow disk, a
+ * writable root) use "Writeback": Firecracker then offers the guest a flush
+ * and fsyncs the file on it, so data the guest was told is on disk survives
+ * a host crash. "Unsafe" (no flush) is kept for read-only drives, where there
+ * is nothing to lose. (docs/api_requests/block-caching.md)
+ */
 export function driveBody(d: DriveSpec): Drive {
   assertResourceId("drive", d.id);
   return {
@@ -77,7 +84,7 @@ export function driveBody(d: DriveSpec): Drive {
     is_root_device: d.isRoot,
     is_read_only: d.readOnly,
     path_on_host: d.path,
-    cache_type: "Unsafe",
+    cache_type: d.readOnly ? "Unsafe" : "Writeback",
   };
 }
 

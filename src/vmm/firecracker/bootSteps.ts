@@ -6,8 +6,7 @@ import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { BootSpec } from "../driver.js";
 import { isPidAlive, killAndWait, spawnDetached } from "../process.js";
 import type { Step } from "../steps.js";
-import type { FirecrackerApiClient } from "./ApiClient.js";
-import { assertSocketPath, type FirecrackerPaths, firecrackerArgv } from "./argv.js";
+import { assertSocketPath, firecrackerArgv } from "./argv.js";
 import {
   bootSourceBody,
   driveBody,
@@ -18,26 +17,10 @@ import {
   networkBody,
   vsockBody,
 } from "./bodies.js";
+import type { BootContext, BootStepSettings } from "./context.js";
+import { jailSpawnStep } from "./jailSteps.js";
 
-export interface BootStepSettings {
-  firecrackerBin: string;
-  /** Deadline for the API socket to answer after spawn. */
-  apiTimeoutMs: number;
-  pollMs: number;
-  /** Ambient state for the SUDO_UID chown. */
-  env: NodeJS.ProcessEnv;
-  getuid: () => number;
-  chown: (path: string, uid: number, gid: number) => void;
-}
-
-export interface BootContext {
-  spec: BootSpec;
-  paths: FirecrackerPaths;
-  client: FirecrackerApiClient;
-  settings: BootStepSettings;
-  /** Set by "spawn". */
-  pid: number | null;
-}
+export type { BootContext, BootStepSettings };
 
 type Ctx = BootContext;
 
@@ -62,6 +45,7 @@ const spawnStep: Step<Ctx> = {
     assertSocketPath(paths.apiSock);
     assertSocketPath(paths.vsock);
     const argv = firecrackerArgv(settings.firecrackerBin, paths.apiSock, spec.id);
+    await settings.checkVersion(settings.firecrackerBin);
     await mkdir(spec.vmDir, { recursive: true });
     if (existsSync(paths.apiSock)) {
       if (await ctx.client.ping()) {
@@ -112,7 +96,7 @@ const loggerStep: Step<Ctx> = {
   name: "logger",
   async run(ctx) {
     await touch(ctx.spec.vmmLog);
-    await ctx.client.put("/logger", loggerBody(ctx.spec.vmmLog));
+    await ctx.client.put("/logger", loggerBody(ctx.api.spec.vmmLog));
   },
 };
 
@@ -120,28 +104,28 @@ const metricsStep: Step<Ctx> = {
   name: "metrics",
   async run(ctx) {
     await touch(ctx.paths.metrics);
-    await ctx.client.put("/metrics", metricsBody(ctx.paths.metrics));
+    await ctx.client.put("/metrics", metricsBody(ctx.api.paths.metrics));
   },
 };
 
 const machineConfigStep: Step<Ctx> = {
   name: "machine-config",
   async run(ctx) {
-    await ctx.client.put("/machine-config", machineConfigBody(ctx.spec));
+    await ctx.client.put("/machine-config", machineConfigBody(ctx.api.spec));
   },
 };
 
 const bootSourceStep: Step<Ctx> = {
   name: "boot-source",
   async run(ctx) {
-    await ctx.client.put("/boot-source", bootSourceBody(ctx.spec));
+    await ctx.client.put("/boot-source", bootSourceBody(ctx.api.spec));
   },
 };
 
 const drivesStep: Step<Ctx> = {
   name: "drives",
   async run(ctx) {
-    const bodies = ctx.spec.drives.map(driveBody); // validate every id before sending any
+    const bodies = ctx.api.spec.drives.map(driveBody); // validate every id before sending any
     for (const body of bodies) await ctx.client.put(`/drives/${body.drive_id}`, body);
   },
 };
@@ -157,7 +141,7 @@ const networkStep: Step<Ctx> = {
 const vsockStep: Step<Ctx> = {
   name: "vsock",
   async run(ctx, onCleanup) {
-    const body = vsockBody(ctx.spec.cid, ctx.paths.vsock);
+    const body = vsockBody(ctx.spec.cid, ctx.api.paths.vsock);
     await rm(ctx.paths.vsock, { force: true }); // Firecracker binds it: a stale one fails the PUT
     onCleanup(() => rm(ctx.paths.vsock, { force: true }));
     await ctx.client.put("/vsock", body);
@@ -171,10 +155,10 @@ const startStep: Step<Ctx> = {
   },
 };
 
-/** The steps for this spec, in order ("network" only when the VM has a NIC). */
-export function bootStepsFor(spec: BootSpec): Step<Ctx>[] {
+/** The steps for this spec, in order ("network" only when the VM has a NIC; a jailed spawn with a jailer). */
+export function bootStepsFor(spec: BootSpec, jailed = false): Step<Ctx>[] {
   return [
-    spawnStep,
+    jailed ? jailSpawnStep : spawnStep,
     waitApiStep,
     loggerStep,
     metricsStep,

@@ -1,11 +1,15 @@
 /**
- * Validate a JSON value against a swagger 2.0 schema of the Firecracker spec:
+ * Validate a JSON value against a swagger 2.0 schema of the Firecracker API
+ * (banger's description in apiSpec.ts, or the official YAML loaded by tests):
  * $ref (within the file), type (integer is not number), required, enum,
  * minimum/maximum, items, and unknown fields. Firecracker deserialises every
  * body with serde's deny_unknown_fields, so an object rejects keys it does not
  * declare unless the schema says `additionalProperties: true`.
  */
-import type { ApiSpec, Schema } from "./spec.js";
+import type { ApiDescription, ApiOperation, ApiParameter, ApiSchema } from "./apiSpec.js";
+
+type ApiSpec = ApiDescription;
+type Schema = ApiSchema;
 
 export function resolveRef(spec: ApiSpec, schema: Schema): Schema {
   let s = schema;
@@ -87,4 +91,39 @@ function validateObject(spec: ApiSpec, s: Schema, obj: Record<string, unknown>, 
     }
   }
   return errors;
+}
+
+export interface RouteMatch {
+  /** The spec's path template, for example /drives/{drive_id}. */
+  template: string;
+  params: Record<string, string>;
+  /** Undefined when the path exists but not with this method. */
+  operation: ApiOperation | undefined;
+}
+
+/** Find the spec path matching `urlPath` (query string ignored), or null. */
+export function matchRoute(spec: ApiSpec, method: string, urlPath: string): RouteMatch | null {
+  const pathOnly = urlPath.split("?")[0] ?? "";
+  for (const [template, ops] of Object.entries(spec.paths)) {
+    const names: string[] = [];
+    const re = new RegExp(
+      `^${template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{([^}]+)\}/g, (_m, n: string) => {
+        names.push(n);
+        return "([^/]+)";
+      })}$`,
+    );
+    const m = re.exec(pathOnly);
+    if (!m) continue;
+    const params: Record<string, string> = {};
+    names.forEach((n, i) => {
+      params[n] = decodeURIComponent(m[i + 1] ?? "");
+    });
+    return { template, params, operation: ops[method.toLowerCase()] };
+  }
+  return null;
+}
+
+/** The body parameter of an operation, if it takes one. */
+export function bodyParameter(op: ApiOperation): ApiParameter | undefined {
+  return op.parameters?.find((p) => p.in === "body");
 }
