@@ -28,6 +28,12 @@ export interface DaemonPaths {
 export interface PingResult {
   version: string;
   buildId: string;
+  /** When this build was made (ISO); absent from daemons older than this field. */
+  builtAt?: string;
+  /** The `banger` CLI of the daemon's own build (for "use the newer banger at ..."). */
+  bin?: string;
+  /** True while the daemon drains requests before it exits. */
+  draining?: boolean;
   protocol: number;
   pid: number;
   /** Seconds since the daemon started. */
@@ -43,11 +49,15 @@ export interface PingResult {
 export interface ShutdownParams {
   /** Only shut down when the daemon's build id is this one (used to replace a stale daemon safely). */
   ifBuildId?: string;
+  /** How long to wait for requests in flight before cutting them (default 30 s). */
+  drainMs?: number;
 }
 
 export interface ShutdownResult {
   shuttingDown: boolean;
   pid: number;
+  /** The drain bound the daemon uses: wait at least this long for it to exit. */
+  drainMs?: number;
 }
 
 export interface ImageBuildParams {

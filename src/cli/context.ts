@@ -17,7 +17,10 @@ export class CliContext {
 
   /** Connect to the daemon, starting or replacing it as needed. */
   daemon(): Promise<Connected> {
-    this.conn ??= ensureDaemon(this.paths);
+    this.conn ??= ensureDaemon(this.paths).then((c) => {
+      if (c.notice) this.out.err(`${c.notice}\n`);
+      return c;
+    });
     return this.conn;
   }
 

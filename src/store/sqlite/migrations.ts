@@ -150,7 +150,9 @@ function refuseNewer(version: number, latest: number, dbPath: string): void {
   throw new BangerError(
     ErrorCodes.STORE,
     `database ${dbPath} has schema version ${version}, newer than this banger knows (${latest}); downgrade is not supported`,
-    { hint: "run the newer banger that wrote it, or move the database aside to start afresh" },
+    {
+      hint: "a newer banger migrated it: use that banger (`banger daemon restart` with it), or move the database aside to start afresh (its VMs and images are then forgotten)",
+    },
   );
 }
 
