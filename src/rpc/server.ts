@@ -161,7 +161,8 @@ export class RpcServer {
     ) {
       throw new BangerError(ErrorCodes.PROTOCOL, "malformed request: expected {v, id, method, params}");
     }
-    if (req.v !== PROTOCOL_VERSION) {
+    // ping is the handshake: answered in any protocol version, so a client can learn the daemon's.
+    if (req.v !== PROTOCOL_VERSION && req.method !== "ping") {
       throw new BangerError(
         ErrorCodes.PROTOCOL,
         `protocol version ${String(req.v)} is not supported by this daemon (it speaks ${PROTOCOL_VERSION})`,
