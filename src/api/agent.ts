@@ -11,6 +11,8 @@ export interface HealthReport {
   name: string;
   /** healthy: the agent answered; starting: the VMM runs but the agent has not answered yet (booting); unreachable: it should answer and does not. */
   status: "healthy" | "starting" | "unreachable" | "stopped";
+  /** What was checked (the image's readiness rule): the agent, SSH on port 22, or only the VMM. */
+  via?: "agent" | "ssh" | "started";
   reason: string;
   guest: GuestHealth | null;
   checkedAt: string;

@@ -8,7 +8,14 @@ export interface VmView {
   id: string;
   name: string;
   state: VmState;
-  image: { id: string; name: string };
+  image: {
+    id: string;
+    name: string;
+    /** What the image provides (agent, sshd); null until detected. */
+    capabilities?: { agent: boolean; sshd: boolean } | null;
+    /** The readiness rule for this VM: "agent", "ssh" or "started". */
+    readiness?: "agent" | "ssh" | "started" | null;
+  };
   spec: { vcpu: number; memoryMib: number; diskSizeBytes: number };
   driver: DriverName | null;
   acceleration: Acceleration | null;
@@ -107,6 +114,10 @@ export interface ImageView {
   createdAt: string;
   /** Names of the VMs created from it. */
   usedBy: string[];
+  /** What its rootfs provides (banger's agent, an sshd); null until detected. */
+  capabilities: { agent: boolean; sshd: boolean } | null;
+  /** How a VM of it counts as ready: "agent", "ssh" or "started" (see docs/images.md). */
+  readiness: "agent" | "ssh" | "started" | null;
 }
 
 export interface ImageRegisterParams {

@@ -19,18 +19,14 @@ export function catalogHandlers(
   h.set("image.pull", async (raw, ctx) => {
     const p = asObject(raw);
     const fromRecipe = optBool(p, "fromRecipe") ?? false;
-    return images.view(
-      await pulls.pullImage(reqString(p, "name"), { fromRecipe, onProgress: progress(ctx) }),
-    );
+    const img = await pulls.pullImage(reqString(p, "name"), { fromRecipe, onProgress: progress(ctx) });
+    return images.view(await images.record(img));
   });
-  h.set("image.buildRecipe", async (raw, ctx) =>
-    images.view(
-      await pulls.pullImage(reqString(asObject(raw), "name"), {
-        fromRecipe: true,
-        onProgress: progress(ctx),
-      }),
-    ),
-  );
+  h.set("image.buildRecipe", async (raw, ctx) => {
+    const name = reqString(asObject(raw), "name");
+    const img = await pulls.pullImage(name, { fromRecipe: true, onProgress: progress(ctx) });
+    return images.view(await images.record(img));
+  });
   h.set("image.export", (raw, ctx) => {
     const p = asObject(raw);
     const output = reqString(p, "output");

@@ -29,6 +29,7 @@ import { VmService } from "../services/vms/VmService.js";
 import { vmPaths } from "../services/vms/views.js";
 import type { Store } from "../store/Store.js";
 import { capLogFile } from "../vmm/logfile.js";
+import { readSshBanner } from "../host/node/sshBanner.js";
 import { catalogHandlers } from "./catalogHandlers.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
@@ -119,7 +120,13 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     log,
   });
   const agents = new AgentPool();
-  const guest = new GuestService({ store, agents, sampler: new StatsSampler({ runner }) });
+  const guest = new GuestService({
+    store,
+    agents,
+    sampler: new StatsSampler({ runner }),
+    capabilitiesOf: (vm) => images.capabilities(store.images.getById(vm.imageId)),
+    sshBanner: readSshBanner,
+  });
   const records = new VmRecords();
   const dns = new DnsServer({ records, log });
   let dnsError: string | null = null;
