@@ -1,5 +1,5 @@
 import type { GuestHealth, HealthReport, ListeningPort, VmStats } from "../../api/agent.js";
-import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { ImageCapabilities } from "../../model/image.js";
 import type { Vm } from "../../model/vm.js";
 import type { VmmHandle } from "../../model/vmm.js";
