@@ -59,7 +59,9 @@ export function captureSsh(
   command: string[],
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ssh", ["-T", ...sshArgv(info, command, false)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("ssh", ["-T", ...sshArgv(info, command, false)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));

@@ -106,7 +106,7 @@ describe("an image banger did not build (no agent, with sshd) through the whole 
     const agentGone = await t.cli(["vm", "ssh", "fx", "--", "test", "!", "-e", "/usr/sbin/banger-agent"]);
     assert.equal(agentGone.code, 0, "the guest really has no agent");
     const text = await t.ok(["vm", "show", "fx"]);
-    assert.match(text.stdout, /guest\s+agent no · sshd yes · ready when sshd answers on port 22/);
+    assert.match(text.stdout, /guest:\s+agent no · sshd yes · ready when sshd answers on port 22/);
     console.log(`# create of the agent-less image returned ready in ${c.ms} ms`);
   });
 

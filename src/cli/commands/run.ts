@@ -20,11 +20,15 @@ interface RunOpts extends CreateOpts {
 function requireSshd(vm: VmView): void {
   const caps = vm.image.capabilities;
   if (!caps || caps.sshd) return;
-  throw new BangerError(ErrorCodes.CONFLICT, `image "${vm.image.name}" has no sshd, so there is no shell to open`, {
-    hint: caps.agent
-      ? `run commands with \`banger vm exec ${vm.name} -- CMD\` (through banger's agent)`
-      : "add an sshd or banger's agent to the image (docs/images.md)",
-  });
+  throw new BangerError(
+    ErrorCodes.CONFLICT,
+    `image "${vm.image.name}" has no sshd, so there is no shell to open`,
+    {
+      hint: caps.agent
+        ? `run commands with \`banger vm exec ${vm.name} -- CMD\` (through banger's agent)`
+        : "add an sshd or banger's agent to the image (docs/images.md)",
+    },
+  );
 }
 
 /** One health check, as the daemon applies the image's readiness rule. */
@@ -33,11 +37,16 @@ async function readyNow(c: CliContext, vm: VmView, needSsh: boolean): Promise<tr
   const h: Pick<HealthReport, "status" | "reason" | "via"> = await client
     .call("vm.health", { name: vm.name }, { timeoutMs: 10_000 })
     .catch((e: Error) => ({ status: "unreachable", reason: e.message }) as const);
-  if (h.status === "stopped") throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" stopped: ${h.reason}`);
+  if (h.status === "stopped")
+    throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" stopped: ${h.reason}`);
   if (h.status !== "healthy") return h.reason;
   if (!needSsh || h.via !== "agent") return true;
-  const p = await client.call("vm.ports", { name: vm.name }, { timeoutMs: 10_000 }).catch(() => ({ ports: [] }));
-  return p.ports.some((x) => x.port === 22) ? true : "the agent answers; waiting for sshd to listen on port 22";
+  const p = await client
+    .call("vm.ports", { name: vm.name }, { timeoutMs: 10_000 })
+    .catch(() => ({ ports: [] }));
+  return p.ports.some((x) => x.port === 22)
+    ? true
+    : "the agent answers; waiting for sshd to listen on port 22";
 }
 
 /**
@@ -60,9 +69,13 @@ export async function waitReady(c: CliContext, vm: VmView, seconds: number, need
     }
     await new Promise((res) => setTimeout(res, 500));
   }
-  throw new BangerError(ErrorCodes.TIMEOUT, `VM "${vm.name}" did not become ready within ${seconds} s: ${last}`, {
-    hint: `read its console with \`banger vm logs ${vm.name}\` (${vm.paths.consoleLog})`,
-  });
+  throw new BangerError(
+    ErrorCodes.TIMEOUT,
+    `VM "${vm.name}" did not become ready within ${seconds} s: ${last}`,
+    {
+      hint: `read its console with \`banger vm logs ${vm.name}\` (${vm.paths.consoleLog})`,
+    },
+  );
 }
 
 /** After create: wait, then a shell or the command (its output collected with --json). */
