@@ -80,7 +80,14 @@ export class ImageService {
    */
   async capabilities(img: Image): Promise<ImageCapabilities> {
     if (img.capabilities) return img.capabilities;
-    const caps = await detectCapabilities(this.deps.runner, img.rootfsPath);
+    let caps: ImageCapabilities;
+    try {
+      caps = await detectCapabilities(this.deps.runner, img.rootfsPath);
+    } catch (e) {
+      // Not recorded, so it is tried again; meanwhile the image is taken to be one of banger's own.
+      this.deps.log.warn({ image: img.name, err: (e as Error).message }, "cannot detect image capabilities");
+      return { agent: true, sshd: true };
+    }
     this.deps.store.images.setCapabilities(img.id, caps);
     this.deps.log.info({ image: img.name, ...caps }, "image capabilities detected");
     return caps;
