@@ -17,7 +17,8 @@ export class CliContext {
 
   /** Connect to the daemon, starting or replacing it as needed. */
   daemon(): Promise<Connected> {
-    this.conn ??= ensureDaemon(this.paths).then((c) => {
+    const note = (line: string) => this.out.err(`note: ${line}\n`);
+    this.conn ??= ensureDaemon(this.paths, note).then((c) => {
       if (c.notice) this.out.err(`${c.notice}\n`);
       return c;
     });

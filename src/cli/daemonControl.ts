@@ -182,7 +182,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * replacing an older one after it drained), or to a newer daemon that speaks
  * this CLI's protocol (with a notice). A draining daemon is waited out.
  */
-export async function ensureDaemon(paths: Paths): Promise<Connected> {
+export async function ensureDaemon(
+  paths: Paths,
+  notify: (line: string) => void = () => {},
+): Promise<Connected> {
   const mine = buildInfo();
   let started = false;
   const deadline = Date.now() + REPLACE_TIMEOUT_MS;
@@ -199,6 +202,9 @@ export async function ensureDaemon(paths: Paths): Promise<Connected> {
         return { ...c, started, notice: newerNotice(c.ping, mine, rel) };
       }
       c.client.close();
+      notify(
+        `replacing the older bangerd (${describeBuild({ version: c.ping.version, builtAt: c.ping.builtAt ?? "" })}, pid ${c.ping.pid}) with this build; it finishes its requests first`,
+      );
       await stopDaemon(paths, c.ping.buildId);
       continue;
     }

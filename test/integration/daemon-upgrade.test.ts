@@ -93,8 +93,11 @@ describe("daemon upgrades", () => {
     const watch = openRequest(s.socket, "events.watch", {});
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
-    const fresh = await s.cliJson<Status>(["daemon", "start"]);
+    const r = await s.cli(["daemon", "start", "--json"]);
     const waited = Date.now() - t0;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /replacing the older bangerd \([^,]+, built .*, pid \d+\) with this build/);
+    const fresh = JSON.parse(r.stdout) as Status;
     assert.equal(fresh.buildId, mine.buildId);
     assert.notEqual(fresh.pid, stale.pid);
     assert.equal(fresh.started, true);
