@@ -45,7 +45,19 @@ try {
     "sh",
     path.join(cfg, "config.toml"),
   ]);
-  inNs(["image", "register", "tiny", "--kernel", guest.vmlinux, "--initrd", guest.initrd, "--rootfs", guest.rootfs, "--work-seed", guest.workSeed]);
+  inNs([
+    "image",
+    "register",
+    "tiny",
+    "--kernel",
+    guest.vmlinux,
+    "--initrd",
+    guest.initrd,
+    "--rootfs",
+    guest.rootfs,
+    "--work-seed",
+    guest.workSeed,
+  ]);
   inNs(["vm", "create", "--name", "bench"]);
   b = await Banger.connect({ socket: path.join(box.env.XDG_RUNTIME_DIR, "banger", "bangerd.sock") });
   const vm = await b.vms.get("bench");

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Writes dist/build-info.json: the package version and a build id that is the
-// sha256 of every compiled file under dist/src. The CLI restarts a daemon whose
-// build id differs from its own, so a rebuilt CLI never talks to a stale daemon.
+// Writes dist/build-info.json: the package version, the build time, and a build
+// id that is the sha256 of every compiled file under dist/src. The id tells two
+// builds apart; version then build time order them (src/buildInfo.ts,
+// compareBuilds): a CLI replaces a running daemon only when that daemon is older.
+// SOURCE_DATE_EPOCH (reproducible builds) fixes the build time when set.
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -27,7 +29,10 @@ const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const info = {
   version: pkg.version,
   buildId: h.digest("hex").slice(0, 16),
-  builtAt: new Date().toISOString(),
+  builtAt: (process.env.SOURCE_DATE_EPOCH
+    ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000)
+    : new Date()
+  ).toISOString(),
 };
 writeFileSync(path.join(root, "dist", "build-info.json"), `${JSON.stringify(info, null, 2)}\n`);
-console.log(`build ${info.version} ${info.buildId}`);
+console.log(`build ${info.version} ${info.buildId} ${info.builtAt}`);

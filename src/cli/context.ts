@@ -17,7 +17,15 @@ export class CliContext {
 
   /** Connect to the daemon, starting or replacing it as needed. */
   daemon(): Promise<Connected> {
-    this.conn ??= ensureDaemon(this.paths, this.env);
+    const note = (line: string) =>
+      this.out.err(`note: ${line}
+`);
+    this.conn ??= ensureDaemon(this.paths, this.env, note).then((c) => {
+      if (c.notice)
+        this.out.err(`${c.notice}
+`);
+      return c;
+    });
     return this.conn;
   }
 

@@ -1,26 +1,56 @@
 /**
- * Finding, starting and replacing the daemon. The CLI never talks to a daemon
- * of another build: a mismatch is shut down (only if it is still that build)
- * and a fresh one is started.
+ * Finding, starting and replacing the daemon. Builds are ordered by version,
+ * then build time (buildInfo.compareBuilds). A CLI replaces a running daemon
+ * only when that daemon is an older build, and only after it drained its
+ * requests in flight; an older CLI never replaces a newer daemon: it talks to
+ * it when they speak the same protocol, else says what to do instead.
  */
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PingResult } from "../api/methods.js";
-import { buildInfo } from "../buildInfo.js";
+import { PROTOCOL_VERSION } from "../api/protocol.js";
+import { type BuildInfo, buildInfo, compareBuilds, describeBuild } from "../buildInfo.js";
 import type { Paths } from "../config/paths.js";
 import { BangerError, ErrorCodes, type ErrorPayload } from "../errors/index.js";
 import { RpcClient } from "../rpc/client.js";
 
 const DAEMON_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "bangerd.js");
 const START_TIMEOUT_MS = 15_000;
+/** The daemon's default drain bound (Daemon.DRAIN_MS) plus time to close and exit. */
+const REPLACE_TIMEOUT_MS = 30_000 + 20_000;
 
 export interface Connected {
   client: RpcClient;
   ping: PingResult;
   /** True when this call started (or replaced) the daemon. */
   started: boolean;
+  /** Set when the daemon is another build that this CLI talks to as it is (a newer one). */
+  notice?: string;
+}
+
+/** How the running daemon's build stands to this CLI's. */
+export type DaemonRelation = "same" | "older" | "newer" | "unordered";
+
+export function relationTo(
+  daemon: Pick<PingResult, "version" | "buildId" | "builtAt">,
+  mine: BuildInfo,
+): DaemonRelation {
+  if (daemon.buildId === mine.buildId) return "same";
+  const c = compareBuilds({ version: daemon.version, builtAt: daemon.builtAt ?? "" }, mine);
+  return c < 0 ? "older" : c > 0 ? "newer" : "unordered";
+}
+
+/** The error for a CLI that may not replace the running daemon and cannot talk to it. */
+export function olderCliError(ping: PingResult, mine: BuildInfo): BangerError {
+  const theirs = describeBuild({ version: ping.version, builtAt: ping.builtAt ?? "" });
+  const use = ping.bin ? `use the newer banger at ${ping.bin}` : "use the newer banger that started it";
+  return new BangerError(
+    ErrorCodes.DAEMON_UNAVAILABLE,
+    `this banger (${describeBuild(mine)}) is older than the running daemon (${theirs}, pid ${ping.pid}) and speaks protocol ${PROTOCOL_VERSION}, the daemon ${ping.protocol}`,
+    { hint: `${use}, or run \`banger daemon restart\` with this one to go back to it` },
+  );
 }
 
 /** Connect and ping; null when no daemon answers. */
@@ -141,33 +171,67 @@ export async function stopDaemon(paths: Paths, ifBuildId?: string): Promise<numb
       timeoutMs: 5000,
     });
     if (!r.shuttingDown) return null;
-    await waitGone(paths, r.pid);
+    await waitGone(paths, r.pid, (r.drainMs ?? 30_000) + 15_000);
     return r.pid;
   } finally {
     c.client.close();
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * A connected client to a daemon of this very build: started when none runs,
- * replaced when the running one is another build.
+ * A connected client: to a daemon of this build (started when none runs,
+ * replacing an older one after it drained), or to a newer daemon that speaks
+ * this CLI's protocol (with a notice). A draining daemon is waited out.
  */
-export async function ensureDaemon(paths: Paths, env: NodeJS.ProcessEnv = process.env): Promise<Connected> {
-  const mine = buildInfo().buildId;
+export async function ensureDaemon(
+  paths: Paths,
+  env: NodeJS.ProcessEnv = process.env,
+  notify: (line: string) => void = () => {},
+): Promise<Connected> {
+  const mine = buildInfo();
   let started = false;
-  for (let attempt = 0; attempt < 4; attempt++) {
+  const deadline = Date.now() + REPLACE_TIMEOUT_MS;
+  while (Date.now() < deadline) {
     const c = await tryConnect(paths);
-    if (c && c.ping.buildId === mine) return { ...c, started };
-    if (c) {
+    if (c && !c.ping.draining) {
+      const rel = relationTo(c.ping, mine);
+      if (rel === "same") return { ...c, started };
+      if (rel !== "older") {
+        if (c.ping.protocol !== PROTOCOL_VERSION) {
+          c.client.close();
+          throw olderCliError(c.ping, mine);
+        }
+        return { ...c, started, notice: newerNotice(c.ping, mine, rel) };
+      }
       c.client.close();
+      notify(
+        `replacing the older bangerd (${describeBuild({ version: c.ping.version, builtAt: c.ping.builtAt ?? "" })}, pid ${c.ping.pid}) with this build; it finishes its requests first`,
+      );
       await stopDaemon(paths, c.ping.buildId);
+      continue;
+    }
+    c?.client.close();
+    if (c) {
+      await sleep(100); // an older daemon still drains; it exits within its bound
+      continue;
     }
     const r = await spawnDaemon(paths, env);
-    started = started || !("alreadyRunning" in r);
+    if ("alreadyRunning" in r)
+      await sleep(100); // another CLI started one, or one drains
+    else started = true;
   }
   throw new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, "could not reach a bangerd of this build", {
     hint: `see ${paths.daemonLog}`,
   });
+}
+
+function newerNotice(ping: PingResult, mine: BuildInfo, rel: DaemonRelation): string {
+  const theirs = describeBuild({ version: ping.version, builtAt: ping.builtAt ?? "" });
+  return rel === "newer"
+    ? `note: the running bangerd (${theirs}) is newer than this banger (${describeBuild(mine)}); using it as it is`
+    : `note: the running bangerd is another build of ${ping.version} (${ping.buildId}, this is ${mine.buildId}); using it as it is`;
 }
 
 /**

@@ -5,6 +5,7 @@ import { CliContext } from "./context.js";
 import type { DefaultsView } from "./defaults.js";
 import { renderError } from "./render/errors.js";
 import { processOut } from "./render/output.js";
+import { renderUsageErrorJson, silenceUsageText } from "./usageErrors.js";
 
 type Register = (program: Command, ctx: () => CliContext, defaults: DefaultsView | null) => void;
 
@@ -63,11 +64,13 @@ export async function main(argv: string[]): Promise<number> {
     return ctx;
   };
   const asJson = argv.includes("--json");
+  let program: Command | undefined;
   try {
     // Help of `vm create` / `vm run` shows the resolved defaults; resolve them only when help is asked for.
     const wantsVmHelp = argv[0] === "vm" && (argv.includes("--help") || argv.includes("-h"));
     const defaults = wantsVmHelp ? await loadVmDefaults(getCtx()) : null;
-    const program = await buildProgram(getCtx, defaults, commandOf(argv));
+    program = await buildProgram(getCtx, defaults, commandOf(argv));
+    if (asJson) silenceUsageText(program);
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
@@ -75,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       if (e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version")
         return 0;
       if (e.code === "commander.help") return 0;
-      return 2;
+      return asJson && program ? renderUsageErrorJson(processOut(), e, program, argv) : 2;
     }
     const err = toBangerError(e);
     return renderError(processOut(), err.code === ErrorCodes.INTERNAL ? withBugHint(err) : err, asJson);

@@ -52,3 +52,27 @@ export function runSsh(info: SshInfo, command: string[]): Promise<number> {
     child.on("close", (code, sig) => resolve(code ?? (sig ? 128 : 1)));
   });
 }
+
+/** Run a command over ssh with its output collected (for --json); no TTY, no stdin. */
+export function captureSsh(
+  info: SshInfo,
+  command: string[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("ssh", ["-T", ...sshArgv(info, command, false)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    child.on("error", (e) =>
+      reject(
+        new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot run ssh: ${e.message}`, {
+          hint: "sudo apt-get install openssh-client",
+        }),
+      ),
+    );
+    child.on("close", (code, sig) => resolve({ exitCode: code ?? (sig ? 128 : 1), stdout, stderr }));
+  });
+}

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { PingResult, ShutdownParams, ShutdownResult } from "../api/methods.js";
 import { PROTOCOL_VERSION } from "../api/protocol.js";
@@ -9,7 +10,7 @@ import { buildInfo } from "../buildInfo.js";
 import type { Paths } from "../config/paths.js";
 import type { ResolvedConfig } from "../config/types.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
-import { type Handler, RpcServer } from "../rpc/server.js";
+import { type EndlessCheck, type Handler, RpcServer } from "../rpc/server.js";
 import { InstanceLock } from "./lock.js";
 
 export interface DaemonDeps {
@@ -23,6 +24,13 @@ export interface DaemonDeps {
   /** Called once while shutting down, after the socket is closed. */
   onClose?: () => Promise<void> | void;
 }
+
+/** How long shutdown waits for requests in flight before cutting them. */
+export const DRAIN_MS = 30_000;
+
+/** Requests that never end on their own: change events and followed logs. */
+export const isEndless: EndlessCheck = (method, params) =>
+  method === "events.watch" || (method === "vm.logs" && !!(params as { follow?: boolean })?.follow);
 
 /** True when something answers on the Unix socket at `path`. */
 function socketAnswers(path: string): Promise<boolean> {
@@ -43,6 +51,7 @@ export class Daemon {
   private readonly startedAt = new Date();
   private closing: Promise<void> | undefined;
   private methods: string[] = [];
+  private drainMs = DRAIN_MS;
   /** Only a daemon that bound the socket may remove it. */
   private bound = false;
   /** Resolves when the daemon has shut down. */
@@ -96,6 +105,9 @@ export class Daemon {
     return {
       version: b.version,
       buildId: b.buildId,
+      builtAt: b.builtAt,
+      draining: this.closing !== undefined,
+      bin: fileURLToPath(new URL("../../../bin/banger", import.meta.url)),
       protocol: PROTOCOL_VERSION,
       apiVersion: API_VERSION,
       methods: this.methods,
@@ -119,18 +131,32 @@ export class Daemon {
 
   private shutdownRequest(p: ShutdownParams): ShutdownResult {
     if (p.ifBuildId !== undefined && p.ifBuildId !== buildInfo().buildId) {
-      return { shuttingDown: false, pid: process.pid };
+      return { shuttingDown: false, pid: process.pid, drainMs: 0 };
     }
-    // Answer first, then close.
+    if (p.drainMs !== undefined) {
+      if (!Number.isInteger(p.drainMs) || p.drainMs < 0 || p.drainMs > 600_000)
+        throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `drainMs must be 0..600000, got ${p.drainMs}`);
+      this.drainMs = p.drainMs;
+    }
+    // Answer first, then drain and close.
     setImmediate(() => void this.shutdown("rpc"));
-    return { shuttingDown: true, pid: process.pid };
+    return { shuttingDown: true, pid: process.pid, drainMs: this.drainMs };
   }
 
-  /** Stop accepting requests, close everything, release the lock. Idempotent. */
+  /** Drain requests in flight (bounded), close everything, release the lock. Idempotent. */
   shutdown(reason: string): Promise<void> {
     this.closing ??= (async () => {
       const { paths, log } = this.deps;
-      log.info({ reason }, "bangerd shutting down");
+      log.info(
+        { reason, drainMs: this.drainMs, inFlight: this.server?.inFlightMethods() },
+        "bangerd shutting down",
+      );
+      if (this.server) {
+        const d = await this.server.drain(this.drainMs, isEndless);
+        if (d.abandoned.length)
+          log.warn({ abandoned: d.abandoned }, "requests still running after the drain");
+        log.info({ drained: d.drained }, "requests drained");
+      }
       if (this.bound) {
         await this.server?.close();
         rmSync(paths.socket, { force: true });

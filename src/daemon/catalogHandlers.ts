@@ -14,14 +14,17 @@ export function catalogHandlers(
   images: ImageService,
 ): Map<string, Handler> {
   const h = new Map<string, Handler>();
-  on(h, "image.pull", async (p, ctx) =>
-    images.view(
-      await pulls.pullImage(p.name, { fromRecipe: p.fromRecipe ?? false, onProgress: progress(ctx) }),
-    ),
-  );
-  on(h, "image.buildRecipe", async (p, ctx) =>
-    images.view(await pulls.pullImage(p.name, { fromRecipe: true, onProgress: progress(ctx) })),
-  );
+  on(h, "image.pull", async (p, ctx) => {
+    const img = await pulls.pullImage(p.name, {
+      fromRecipe: p.fromRecipe ?? false,
+      onProgress: progress(ctx),
+    });
+    return images.view(await images.record(img));
+  });
+  on(h, "image.buildRecipe", async (p, ctx) => {
+    const img = await pulls.pullImage(p.name, { fromRecipe: true, onProgress: progress(ctx) });
+    return images.view(await images.record(img));
+  });
   on(h, "image.export", (p, ctx) => pulls.exportImage(p.name, p.output, progress(ctx)));
   on(h, "image.available", () => kernels.available("image"));
   on(h, "image.build", (p, ctx) => images.build(p, progress(ctx)));

@@ -15,6 +15,7 @@ import { HelperClient } from "../host/helper/HelperClient.js";
 import { directHelperEnv, HELPER_START_HINT, helperCommand } from "../host/helper/install.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
+import { readSshBanner } from "../host/node/sshBanner.js";
 import { ImageBuilder } from "../images/ImageBuilder.js";
 import { LocalRecipeRunner } from "../images/recipes/RecipeRunner.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
@@ -126,7 +127,13 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     log,
   });
   const agents = new AgentPool();
-  const guest = new GuestService({ store, agents, sampler: new StatsSampler({ runner }) });
+  const guest = new GuestService({
+    store,
+    agents,
+    sampler: new StatsSampler({ runner }),
+    capabilitiesOf: (vm) => images.capabilities(store.images.getById(vm.imageId)),
+    sshBanner: readSshBanner,
+  });
   const records = new VmRecords();
   const dns = new DnsServer({ records, log });
   let dnsError: string | null = null;

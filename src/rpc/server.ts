@@ -25,10 +25,22 @@ export interface RpcServerLog {
   error(obj: object, msg: string): void;
 }
 
+interface InFlight {
+  method: string;
+  params: unknown;
+  done: Promise<void>;
+}
+
+/** Decides which requests never end on their own (events.watch, logs -f): drain cuts them last. */
+export type EndlessCheck = (method: string, params: unknown) => boolean;
+
 /** A request/response server over a Unix socket (see api/protocol.ts). */
 export class RpcServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly aborters = new Set<AbortController>();
+  private readonly inFlight = new Set<InFlight>();
+  private draining = false;
 
   constructor(
     private readonly handlers: ReadonlyMap<string, Handler>,
@@ -51,6 +63,35 @@ export class RpcServer {
     });
   }
 
+  /** Requests being handled now (for status and tests). */
+  inFlightMethods(): string[] {
+    return [...this.inFlight].map((r) => r.method);
+  }
+
+  /**
+   * Stop taking requests (new ones get DAEMON_UNAVAILABLE), then wait up to
+   * `boundMs` for the ones in flight. Endless streams are cut (their signal
+   * aborted, so they end with a result) as soon as nothing else is in flight,
+   * or at the bound; whatever still runs then is reported and abandoned.
+   */
+  async drain(boundMs: number, isEndless: EndlessCheck): Promise<{ drained: number; abandoned: string[] }> {
+    this.draining = true;
+    this.server.close();
+    const deadline = Date.now() + boundMs;
+    const finite = () => [...this.inFlight].filter((r) => !isEndless(r.method, r.params));
+    const drained = this.inFlight.size;
+    while (finite().length > 0 && Date.now() < deadline) {
+      await Promise.race([
+        Promise.all(finite().map((r) => r.done)),
+        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()))),
+      ]);
+    }
+    for (const a of this.aborters) a.abort();
+    const grace = Date.now() + 2000;
+    while (this.inFlight.size > 0 && Date.now() < grace) await new Promise((r) => setTimeout(r, 20));
+    return { drained: drained - this.inFlight.size, abandoned: this.inFlightMethods() };
+  }
+
   /** Stop accepting, end open connections, resolve when closed. */
   close(): Promise<void> {
     return new Promise((resolve) => {
@@ -65,9 +106,11 @@ export class RpcServer {
   private onConnection(sock: net.Socket): void {
     this.sockets.add(sock);
     const aborter = new AbortController();
+    this.aborters.add(aborter);
     const decoder = new LineDecoder(MAX_MESSAGE_BYTES);
     sock.on("close", () => {
       this.sockets.delete(sock);
+      this.aborters.delete(aborter);
       aborter.abort();
     });
     sock.on("error", (e) => this.log.debug({ err: e.message }, "rpc connection error"));
@@ -80,8 +123,15 @@ export class RpcServer {
         sock.end();
         return;
       }
-      for (const m of msgs) void this.dispatch(sock, m, aborter.signal);
+      for (const m of msgs) this.track(m, this.dispatch(sock, m, aborter.signal));
     });
+  }
+
+  private track(raw: unknown, done: Promise<void>): void {
+    const req = raw as Partial<RpcRequest>;
+    const r: InFlight = { method: String(req?.method), params: req?.params, done };
+    this.inFlight.add(r);
+    void done.finally(() => this.inFlight.delete(r));
   }
 
   private async dispatch(sock: net.Socket, raw: unknown, signal: AbortSignal): Promise<void> {
@@ -111,12 +161,18 @@ export class RpcServer {
     ) {
       throw new BangerError(ErrorCodes.PROTOCOL, "malformed request: expected {v, id, method, params}");
     }
-    if (req.v !== PROTOCOL_VERSION) {
+    // ping is the handshake: answered in any protocol version, so a client can learn the daemon's.
+    if (req.v !== PROTOCOL_VERSION && req.method !== "ping") {
       throw new BangerError(
         ErrorCodes.PROTOCOL,
         `protocol version ${String(req.v)} is not supported by this daemon (it speaks ${PROTOCOL_VERSION})`,
         { hint: "restart the daemon with `banger daemon restart` so CLI and daemon are the same build" },
       );
+    }
+    if (this.draining && req.method !== "ping") {
+      throw new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, "bangerd is shutting down", {
+        hint: "run the command again in a moment; a new daemon starts on demand",
+      });
     }
     const h = this.handlers.get(req.method);
     if (!h) {

@@ -116,6 +116,17 @@ function imagesContract(open: () => Store): void {
       assert.deepEqual(s.images.insert(img), img);
       assert.deepEqual(s.images.get("own"), img);
       assert.deepEqual(s.images.getById(img.id), img);
+      const withCaps = makeImage("caps", { capabilities: { agent: false, sshd: true } });
+      assert.deepEqual(s.images.insert(withCaps), withCaps);
+    });
+
+    it("records capabilities detected later; NOT_FOUND for an unknown id", () => {
+      const img = s.images.insert(makeImage("late"));
+      assert.equal(img.capabilities, null);
+      const caps = { agent: true, sshd: false };
+      assert.deepEqual(s.images.setCapabilities(img.id, caps), { ...img, capabilities: caps });
+      assert.deepEqual(s.images.get("late").capabilities, caps);
+      assert.throws(() => s.images.setCapabilities(idFor("nope"), caps), code("NOT_FOUND"));
     });
 
     it("refuses an unknown kernel id, and duplicate names", () => {

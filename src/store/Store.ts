@@ -5,7 +5,7 @@
  * INVALID_ARGUMENT, STORE_CORRUPT (a malformed row) or STORE (the database).
  */
 import type { BangerError } from "../errors/index.js";
-import type { Image, Kernel, Vm } from "../model/index.js";
+import type { Image, ImageCapabilities, Kernel, Vm } from "../model/index.js";
 
 /** Rows that could be read, and one STORE_CORRUPT error per row that could not. */
 export interface ListResult<T> {
@@ -44,6 +44,8 @@ export interface ImageRepo extends Listing<Image> {
   /** NOT_FOUND when absent; CONFLICT naming the VMs when VMs use it. */
   delete(id: string): void;
   imagesUsingKernel(kernelId: string): Image[];
+  /** Record what the image's rootfs provides; NOT_FOUND when absent. */
+  setCapabilities(id: string, caps: ImageCapabilities): Image;
 }
 
 /** A VM to insert: `cid` may be left out, then the smallest free one is taken in the same transaction. */

@@ -66,6 +66,8 @@ export function image(name: string, usedBy: string[] = []): ImageView {
     description: "",
     createdAt: new Date(NOW).toISOString(),
     usedBy,
+    capabilities: { agent: true, sshd: true },
+    readiness: "agent",
   };
 }
 

@@ -126,7 +126,7 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
 
   test("8 concurrent creates get distinct names, IPs, TAPs, MACs and CIDs", async () => {
     const rs = await Promise.all(
-      Array.from({ length: 8 }, () => t.cli(["vm", "create", "--image", "tiny", "--json"])),
+      Array.from({ length: 8 }, () => t.cli(["vm", "create", "--image", "tiny", "--no-wait", "--json"])),
     );
     for (const r of rs) assert.equal(r.code, 0, r.stderr);
     const vms = rs.map((r) => JSON.parse(r.stdout) as VmView);

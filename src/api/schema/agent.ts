@@ -13,6 +13,8 @@ export const HealthReport = z.object({
   name: z.string(),
   /** healthy: the agent answered; starting: the VMM runs but the agent has not answered yet (booting); unreachable: it should answer and does not. */
   status: z.enum(["healthy", "starting", "unreachable", "stopped"]),
+  /** What was checked (the image's readiness rule): the agent, SSH on port 22, or only the VMM. */
+  via: z.enum(["agent", "ssh", "started"]).optional(),
   reason: z.string(),
   guest: GuestHealth.nullable(),
   checkedAt: z.string(),

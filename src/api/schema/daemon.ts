@@ -20,6 +20,12 @@ export const DaemonPaths = z.object({
 export const PingResult = z.object({
   version: z.string(),
   buildId: z.string(),
+  /** When this build was made (ISO); absent from daemons older than this field. */
+  builtAt: z.string().optional(),
+  /** The `banger` CLI of the daemon's own build (for "use the newer banger at ..."). */
+  bin: z.string().optional(),
+  /** True while the daemon drains requests before it exits. */
+  draining: z.boolean().optional(),
   protocol: z.number(),
   /** See API_VERSION; clients refuse a daemon of another API version. */
   apiVersion: z.number(),
@@ -46,6 +52,13 @@ export const PingResult = z.object({
 export const ShutdownParams = z.strictObject({
   /** Only shut down when the daemon's build id is this one (used to replace a stale daemon safely). */
   ifBuildId: z.string().optional(),
+  /** How long to wait for requests in flight before cutting them (default 30 s). */
+  drainMs: z.number().int().min(0).max(600_000).optional(),
 });
 
-export const ShutdownResult = z.object({ shuttingDown: z.boolean(), pid: z.number() });
+export const ShutdownResult = z.object({
+  shuttingDown: z.boolean(),
+  pid: z.number(),
+  /** The drain bound the daemon uses: wait at least this long for it to exit. */
+  drainMs: z.number().optional(),
+});

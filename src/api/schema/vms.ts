@@ -10,11 +10,21 @@ const TiB = 1024 ** 4;
 
 export const VmState = z.enum(VM_STATES);
 
+export const ImageCapabilities = z.object({ agent: z.boolean(), sshd: z.boolean() });
+export const Readiness = z.enum(["agent", "ssh", "started"]);
+
 export const VmView = z.object({
   id: z.string(),
   name: z.string(),
   state: VmState,
-  image: z.object({ id: z.string(), name: z.string() }),
+  image: z.object({
+    id: z.string(),
+    name: z.string(),
+    /** What the image provides (agent, sshd); null until detected. */
+    capabilities: ImageCapabilities.nullable().optional(),
+    /** The readiness rule for this VM: "agent", "ssh" or "started". */
+    readiness: Readiness.nullable().optional(),
+  }),
   spec: z.object({ vcpu: z.number(), memoryMib: z.number(), diskSizeBytes: z.number() }),
   driver: z.enum(["firecracker", "qemu"]).nullable(),
   acceleration: z.enum(["kvm", "tcg"]).nullable(),
@@ -117,6 +127,10 @@ export const ImageView = z.object({
   createdAt: z.string(),
   /** Names of the VMs created from it. */
   usedBy: z.array(z.string()),
+  /** What its rootfs provides (banger's agent, an sshd); null until detected. */
+  capabilities: ImageCapabilities.nullable(),
+  /** How a VM of it counts as ready: "agent", "ssh" or "started" (see docs/images.md). */
+  readiness: Readiness.nullable(),
 });
 
 export const ImageRegisterParams = z.strictObject({

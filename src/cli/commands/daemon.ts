@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { PingResult } from "../../api/methods.js";
+import { buildInfo } from "../../buildInfo.js";
 import type { CliContext } from "../context.js";
-import { ensureDaemon, stopDaemon, tryConnect } from "../daemonControl.js";
+import { ensureDaemon, relationTo, stopDaemon, tryConnect } from "../daemonControl.js";
 import { formatUptime, json, table } from "../render/output.js";
 
 export interface DaemonStatus extends PingResult {
@@ -42,16 +43,38 @@ async function status(ctx: CliContext): Promise<DaemonStatus> {
   return { running: true, started: c.started, ...c.ping };
 }
 
+/** Exit code of `daemon status` when no daemon runs (LSB: "program is not running"). */
+export const NOT_RUNNING_EXIT = 3;
+
+/** `daemon status`: report, never start or replace a daemon. */
+async function statusOnly(c: CliContext, asJson: boolean): Promise<void> {
+  const d = await tryConnect(c.paths);
+  if (!d) {
+    if (asJson) json(c.out, { running: false });
+    else c.out.write("bangerd is not running (start it with `banger daemon start`)\n");
+    process.exitCode = NOT_RUNNING_EXIT;
+    return;
+  }
+  d.client.close();
+  const rel = relationTo(d.ping, buildInfo());
+  renderStatus(c, { running: true, started: false, ...d.ping }, asJson);
+  if (!asJson && rel !== "same")
+    c.out.err(
+      rel === "older"
+        ? "note: the daemon is an older build; the next command that needs it replaces it\n"
+        : `note: the daemon is a ${rel === "newer" ? "newer" : "different"} build than this banger; it is used as it is\n`,
+    );
+}
+
 export function registerDaemon(program: Command, ctx: () => CliContext): void {
   const d = program.command("daemon").description("manage bangerd, the per-user daemon that owns all VMs");
 
   d.command("status")
-    .description("show the daemon (starting it when it is not running)")
+    .description(
+      `show the daemon; never starts one (exit code ${NOT_RUNNING_EXIT} and {"running":false} when none runs)`,
+    )
     .option("--json", "print JSON")
-    .action(async (o: { json?: boolean }) => {
-      const c = ctx();
-      renderStatus(c, await status(c), !!o.json);
-    });
+    .action(async (o: { json?: boolean }) => statusOnly(ctx(), !!o.json));
 
   d.command("start")
     .description("start the daemon if it is not running")

@@ -3,6 +3,7 @@ import type { VmStats } from "../../api/agent.js";
 import type { CliContext } from "../context.js";
 import { formatUptime, json, type Out, paint, table } from "../render/output.js";
 import { humanBytes } from "../render/vm.js";
+import { intOpt } from "./vmOptions.js";
 
 function statsRows(stats: VmStats[]): string[][] {
   return stats.map((s) => {
@@ -39,7 +40,7 @@ export function registerGuestCommands(vm: Command, ctx: () => CliContext): void 
     .argument("<name>", "VM name")
     .argument("<command...>", "the command and its arguments (after --)")
     .option("--cwd <dir>", "working directory in the guest", "/root")
-    .option("--timeout <seconds>", "kill the command after this long", (v) => Number(v))
+    .option("--timeout <seconds>", "kill the command after this long", intOpt(1, 86_400))
     .action(async (name: string, command: string[], o: { cwd: string; timeout?: number }) => {
       const c = ctx();
       const r = await (await c.client()).call(
@@ -75,12 +76,15 @@ export function registerGuestCommands(vm: Command, ctx: () => CliContext): void 
     });
 
   vm.command("health")
-    .description("healthy / starting / unreachable, with the reason, as the guest agent reports it")
+    .description(
+      "healthy / starting / unreachable / stopped, with the reason (the agent, else SSH, else the VMM); exits 0 only when healthy",
+    )
     .argument("<name>", "VM name")
     .option("--json", "print JSON")
     .action(async (name: string, o: { json?: boolean }) => {
       const c = ctx();
       const h = await (await c.client()).call("vm.health", { name });
+      if (h.status !== "healthy") process.exitCode = 1;
       if (o.json) return json(c.out, h);
       const color = h.status === "healthy" ? "green" : h.status === "starting" ? "yellow" : "red";
       c.out.write(`${h.name}: ${paint(c.out, color, h.status)} — ${h.reason}\n`);
@@ -92,7 +96,6 @@ export function registerGuestCommands(vm: Command, ctx: () => CliContext): void 
         for (const d of g.disks)
           c.out.write(`  ${d.mount}: ${humanBytes(d.usedBytes)} used of ${humanBytes(d.totalBytes)}\n`);
       }
-      if (h.status === "unreachable") process.exitCode = 1;
     });
 
   vm.command("stats")

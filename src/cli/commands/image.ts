@@ -6,7 +6,7 @@ import type { CliContext } from "../context.js";
 import { json, table } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
 import { pullPrinter } from "../render/progressBar.js";
-import { humanBytes } from "../render/vm.js";
+import { capabilitiesText, humanBytes } from "../render/vm.js";
 
 function renderImage(v: ImageView): string {
   return table(
@@ -22,6 +22,7 @@ function renderImage(v: ImageView): string {
       ["source:", v.source],
       ["created:", v.createdAt],
       ["used by:", v.usedBy.length ? v.usedBy.join(", ") : "-"],
+      ["guest:", capabilitiesText(v.capabilities, v.readiness)],
     ].concat(v.description ? [["description:", v.description]] : []),
   );
 }
@@ -83,6 +84,7 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
         );
         if (o.json) return json(c.out, v);
         c.out.write(`registered image ${v.name} (${humanBytes(v.sizeBytes)})\n`);
+        c.out.write(`  guest: ${capabilitiesText(v.capabilities, v.readiness)}\n`);
       },
     );
 

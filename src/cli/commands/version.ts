@@ -1,8 +1,15 @@
 import type { Command } from "commander";
 import { buildInfo } from "../../buildInfo.js";
 import type { CliContext } from "../context.js";
-import { tryConnect } from "../daemonControl.js";
+import { relationTo, tryConnect } from "../daemonControl.js";
 import { json } from "../render/output.js";
+
+const VERSION_NOTES = {
+  same: "",
+  older: " — an older build; the next command replaces it",
+  newer: " — a newer build; this banger uses it as it is",
+  unordered: " — another build of the same version and time; used as it is",
+};
 
 export function registerVersion(program: Command, ctx: () => CliContext): void {
   program
@@ -19,7 +26,7 @@ export function registerVersion(program: Command, ctx: () => CliContext): void {
       c.out.write(`banger ${b.version} (build ${b.buildId})\n`);
       c.out.write(
         daemon
-          ? `bangerd ${daemon.version} (build ${daemon.buildId}, pid ${daemon.pid})${daemon.buildId === b.buildId ? "" : " — another build; the next command restarts it"}\n`
+          ? `bangerd ${daemon.version} (build ${daemon.buildId}, pid ${daemon.pid})${VERSION_NOTES[relationTo(d!.ping, b)]}\n`
           : "bangerd not running\n",
       );
     });

@@ -8,7 +8,7 @@ import { renderVm, vmListTable } from "../render/vm.js";
 import { runSsh } from "../ssh.js";
 import { registerGuestCommands } from "./guest.js";
 import { registerRun, waitReady } from "./run.js";
-import { type CreateOpts, createOptions, intOpt } from "./vmOptions.js";
+import { type CreateOpts, createOptions, intOpt, waitOption } from "./vmOptions.js";
 
 export function registerVm(
   program: Command,
@@ -20,7 +20,9 @@ export function registerVm(
   createOptions(vm.command("create"), defaults)
     .description("create a VM (and start it, unless --no-start)")
     .option("--no-start", "create only; start later with `banger vm start`")
-    .action(async (o: CreateOpts & { start: boolean }) => {
+    .addOption(waitOption("how long to wait until it is ready (agent, else SSH, else started)"))
+    .option("--no-wait", "return as soon as the VMM runs")
+    .action(async (o: CreateOpts & { start: boolean; wait: number | false }) => {
       const c = ctx();
       const spec = await resolveSpec(c, o);
       if (!o.json) c.out.err(`spec: ${spec.line}\n`);
@@ -30,6 +32,7 @@ export function registerVm(
         { ...spec.params, start: o.start },
         { onEvent: progressPrinter(c.out) },
       );
+      if (v.state === "running" && o.wait !== false) await waitReady(c, v, o.wait, false);
       if (o.json) return json(c.out, v);
       c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
       if (v.state === "running") c.out.write(`  banger vm ssh ${v.name}\n`);
@@ -45,7 +48,7 @@ export function registerVm(
     vm.command(verb)
       .description(desc)
       .argument("<name>", "VM name")
-      .option("--wait <seconds>", "how long to wait for the guest agent to answer", (x) => Number(x), 300)
+      .addOption(waitOption("how long to wait until it is ready (agent, else SSH, else started)"))
       .option("--no-wait", "return as soon as the VMM runs")
       .option("--json", "print JSON")
       .action(async (name: string, o: { json?: boolean; wait: number | false }) => {

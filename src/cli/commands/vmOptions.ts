@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { parseSize } from "../../config/sizes.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { type DefaultsView, formatDiskSize } from "../defaults.js";
@@ -34,6 +34,14 @@ export function intOpt(min: number, max: number) {
       throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
     return n;
   };
+}
+
+/** The longest --wait / --timeout accepted, in seconds. */
+export const MAX_WAIT_SECONDS = 3600;
+
+/** `--wait <seconds>` (default 300): a whole number of seconds, refused otherwise (never NaN). */
+export function waitOption(desc: string): Option {
+  return new Option("--wait <seconds>", desc).argParser(intOpt(0, MAX_WAIT_SECONDS)).default(300);
 }
 
 /** " (default 4, auto)" when the defaults were resolved (only for --help), else a pointer to doctor. */

@@ -30,6 +30,17 @@ export function vmListTable(vms: VmView[]): string {
   return table([["NAME", "STATE", "IMAGE", "VCPU", "MEMORY", "IP", "UPTIME", "CPU", "RSS"], ...rows]);
 }
 
+/** "agent yes · sshd yes · ready when: the agent answers" (or "not detected yet"). */
+export function capabilitiesText(
+  caps: { agent: boolean; sshd: boolean } | null | undefined,
+  readiness: "agent" | "ssh" | "started" | null | undefined,
+): string {
+  if (!caps) return "not detected yet";
+  const yn = (b: boolean) => (b ? "yes" : "no");
+  const when = { agent: "the agent answers", ssh: "sshd answers on port 22", started: "the VMM runs" };
+  return `agent ${yn(caps.agent)} · sshd ${yn(caps.sshd)} · ready when ${when[readiness ?? "agent"]}`;
+}
+
 export function renderVm(out: Out, v: VmView): void {
   const state =
     v.state === "running"
@@ -42,6 +53,7 @@ export function renderVm(out: Out, v: VmView): void {
     ["id", v.id],
     ["state", `${state}${v.uptimeSec !== null ? ` (up ${formatUptime(v.uptimeSec)})` : ""}`],
     ["image", v.image.name],
+    ["guest", capabilitiesText(v.image.capabilities, v.image.readiness)],
     ["spec", `${v.spec.vcpu} vcpu · ${v.spec.memoryMib} MiB · ${formatSize(v.spec.diskSizeBytes)} disk`],
     [
       "driver",

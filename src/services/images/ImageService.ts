@@ -6,11 +6,12 @@ import { IMAGE_NAME_RE } from "../../config/checks.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { CommandRunner } from "../../host/runner.js";
 import { newId } from "../../model/ids.js";
-import { type Image, imageKernelRef } from "../../model/image.js";
+import { type Image, type ImageCapabilities, imageKernelRef, readinessOf } from "../../model/image.js";
 import type { Store } from "../../store/Store.js";
 import { checkKernelImage } from "../../vmm/firecracker/kernelImage.js";
 import type { DiskManager } from "../disks/DiskManager.js";
 import type { Progress, ServiceLog } from "../vms/deps.js";
+import { detectCapabilities } from "./capabilities.js";
 
 /** Derives a new rootfs and work seed from an image (real: images/ImageBuilder). */
 export interface ImageBuilderPort {
@@ -68,7 +69,34 @@ export class ImageService {
       description: img.description,
       createdAt: img.createdAt.toISOString(),
       usedBy: store.vms.vmsUsingImage(img.id).map((v) => v.name),
+      capabilities: img.capabilities ?? null,
+      readiness: img.capabilities ? readinessOf(img.capabilities) : null,
     };
+  }
+
+  /**
+   * What the image's rootfs provides: recorded at register/pull/build time;
+   * detected now (and recorded) for images from before that.
+   */
+  async capabilities(img: Image): Promise<ImageCapabilities> {
+    if (img.capabilities) return img.capabilities;
+    let caps: ImageCapabilities;
+    try {
+      caps = await detectCapabilities(this.deps.runner, img.rootfsPath);
+    } catch (e) {
+      // Not recorded, so it is tried again; meanwhile the image is taken to be one of banger's own.
+      this.deps.log.warn({ image: img.name, err: (e as Error).message }, "cannot detect image capabilities");
+      return { agent: true, sshd: true };
+    }
+    this.deps.store.images.setCapabilities(img.id, caps);
+    this.deps.log.info({ image: img.name, ...caps }, "image capabilities detected");
+    return caps;
+  }
+
+  /** Detect and record the capabilities of a just-installed image; returns the updated row. */
+  async record(img: Image): Promise<Image> {
+    await this.capabilities(img);
+    return this.deps.store.images.getById(img.id);
   }
 
   list(): { images: ImageView[] } {
@@ -164,7 +192,7 @@ export class ImageService {
         createdAt: (this.deps.now ?? (() => new Date()))(),
       });
       this.deps.log.info({ image: img.name, id }, "image registered");
-      return this.view(img);
+      return this.view(await this.record(img));
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       throw e;
@@ -228,7 +256,7 @@ export class ImageService {
         createdAt: (this.deps.now ?? (() => new Date()))(),
       });
       this.deps.log.info({ image: img.name, from: from.name, logFile }, "image built");
-      return this.view(img);
+      return this.view(await this.record(img));
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       throw e;

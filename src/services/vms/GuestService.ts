@@ -1,10 +1,12 @@
 import type { GuestHealth, HealthReport, ListeningPort, VmStats } from "../../api/agent.js";
-import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
+import { BangerError, ErrorCodes } from "../../errors/index.js";
+import type { ImageCapabilities } from "../../model/image.js";
 import type { Vm } from "../../model/vm.js";
 import type { VmmHandle } from "../../model/vmm.js";
 import type { Store } from "../../store/Store.js";
 import type { AgentClient, ExecOptions } from "../agent/AgentClient.js";
 import type { ProcessStats } from "../stats/StatsSampler.js";
+import { probeReadiness } from "./readiness.js";
 
 export type AgentApi = Pick<AgentClient, "ping" | "health" | "ports" | "exec">;
 
@@ -28,7 +30,13 @@ export interface GuestServiceDeps {
   /** How long one agent request may take. */
   agentTimeoutMs?: number;
   now?: () => Date;
+  /** What the VM's image provides (real: ImageService.capabilities). Default: agent and sshd. */
+  capabilitiesOf?: (vm: Vm) => Promise<ImageCapabilities>;
+  /** Read the SSH banner at ip:22 (real: host/node/sshBanner). */
+  sshBanner?: (ip: string, timeoutMs: number) => Promise<string>;
 }
+
+const WITH_AGENT: ImageCapabilities = { agent: true, sshd: true };
 
 /** What banger learns from inside running guests (through the agent) and about their VMM processes. */
 export class GuestService {
@@ -53,34 +61,53 @@ export class GuestService {
     return this.deps.agents.get(vm.id, vm.vmm);
   }
 
+  private caps(vm: Vm): Promise<ImageCapabilities> {
+    return this.deps.capabilitiesOf?.(vm) ?? Promise.resolve(WITH_AGENT);
+  }
+
+  /** A running VM whose image has the agent; a clear CONFLICT for one without (use SSH instead). */
+  private async withAgent(name: string, what: string): Promise<Vm & { vmm: VmmHandle }> {
+    const vm = this.running(name);
+    if ((await this.caps(vm)).agent) return vm;
+    const img = this.deps.store.images.getById(vm.imageId);
+    throw new BangerError(
+      ErrorCodes.CONFLICT,
+      `${what} needs banger's guest agent, and VM "${vm.name}"'s image "${img.name}" has none`,
+      {
+        hint: `use \`banger vm ssh ${vm.name} -- CMD\` if the image has an sshd, or add the agent to the image (docs/images.md)`,
+      },
+    );
+  }
+
+  /** The readiness rule of the VM's image (see readiness.ts). */
   async health(name: string): Promise<HealthReport> {
     const vm = this.deps.store.vms.get(name);
-    const checkedAt = this.now().toISOString();
+    const now = this.now();
     if (vm.state !== "running" || !vm.vmm) {
-      return { name: vm.name, status: "stopped", reason: `the VM is ${vm.state}`, guest: null, checkedAt };
-    }
-    try {
-      const guest = await (await this.agent(vm as Vm & { vmm: VmmHandle })).health({
-        timeoutMs: this.deps.agentTimeoutMs ?? 3000,
-      });
-      return { name: vm.name, status: "healthy", reason: "the guest agent answered", guest, checkedAt };
-    } catch (e) {
-      this.deps.agents.drop(vm.id);
-      const err = toBangerError(e);
-      const sinceStart = vm.startedAt
-        ? this.now().getTime() - vm.startedAt.getTime()
-        : Number.POSITIVE_INFINITY;
-      const booting = sinceStart < (this.deps.startGraceMs ?? 180_000);
       return {
         name: vm.name,
-        status: booting ? "starting" : "unreachable",
-        reason: booting
-          ? `booting: the guest agent has not answered yet (${Math.round(sinceStart / 1000)} s since start)`
-          : `the guest agent does not answer: ${err.message}`,
+        status: "stopped",
+        reason: `the VM is ${vm.state}`,
         guest: null,
-        checkedAt,
+        checkedAt: now.toISOString(),
       };
     }
+    const timeoutMs = this.deps.agentTimeoutMs ?? 3000;
+    const running = vm as Vm & { vmm: VmmHandle };
+    const report = await probeReadiness(
+      vm,
+      await this.caps(vm),
+      {
+        agent: async () => (await this.agent(running)).health({ timeoutMs }),
+        sshBanner: (ip) =>
+          this.deps.sshBanner
+            ? this.deps.sshBanner(ip, timeoutMs)
+            : Promise.reject(new Error("no SSH probe in this daemon")),
+      },
+      { now, graceMs: this.deps.startGraceMs ?? 180_000 },
+    );
+    if (report.status !== "healthy" && report.via === "agent") this.deps.agents.drop(vm.id);
+    return report;
   }
 
   /**
@@ -107,11 +134,11 @@ export class GuestService {
 
   async exec(name: string, argv: string[], opts: ExecOptions): Promise<number> {
     if (argv.length === 0) throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "argv: give a command to run");
-    return (await this.agent(this.running(name))).exec(argv, opts);
+    return (await this.agent(await this.withAgent(name, "`vm exec`"))).exec(argv, opts);
   }
 
   async ports(name: string): Promise<ListeningPort[]> {
-    const vm = this.running(name);
+    const vm = await this.withAgent(name, "`vm ports`");
     const ports = await (await this.agent(vm)).ports({ timeoutMs: this.deps.agentTimeoutMs ?? 3000 });
     return ports
       .map((p) => ({ ...p, url: `${vm.name}.vm:${p.port}` }))
@@ -128,9 +155,15 @@ export class GuestService {
     await Promise.all(
       running.map(async (vm) => {
         const proc = await this.deps.sampler.sample(vm.vmm!.pid);
-        const guest: GuestHealth | null = await this.agent(vm as Vm & { vmm: VmmHandle })
-          .then((a) => a.health({ timeoutMs: this.deps.agentTimeoutMs ?? 3000 }))
-          .catch(() => null);
+        const hasAgent = await this.caps(vm).then(
+          (c) => c.agent,
+          () => false,
+        );
+        const guest: GuestHealth | null = hasAgent
+          ? await this.agent(vm as Vm & { vmm: VmmHandle })
+              .then((a) => a.health({ timeoutMs: this.deps.agentTimeoutMs ?? 3000 }))
+              .catch(() => null)
+          : null;
         this.cache.set(vm.name, {
           name: vm.name,
           state: vm.state,

@@ -47,6 +47,7 @@ export class VmService {
         hint: `start it with \`banger vm start ${vm.name}\``,
       });
     }
+    noSshd(vm, this.deps.store.images.getById(vm.imageId));
     const key = await this.deps.sshKey.get();
     return {
       name: vm.name,
@@ -298,4 +299,21 @@ export function stageObserver(prefix: string, progress: Progress) {
         ms: t.ms,
       }),
   };
+}
+
+/** `vm ssh` into a VM whose image has no sshd can only fail: say so, and what works instead. */
+function noSshd(
+  vm: Vm,
+  img: { name: string; capabilities?: { agent: boolean; sshd: boolean } | null },
+): void {
+  if (!img.capabilities || img.capabilities.sshd) return;
+  throw new BangerError(
+    ErrorCodes.CONFLICT,
+    `VM "${vm.name}"'s image "${img.name}" has no sshd, so SSH cannot connect`,
+    {
+      hint: img.capabilities.agent
+        ? `run commands with \`banger vm exec ${vm.name} -- CMD\` (through banger's agent)`
+        : "add an sshd or banger's agent to the image (docs/images.md)",
+    },
+  );
 }

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { VmView } from "../../api/vms.js";
-import type { Image } from "../../model/image.js";
+import { type Image, readinessOf } from "../../model/image.js";
 import type { Vm } from "../../model/vm.js";
 
 export function vmPaths(vmDir: string) {
@@ -11,14 +11,24 @@ export function vmPaths(vmDir: string) {
   };
 }
 
-export function toVmView(vm: Vm, image: Pick<Image, "id" | "name"> | undefined, now: Date): VmView {
+export function toVmView(
+  vm: Vm,
+  image: Pick<Image, "id" | "name" | "capabilities"> | undefined,
+  now: Date,
+): VmView {
+  const caps = image?.capabilities ?? null;
   const p = vmPaths(vm.vmDir);
   const running = vm.state === "running" && vm.startedAt !== null;
   return {
     id: vm.id,
     name: vm.name,
     state: vm.state,
-    image: { id: vm.imageId, name: image?.name ?? "(deleted)" },
+    image: {
+      id: vm.imageId,
+      name: image?.name ?? "(deleted)",
+      capabilities: caps,
+      readiness: caps ? readinessOf(caps) : null,
+    },
     spec: { ...vm.spec },
     driver: vm.driver,
     acceleration: vm.vmm?.acceleration ?? null,

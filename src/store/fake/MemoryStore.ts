@@ -135,12 +135,18 @@ export class MemoryStore implements Store {
         if (img.kernelId !== null && !this.s.kernels.has(img.kernelId))
           throw notFoundById("kernel", img.kernelId);
         checkName(this.s.images, "image", img);
-        this.s.images.set(img.id, structuredClone(img));
+        this.s.images.set(img.id, structuredClone({ ...img, capabilities: img.capabilities ?? null }));
         return getById(img.id);
       },
       find,
       get: (name) => find(name) ?? throwError(notFound("image", name)),
       getById,
+      setCapabilities: (id, caps) => {
+        const img = this.s.images.get(id);
+        if (img === undefined) throw notFoundById("image", id);
+        img.capabilities = { agent: caps.agent, sshd: caps.sshd };
+        return getById(id);
+      },
       list: list as ImageRepo["list"],
       delete: (id) => {
         const img = getById(id);

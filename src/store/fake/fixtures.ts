@@ -40,6 +40,7 @@ export function makeImage(name = "debian", over: Partial<Image> = {}): Image {
     source: "pull",
     description: `${name} image`,
     createdAt: FIXED_TIME,
+    capabilities: null,
     ...over,
   };
 }

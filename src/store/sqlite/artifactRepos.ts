@@ -1,4 +1,4 @@
-import type { Image, Kernel } from "../../model/index.js";
+import type { Image, ImageCapabilities, Kernel } from "../../model/index.js";
 import { alreadyExists, checkIdentity, idTaken, inUse, notFound, notFoundById } from "../errors.js";
 import type { ImageRepo, KernelRepo, ListOptions, ListResult } from "../Store.js";
 import type { SqliteContext } from "./context.js";
@@ -127,5 +127,15 @@ export class SqliteImageRepo implements ImageRepo {
 
   imagesUsingKernel(kernelId: string): Image[] {
     return this.c.all("images", readImage, `${SELECT_IMAGE} WHERE kernel_id = ? ORDER BY name`, [kernelId]);
+  }
+
+  setCapabilities(id: string, caps: ImageCapabilities): Image {
+    return this.c.write(() => {
+      const r = this.c.db
+        .prepare("UPDATE images SET capabilities = ? WHERE id = ?")
+        .run(JSON.stringify({ agent: caps.agent, sshd: caps.sshd }), id);
+      if (r.changes === 0) throw notFoundById("image", id);
+      return this.getById(id);
+    });
   }
 }

@@ -126,6 +126,11 @@ function checkSurvivors(s: SqliteStore, from: number): void {
     assert.equal(s.images.get("img1").kernelId, K);
     assert.equal(s.images.get("own").kernelPath, "/own/vmlinux");
     assert.equal(s.images.get("own").description, "", "description defaults to empty");
+    assert.equal(
+      s.images.get("own").capabilities,
+      null,
+      "version 6 adds capabilities, undetected for older rows",
+    );
   }
   if (from < 2) return;
   const a = s.vms.get("a");

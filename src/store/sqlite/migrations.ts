@@ -121,12 +121,18 @@ function disksAndDriverReason(db: SqliteDb): void {
   addColumnIfMissing(db, "vms", "driver_reason", "TEXT");
 }
 
+/** What an image's rootfs provides (agent, sshd), as JSON; NULL until detected (rows before version 6). */
+function imageCapabilities(db: SqliteDb): void {
+  addColumnIfMissing(db, "images", "capabilities", "TEXT");
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "kernels and images", up: kernelsAndImages },
   { version: 2, name: "vms", up: vms },
   { version: 3, name: "ip leases and vsock cids", up: leasesAndCids },
   { version: 4, name: "vm exit info and boot timings", up: exitAndBootTimings },
   { version: 5, name: "vm disks and driver reason", up: disksAndDriverReason },
+  { version: 6, name: "image capabilities", up: imageCapabilities },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -151,7 +157,9 @@ function refuseNewer(version: number, latest: number, dbPath: string): void {
   throw new BangerError(
     ErrorCodes.STORE,
     `database ${dbPath} has schema version ${version}, newer than this banger knows (${latest}); downgrade is not supported`,
-    { hint: "run the newer banger that wrote it, or move the database aside to start afresh" },
+    {
+      hint: "a newer banger migrated it: use that banger (`banger daemon restart` with it), or move the database aside to start afresh (its VMs and images are then forgotten)",
+    },
   );
 }
 

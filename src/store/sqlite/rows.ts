@@ -1,5 +1,5 @@
 /** Kernel and image rows: model <-> column values. Timestamps are ISO-8601 text, enums text. */
-import { ARCHES, ARTIFACT_SOURCES, type Image, type Kernel } from "../../model/index.js";
+import { ARCHES, ARTIFACT_SOURCES, type Image, isImageCapabilities, type Kernel } from "../../model/index.js";
 import type { RowReader } from "./rowReader.js";
 
 export type Params = Record<string, string | number | null>;
@@ -50,6 +50,7 @@ export function imageToParams(img: Image): Params {
     source: img.source,
     description: img.description,
     created_at: iso(img.createdAt),
+    capabilities: img.capabilities ? JSON.stringify(img.capabilities) : null,
   };
 }
 
@@ -68,6 +69,7 @@ export function readImage(r: RowReader): Image {
     source: r.oneOf("source", ARTIFACT_SOURCES),
     description: r.text("description"),
     createdAt: r.date("created_at"),
+    capabilities: r.json("capabilities", isImageCapabilities, "{agent: boolean, sshd: boolean}"),
   };
 }
 
