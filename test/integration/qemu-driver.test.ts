@@ -100,7 +100,10 @@ describe("QemuDriver with the real QEMU", () => {
     const guest = await ensureTestGuest({ onStage: (s) => t.diagnostic(`test guest: ${s}`) });
     const dir = await mkdtemp(path.join(os.tmpdir(), "banger-qemu-it-"));
     const ns = await createTestNetns({ prefix: "bgt-qemu", runner });
-    const driver = new QemuDriver({ runner: ns.runner, accelDetect: () => "tcg" });
+    const driver = new QemuDriver({
+      commandPrefix: ["ip", "netns", "exec", ns.name],
+      accelDetect: () => "tcg",
+    });
     let handle: VmmHandle | undefined;
     try {
       const spec = testGuestSpec(dir, guest, ns, { id: "0123abcd", name: "qemu-it" });
