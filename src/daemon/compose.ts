@@ -11,6 +11,7 @@ import type { ResolvedConfig } from "../config/types.js";
 import { DnsServer } from "../dns/DnsServer.js";
 import { VmRecords } from "../dns/records.js";
 import { preflight } from "../doctor/run.js";
+import { HelperClient } from "../host/helper/HelperClient.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { NodeHostProbe } from "../host/node/NodeHostProbe.js";
 import { Sudo } from "../host/sudo.js";
@@ -34,6 +35,7 @@ import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
 import { guestHandlers } from "./guestHandlers.js";
 import { vmHandlers } from "./handlers.js";
+import { helperCommand, tapOwner, vmmIdentity } from "./vmmIdentity.js";
 
 const CRASH_POLL_MS = 500;
 const LOG_CAP_MS = 30_000;
@@ -54,7 +56,12 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
   const store = notifyingStore(rawStore, bus);
   const runner = new NodeCommandRunner();
   const probe = new NodeHostProbe(runner);
+  const helper = new HelperClient({
+    command: helperCommand(),
+    startHint: "as a normal user, install the lines `banger sudoers` prints; as root, run scripts/install",
+  });
   const network = new IpNetworkManager({
+    ...tapOwner(),
     bridge: config.network.bridge.value,
     subnet: config.network.subnet.value,
     nat: config.network.nat.value,
@@ -86,7 +93,8 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     store,
     network,
     disks,
-    drivers: new RealDriverProvider(config, probe, runner),
+    drivers: new RealDriverProvider(config, probe, runner, () => vmmIdentity()),
+    helper,
     sshKey: {
       get: async () => {
         const k = await ensureSshKey(config, paths, runner);
@@ -189,6 +197,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       agents.closeAll();
       await dns.stop().catch(() => undefined);
       await network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
+      helper.close();
     },
   };
 }

@@ -47,6 +47,24 @@ function parseMounts(text: string): Mount[] {
   return out;
 }
 
+/**
+ * The cgroup mounts to use: this mount namespace's, or, when it has none
+ * (`ip netns exec` remounts /sys without them), PID 1's reached through
+ * /proc/1/root. Returns mounts text whose directories are usable from here.
+ */
+export function effectiveMounts(selfMounts: string, pid1Mounts: string | null): string {
+  const isCg = (m: Mount) => m.type === "cgroup" || m.type === "cgroup2";
+  if (parseMounts(selfMounts).some(isCg) || pid1Mounts === null) return selfMounts;
+  return parseMounts(pid1Mounts)
+    .filter(isCg)
+    .map((m) => `cgroup ${escapeMount(`/proc/1/root${m.dir}`)} ${m.type} ${m.opts.join(",")} 0 0`)
+    .join("\n");
+}
+
+function escapeMount(s: string): string {
+  return s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+}
+
 /** /proc/PID/cgroup: hierarchy controllers ("" for v2) -> path. */
 export function parseProcCgroup(text: string): Map<string, string> {
   const m = new Map<string, string>();

@@ -131,7 +131,9 @@ describe("QemuDriver with the real QEMU", () => {
     assert.ok(!left.stdout.includes(ns.name), `netns ${ns.name} was left behind`);
   });
 
-  it("a kernel QEMU cannot load fails before QMP answers, with QEMU's own message", { skip: noQemu }, async () => {
+  it("a kernel QEMU cannot load fails before QMP answers, with QEMU's own message", {
+    skip: noQemu,
+  }, async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "banger-qemu-bad-"));
     try {
       const kernel = path.join(dir, "not-a-kernel");
@@ -155,7 +157,10 @@ describe("QemuDriver with the real QEMU", () => {
       const driver = new QemuDriver({ accelDetect: () => "tcg" });
       await assert.rejects(driver.boot(spec), (e: unknown) => {
         assert.ok(isBangerError(e));
-        assert.match(e.message, /^step "qmp-connect" failed: QEMU \(pid \d+\) failed to start \(exit code 1\)/);
+        assert.match(
+          e.message,
+          /^step "qmp-connect" failed: QEMU \(pid \d+\) failed to start \(exit code 1\)/,
+        );
         assert.match(e.message, /kernel/i, "QEMU's complaint about the kernel is in the message");
         assert.match(e.hint ?? "", /vmm log: .*vmm\.log/);
         return true;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cgroupLayout, processCgroupDir, vmCgroupDirs } from "../cgroupLayout.js";
+import { cgroupLayout, effectiveMounts, processCgroupDir, vmCgroupDirs } from "../cgroupLayout.js";
 import type { HelperContext } from "../context.js";
 import { handleLine } from "../main.js";
 import { type CgroupEnv, cgroupVerbs, limitFiles } from "./cgroup.js";
@@ -83,6 +83,18 @@ describe("cgroup layout", () => {
       bases: { unified: "/sys/fs/cgroup" },
     });
     assert.equal(cgroupLayout("proc /proc proc rw 0 0\n", ""), null);
+  });
+
+  it("a mount namespace without cgroup mounts (ip netns exec) uses PID 1's through /proc/1/root", () => {
+    assert.equal(effectiveMounts(MOUNTS_V1, "whatever"), MOUNTS_V1);
+    const sysOnly = "sysfs /sys sysfs rw 0 0\n";
+    const eff = effectiveMounts(sysOnly, MOUNTS_V1);
+    assert.equal(
+      cgroupLayout(eff, SELF_V1)?.bases.memory,
+      "/proc/1/root/sys/fs/cgroup/memory/process_api/c2c2",
+    );
+    assert.equal(cgroupLayout(eff, SELF_V1)?.bases.cpu, "/proc/1/root/sys/fs/cgroup/cpu,cpuacct");
+    assert.equal(effectiveMounts(sysOnly, null), sysOnly);
   });
 
   it("a process's cgroup directory per controller", () => {

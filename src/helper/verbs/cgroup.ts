@@ -6,7 +6,7 @@
  * its own u<uid> subtree.
  */
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
-import { cgroupLayout, type CgroupLayout, vmCgroupDirs } from "../cgroupLayout.js";
+import { cgroupLayout, type CgroupLayout, effectiveMounts, vmCgroupDirs } from "../cgroupLayout.js";
 import type { HelperContext } from "../context.js";
 import { HelperError } from "../context.js";
 import type { CgroupInfo, CgroupLimits } from "../protocol.js";
@@ -173,11 +173,12 @@ const PROC = "/proc";
 /** The real cgroupfs and /proc. */
 export const realCgroupEnv: CgroupEnv = {
   async layout() {
-    const [mounts, self] = await Promise.all([
+    const [mounts, pid1, self] = await Promise.all([
       readFile(`${PROC}/self/mounts`, "utf8"),
+      readFile(`${PROC}/1/mounts`, "utf8").catch(() => null),
       readFile(`${PROC}/self/cgroup`, "utf8"),
     ]);
-    return cgroupLayout(mounts, self);
+    return cgroupLayout(effectiveMounts(mounts, pid1), self);
   },
   read: (file) => readFile(file, "utf8").catch(() => null),
   write: async (file, text) => {

@@ -7,6 +7,7 @@ import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
 import { stageObserver } from "./VmService.js";
+import { VmCgroups } from "./vmCgroup.js";
 import { vmPaths } from "./views.js";
 
 /** Checks a start runs before touching anything (see doctor). */
@@ -18,17 +19,21 @@ interface StartCtx {
   reason: string;
   tap: string | null;
   timings: StepTiming[];
+  /** Moves the paused VMM into the VM's cgroup. */
+  attach?: (pid: number) => Promise<void>;
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
 export class VmLifecycle {
   private readonly now: () => Date;
+  private readonly cgroups: VmCgroups;
 
   constructor(
     private readonly deps: VmServiceDeps,
     private readonly locks: KeyedLock,
   ) {
     this.now = deps.now ?? (() => new Date());
+    this.cgroups = new VmCgroups(deps.helper, deps.log);
   }
 
   isAlive(vm: Vm): boolean {
@@ -113,9 +118,18 @@ export class VmLifecycle {
         },
       },
       {
+        name: "cgroup",
+        run: async (c, cleanup) => {
+          const attach = await this.cgroups.create(c.vm, c.driver);
+          if (attach) c.attach = attach;
+          cleanup(() => this.cgroups.remove(c.vm));
+        },
+      },
+      {
         name: "boot",
         run: async (c) => {
           const r = await c.driver.boot(this.bootSpec(c.vm, c.tap!), {
+            ...(c.attach ? { onVmmStarted: c.attach } : {}),
             onStepStart: (n) =>
               progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
             onStepDone: (t) =>
@@ -189,6 +203,7 @@ export class VmLifecycle {
     if (vm.vmm) {
       store.vms.update(vm.id, { state: "stopping" });
       await this.deps.drivers.forName(vm.vmm.driver).stop(vm.vmm, { timeoutMs });
+      await this.cgroups.remove(vm);
     }
     await this.releaseNetwork(vm);
     const stopped = store.vms.update(vm.id, {
@@ -238,6 +253,7 @@ export class VmLifecycle {
     await this.releaseNetwork(vm);
     if (vm.vmm) {
       for (const s of [vm.vmm.controlSocket, vm.vmm.agentSocket]) await rm(s, { force: true });
+      await this.cgroups.remove(vm);
     }
     this.deps.store.vms.update(vm.id, {
       state,
