@@ -58,3 +58,13 @@ npm_install() {
     echo "$want" > "$stamp"
   fi
 }
+
+# The dedicated unprivileged user that runs VMMs (and image builds) when banger runs as root.
+ensure_vmm_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  if ! getent passwd banger-vmm >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin banger-vmm
+  fi
+  grep -q '^banger-vmm:' /etc/subuid 2>/dev/null || usermod --add-subuids 2000000000-2000065535 banger-vmm
+  grep -q '^banger-vmm:' /etc/subgid 2>/dev/null || usermod --add-subgids 2000000000-2000065535 banger-vmm
+}

@@ -40,6 +40,18 @@ export interface VmView {
   bootTimings: BootTiming[] | null;
   /** The latest stats sample (vm.list and vm.show fill it in). */
   stats?: VmStats | null;
+  /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
+  cgroup?: VmCgroupView | null;
+}
+
+export interface VmCgroupView {
+  version: 1 | 2;
+  /** As /proc/PID/cgroup names it (v1: the memory hierarchy's). */
+  path: string;
+  memoryLimitBytes: number | null;
+  pidsLimit: number | null;
+  /** CPU quota in CPUs. */
+  cpus: number | null;
 }
 
 export interface VmCreateParams {

@@ -1,11 +1,20 @@
 /** RPC method -> service call, with every param checked (the daemon never trusts a client's shape). */
-import type { VmLogsParams } from "../api/vms.js";
+import type { VmCgroupView, VmLogsParams } from "../api/vms.js";
 import type { Handler } from "../rpc/server.js";
 import type { ImageService } from "../services/images/ImageService.js";
 import { asObject, optBool, optEnum, optInt, optString, reqString } from "../services/params.js";
+import { readVmmCgroup } from "../services/stats/cgroupStats.js";
 import type { GuestService } from "../services/vms/GuestService.js";
 import type { VmService } from "../services/vms/VmService.js";
 import { streamLog } from "./logStream.js";
+
+/** The VMM's cgroup and limits for `vm show` (null when it runs in none of banger's). */
+async function cgroupView(pid: number | null): Promise<VmCgroupView | null> {
+  const cg = pid === null ? null : await readVmmCgroup(pid);
+  if (!cg) return null;
+  const { version, path, memoryLimitBytes, pidsLimit, cpus } = cg;
+  return { version, path, memoryLimitBytes, pidsLimit, cpus };
+}
 
 const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
@@ -49,9 +58,9 @@ export function vmHandlers(vms: VmService, images: ImageService, guest: GuestSer
     const stats = new Map(guest.stats().map((s) => [s.name, s]));
     return { ...r, vms: r.vms.map((v) => ({ ...v, stats: stats.get(v.name) ?? null })) };
   });
-  h.set("vm.show", (raw) => {
+  h.set("vm.show", async (raw) => {
     const v = vms.show(reqString(asObject(raw), "name"));
-    return { ...v, stats: guest.stats(v.name)[0] ?? null };
+    return { ...v, stats: guest.stats(v.name)[0] ?? null, cgroup: await cgroupView(v.pid) };
   });
   h.set("vm.sshInfo", (raw) => vms.sshInfo(reqString(asObject(raw), "name")));
   h.set("vm.logs", (raw, ctx) => {

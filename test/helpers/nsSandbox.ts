@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { type CliResult, isAlive, Sandbox, waitDead } from "./sandbox.js";
 
@@ -55,14 +55,16 @@ export class NsSandbox {
     return execFileSync("ip", ["netns", "exec", this.ns, cmd, ...args], { encoding: "utf8" });
   }
 
-  /** Every process whose command line mentions the sandbox dir (daemon, VMMs). */
+  /** Every process whose command line mentions the sandbox dir (daemon), or whose stdout is a file there (VMMs: their argv holds no paths). */
   processes(): number[] {
     return readdirSync("/proc")
       .filter((x) => /^\d+$/.test(x))
       .map(Number)
       .filter((pid) => {
         try {
-          return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.sb.dir);
+          if (pid === process.pid) return false;
+          if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.sb.dir)) return true;
+          return readlinkSync(`/proc/${pid}/fd/1`).startsWith(`${this.sb.dir}/`);
         } catch {
           return false;
         }

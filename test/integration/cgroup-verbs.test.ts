@@ -50,6 +50,7 @@ describe("cgroup verbs on the real cgroup fs", { skip: isRoot ? false : "needs r
       client.close();
       for (const base of new Set(Object.values(layout.bases))) {
         await rmdir(path.join(base, "banger", `u${UID}`)).catch(() => undefined);
+        await rmdir(path.join(base, "banger")).catch(() => undefined); // only when empty
       }
       await rm(dir, { recursive: true, force: true });
     });

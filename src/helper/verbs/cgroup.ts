@@ -6,7 +6,7 @@
  * its own u<uid> subtree.
  */
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
-import { cgroupLayout, type CgroupLayout, effectiveMounts, vmCgroupDirs } from "../cgroupLayout.js";
+import { type CgroupLayout, cgroupLayout, effectiveMounts, vmCgroupDirs } from "../cgroupLayout.js";
 import type { HelperContext } from "../context.js";
 import { HelperError } from "../context.js";
 import type { CgroupInfo, CgroupLimits } from "../protocol.js";

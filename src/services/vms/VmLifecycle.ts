@@ -7,8 +7,8 @@ import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
 import { stageObserver } from "./VmService.js";
-import { VmCgroups } from "./vmCgroup.js";
 import { vmPaths } from "./views.js";
+import { VmCgroups } from "./vmCgroup.js";
 
 /** Checks a start runs before touching anything (see doctor). */
 export const START_PREFLIGHT = ["vmm", "tun", "ip", "debugfs"] as const;

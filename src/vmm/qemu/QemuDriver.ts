@@ -31,9 +31,9 @@ import {
   vmmOverheadMib,
 } from "./argv.js";
 import {
-  type Marker,
   isPidAlive,
   killPid,
+  type Marker,
   type ProcOps,
   readPidFile,
   realProc,
