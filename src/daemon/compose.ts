@@ -93,7 +93,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     store,
     network,
     disks,
-    drivers: new RealDriverProvider(config, probe, runner, () => vmmIdentity()),
+    drivers: new RealDriverProvider(config, probe, () => vmmIdentity()),
     helper,
     sshKey: {
       get: async () => {

@@ -2,7 +2,6 @@ import type { ResolvedConfig } from "../config/types.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import { kvmStatus } from "../host/kvm.js";
 import type { HostProbe } from "../host/probe.js";
-import type { CommandRunner } from "../host/runner.js";
 import type { DriverProvider } from "../services/vms/deps.js";
 import type { DriverName, VmmDriver } from "../vmm/driver.js";
 import { FirecrackerDriver } from "../vmm/firecracker/FirecrackerDriver.js";
@@ -20,7 +19,6 @@ export class RealDriverProvider implements DriverProvider {
   constructor(
     private readonly config: ResolvedConfig,
     private readonly probe: HostProbe,
-    private readonly runner: CommandRunner,
     /** Who VMMs run as (null: the daemon's user); throws PREFLIGHT_FAILED when the VMM user is missing. */
     private readonly vmmIdentity: () => VmmIdentity | null = () => null,
   ) {}

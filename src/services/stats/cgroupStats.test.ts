@@ -17,7 +17,7 @@ function files(map: Record<string, string>) {
 
 describe("readVmmCgroup", () => {
   it("v1: limits and usage of banger's VM cgroup, from the VMM's /proc/PID/cgroup", async () => {
-    const m = "/sys/fs/cgroup/memory/ct/banger/u0/" + VM;
+    const m = `/sys/fs/cgroup/memory/ct/banger/u0/${VM}`;
     const c = `/sys/fs/cgroup/cpu,cpuacct/banger/u0/${VM}`;
     const cg = await readVmmCgroup(
       77,
@@ -80,25 +80,17 @@ describe("StatsSampler with a cgroup", () => {
   it("memory and CPU come from the cgroup when there is one", async () => {
     let t = 0n;
     let usage = 0;
-    const proc = async (pid: number): Promise<ProcSample> => ({
-      pid,
-      ticks: 1,
-      clockTicks: 100,
-      rssBytes: 1,
-      startTime: 9,
-      at: (t += 1_000_000_000n),
-    });
+    const proc = async (pid: number): Promise<ProcSample> => {
+      t += 1_000_000_000n;
+      return { pid, ticks: 1, clockTicks: 100, rssBytes: 1, startTime: 9, at: t };
+    };
     const s = new StatsSampler({
       read: proc,
-      readCgroup: async () => ({
-        version: 1,
-        path: "/banger/u0/x",
-        memoryLimitBytes: null,
-        pidsLimit: null,
-        cpus: null,
-        memoryBytes: 777,
-        cpuUsageNs: (usage += 500_000_000),
-      }),
+      readCgroup: async () => {
+        usage += 500_000_000;
+        const none = { memoryLimitBytes: null, pidsLimit: null, cpus: null };
+        return { version: 1, path: "/banger/u0/x", ...none, memoryBytes: 777, cpuUsageNs: usage };
+      },
     });
     assert.deepEqual(await s.sample(3), { cpuPercent: null, rssBytes: 777 });
     assert.deepEqual(await s.sample(3), { cpuPercent: 50, rssBytes: 777 });

@@ -12,7 +12,6 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { isBangerError } from "../../errors/index.js";
 import type { BootSpec } from "../driver.js";
-import { qemuPaths } from "./argv.js";
 import { isPidAlive } from "./proc.js";
 import { QemuDriver } from "./QemuDriver.js";
 
