@@ -26,7 +26,8 @@ function under(mount: string, cgPath: string): string {
   return path.join(mount, cgPath).replace(/(.)\/+$/, "$1");
 }
 
-interface Mount {
+export interface Mount {
+  source: string;
   dir: string;
   type: string;
   opts: string[];
@@ -42,27 +43,22 @@ function parseMounts(text: string): Mount[] {
   for (const line of text.split("\n")) {
     const f = line.split(" ");
     if (f.length < 4) continue;
-    out.push({ dir: unescapeMount(f[1]!), type: f[2]!, opts: f[3]!.split(",") });
+    out.push({ source: f[0]!, dir: unescapeMount(f[1]!), type: f[2]!, opts: f[3]!.split(",") });
   }
   return out;
 }
 
 /**
- * The cgroup mounts to use: this mount namespace's, or, when it has none
- * (`ip netns exec` remounts /sys without them), PID 1's reached through
- * /proc/1/root. Returns mounts text whose directories are usable from here.
+ * The mounts under /sys/fs/cgroup that PID 1 has, in order, to repeat in this
+ * mount namespace when it has no cgroup mounts at all (`ip netns exec`
+ * remounts /sys without them). Empty when this namespace has its own.
  */
-export function effectiveMounts(selfMounts: string, pid1Mounts: string | null): string {
+export function mountsToMirror(selfMounts: string, pid1Mounts: string | null): Mount[] {
   const isCg = (m: Mount) => m.type === "cgroup" || m.type === "cgroup2";
-  if (parseMounts(selfMounts).some(isCg) || pid1Mounts === null) return selfMounts;
-  return parseMounts(pid1Mounts)
-    .filter(isCg)
-    .map((m) => `cgroup ${escapeMount(`/proc/1/root${m.dir}`)} ${m.type} ${m.opts.join(",")} 0 0`)
-    .join("\n");
-}
-
-function escapeMount(s: string): string {
-  return s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  if (parseMounts(selfMounts).some(isCg) || pid1Mounts === null) return [];
+  return parseMounts(pid1Mounts).filter(
+    (m) => m.dir === "/sys/fs/cgroup" || (m.dir.startsWith("/sys/fs/cgroup/") && isCg(m)),
+  );
 }
 
 /** /proc/PID/cgroup: hierarchy controllers ("" for v2) -> path. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cgroupLayout, effectiveMounts, processCgroupDir, vmCgroupDirs } from "../cgroupLayout.js";
+import { cgroupLayout, mountsToMirror, processCgroupDir, vmCgroupDirs } from "../cgroupLayout.js";
 import type { HelperContext } from "../context.js";
 import { handleLine } from "../main.js";
 import { type CgroupEnv, cgroupVerbs, limitFiles } from "./cgroup.js";
@@ -85,16 +85,21 @@ describe("cgroup layout", () => {
     assert.equal(cgroupLayout("proc /proc proc rw 0 0\n", ""), null);
   });
 
-  it("a mount namespace without cgroup mounts (ip netns exec) uses PID 1's through /proc/1/root", () => {
-    assert.equal(effectiveMounts(MOUNTS_V1, "whatever"), MOUNTS_V1);
+  it("a mount namespace without cgroup mounts (ip netns exec) repeats PID 1's, parent tmpfs first", () => {
+    assert.deepEqual(mountsToMirror(MOUNTS_V1, "whatever"), []);
     const sysOnly = "sysfs /sys sysfs rw 0 0\n";
-    const eff = effectiveMounts(sysOnly, MOUNTS_V1);
-    assert.equal(
-      cgroupLayout(eff, SELF_V1)?.bases.memory,
-      "/proc/1/root/sys/fs/cgroup/memory/process_api/c2c2",
+    const m = mountsToMirror(sysOnly, `proc /proc proc rw 0 0\n${MOUNTS_V1}`);
+    assert.deepEqual(
+      m.map((x) => `${x.type} ${x.dir} ${x.opts.at(-1)}`),
+      [
+        "tmpfs /sys/fs/cgroup mode=755",
+        "cgroup /sys/fs/cgroup/cpu,cpuacct cpuacct",
+        "cgroup /sys/fs/cgroup/memory memory",
+        "cgroup /sys/fs/cgroup/pids pids",
+        "cgroup2 /sys/fs/cgroup/unified relatime",
+      ],
     );
-    assert.equal(cgroupLayout(eff, SELF_V1)?.bases.cpu, "/proc/1/root/sys/fs/cgroup/cpu,cpuacct");
-    assert.equal(effectiveMounts(sysOnly, null), sysOnly);
+    assert.deepEqual(mountsToMirror(sysOnly, null), []);
   });
 
   it("a process's cgroup directory per controller", () => {

@@ -6,9 +6,9 @@
  * its own u<uid> subtree.
  */
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
-import { type CgroupLayout, cgroupLayout, effectiveMounts, vmCgroupDirs } from "../cgroupLayout.js";
+import { type CgroupLayout, cgroupLayout, mountsToMirror, vmCgroupDirs } from "../cgroupLayout.js";
 import type { HelperContext } from "../context.js";
-import { HelperError } from "../context.js";
+import { HelperError, trustedRun } from "../context.js";
 import type { CgroupInfo, CgroupLimits } from "../protocol.js";
 
 type VerbHandler = (ctx: HelperContext, args: unknown) => Promise<unknown>;
@@ -178,7 +178,15 @@ export const realCgroupEnv: CgroupEnv = {
       readFile(`${PROC}/1/mounts`, "utf8").catch(() => null),
       readFile(`${PROC}/self/cgroup`, "utf8"),
     ]);
-    return cgroupLayout(effectiveMounts(mounts, pid1), self);
+    const mirror = mountsToMirror(mounts, pid1);
+    if (mirror.length === 0) return cgroupLayout(mounts, self);
+    // This mount namespace (made by `ip netns exec`, say) lacks the cgroup file systems: mount
+    // the same hierarchies here, as PID 1 has them. It changes only this namespace.
+    for (const m of mirror) {
+      await mkdir(m.dir, { recursive: true }).catch(() => undefined);
+      await trustedRun(["mount", "-t", m.type, "-o", m.opts.join(","), m.source, m.dir]);
+    }
+    return cgroupLayout(await readFile(`${PROC}/self/mounts`, "utf8"), self);
   },
   read: (file) => readFile(file, "utf8").catch(() => null),
   write: async (file, text) => {

@@ -4,12 +4,7 @@
  * path holds /banger/u<uid>/<vm id>); a VMM outside one gives null.
  */
 import { readFile } from "node:fs/promises";
-import {
-  effectiveMounts,
-  parseProcCgroup,
-  processCgroupDir,
-  type V1Controller,
-} from "../../helper/cgroupLayout.js";
+import { parseProcCgroup, processCgroupDir, type V1Controller } from "../../helper/cgroupLayout.js";
 
 export interface VmmCgroup {
   version: 1 | 2;
@@ -44,13 +39,8 @@ const readText: ReadText = (f) => readFile(f, "utf8").catch(() => null);
 
 export async function readVmmCgroup(pid: number, read: ReadText = readText): Promise<VmmCgroup | null> {
   if (!Number.isInteger(pid) || pid < 2) return null;
-  const [procCg, mounts0, pid1] = await Promise.all([
-    read(`/proc/${pid}/cgroup`),
-    read("/proc/self/mounts"),
-    read("/proc/1/mounts"),
-  ]);
-  if (procCg === null || mounts0 === null) return null;
-  const mounts = effectiveMounts(mounts0, pid1);
+  const [procCg, mounts] = await Promise.all([read(`/proc/${pid}/cgroup`), read("/proc/self/mounts")]);
+  if (procCg === null || mounts === null) return null;
   const cg = parseProcCgroup(procCg);
   const v1Path = cg.get("memory");
   if (v1Path !== undefined) {

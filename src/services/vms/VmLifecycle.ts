@@ -283,6 +283,7 @@ export class VmLifecycle {
         out.removed.push(vm.name);
       } else if (vm.vmm && this.isAlive(vm)) {
         if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
+        await this.cgroups.adopt(vm, this.deps.drivers.forName(vm.vmm.driver));
         out.adopted.push(vm.name);
       } else if (vm.vmm || vm.network?.tap) {
         await this.markGone(vm, "stopped", "the VMM was gone when the daemon started");

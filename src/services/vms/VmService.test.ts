@@ -275,5 +275,14 @@ describe("VmService", () => {
     assert.deepEqual(helper.verbs().slice(-3), ["cgroup.create", "cgroup.attach", "cgroup.remove"]);
     assert.equal(c.store.vms.get("cg").state, "error");
     assert.equal(c.driver.alive.size, 0, "the VMM that could not be confined does not run");
+    const up = await c.svc.lifecycle.start("cg");
+    const n = helper.calls.length;
+    await c.svc.lifecycle.reconcile();
+    assert.deepEqual(
+      helper.calls.slice(n).map((x) => x.verb),
+      ["cgroup.create", "cgroup.attach"],
+      "adopted VMMs are (re)attached",
+    );
+    assert.deepEqual(helper.calls.at(-1)?.args, { vm: up.id, pid: up.vmm!.pid });
   });
 });

@@ -42,6 +42,20 @@ export class VmCgroups {
     };
   }
 
+  /**
+   * An adopted VM (after a daemon restart): make sure its running VMM is in its
+   * cgroup with today's limits (a VMM from before cgroups gets one). Logged, never thrown.
+   */
+  async adopt(vm: Vm, driver: VmmDriver): Promise<void> {
+    if (!vm.vmm) return;
+    const pid = vm.vmm.pid;
+    await this.create(vm, driver)
+      .then((attach) => attach?.(pid))
+      .catch((e: Error) =>
+        this.log.warn({ vm: vm.name, id: vm.id, err: e.message }, "vm cgroup not adopted"),
+      );
+  }
+
   /** Remove the VM's cgroup; a failure is logged, never thrown (the VM is already stopped). */
   async remove(vm: Pick<Vm, "id" | "name">): Promise<void> {
     if (!this.helper) return;

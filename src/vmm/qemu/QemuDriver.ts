@@ -122,6 +122,26 @@ async function readableBy(file: string, identity: VmmIdentity): Promise<boolean>
   return (st.mode & 0o004) !== 0;
 }
 
+/** The VMM opens /dev/net/tun itself (to attach to its own TAP): it must be read-writable for its uid. */
+async function checkTunAccess(identity: VmmIdentity | null, tun = "/dev/net/tun"): Promise<void> {
+  const ok = identity
+    ? await fs.stat(tun).then(
+        (st) =>
+          (st.uid === identity.uid && (st.mode & 0o600) === 0o600) ||
+          (st.gid === identity.gid && (st.mode & 0o060) === 0o060) ||
+          (st.mode & 0o006) === 0o006,
+        () => false,
+      )
+    : await readable(tun, constants.R_OK | constants.W_OK);
+  if (!ok) {
+    const who = identity ? `uid ${identity.uid}` : "this user";
+    throw preflightError(
+      `the VMM (${who}) cannot open ${tun} to attach to its TAP`,
+      `make it 0666, Debian's default: chmod 0666 ${tun} (scripts/install does it as root)`,
+    );
+  }
+}
+
 /** A file the VMM user cannot read gets a world-readable copy in the VM directory (kernels are not secret). */
 async function vmmReadable(file: string, copy: string, identity: VmmIdentity | null): Promise<string> {
   if (identity === null || (await readableBy(file, identity))) return file;
@@ -254,6 +274,7 @@ export class QemuDriver implements VmmDriver {
       );
     }
     c.identity = this.identity();
+    if (spec.net) await checkTunAccess(c.identity);
     this.launchFor(spec); // a spec QEMU cannot take fails before anything is touched
     const oldPid = await readPidFile(paths.pidFile);
     if (oldPid !== null && isPidAlive(oldPid, c.marker, this.proc)) {
