@@ -86,7 +86,7 @@ describe("cgroup verbs on the real cgroup fs", { skip: isRoot ? false : "needs r
     await assert.rejects(client.call("cgroup.attach", { vm: VM, pid: process.pid }), /not as the VMM uid/);
     assert.ok(!(await readFile(`/proc/${stranger.pid}/cgroup`, "utf8")).includes(VM));
 
-    await assert.rejects(client.call("cgroup.remove", { vm: VM }), /still holds processes/);
+    await assert.rejects(client.call("cgroup.remove", { vm: VM }), /still holds running processes/);
     vmm.kill("SIGKILL");
     await new Promise((r) => vmm.once("exit", r));
     await client.call("cgroup.remove", { vm: VM });

@@ -140,13 +140,29 @@ describe("cgroup verbs", () => {
     env.addProc(4242, 1000, "qemu-system-x86");
     await v["cgroup.attach"](ctx(), { vm: VM, pid: 4242 });
     assert.equal(env.files.get(`${info.paths.memory}/cgroup.procs`), "4242\n");
-    await assert.rejects(v["cgroup.remove"](ctx(), { vm: VM }), /still holds processes 4242/);
+    env.files.set("/proc/4242/stat", "4242 (qemu-system-x86) S 1 2 3");
+    await assert.rejects(v["cgroup.remove"](ctx(), { vm: VM }), /still holds running processes 4242/);
     env.files.delete(`${info.paths.memory}/cgroup.procs`);
     env.files.delete(`${info.paths.pids}/cgroup.procs`);
     env.files.delete(`${info.paths.cpu}/cgroup.procs`);
     await v["cgroup.remove"](ctx(), { vm: VM });
     assert.ok(![...env.dirs].some((d) => d.endsWith(VM)));
     await v["cgroup.remove"](ctx(), { vm: VM }); // already gone is fine
+  });
+
+  it("remove waits for an exited VMM (a zombie) to be reaped, then removes the cgroup", async () => {
+    const env = new FakeEnv();
+    const v = cgroupVerbs(env);
+    const info = (await v["cgroup.create"](ctx(), { vm: VM, limits: LIMITS })) as {
+      paths: Record<string, string>;
+    };
+    env.files.set(`${info.paths.memory}/cgroup.procs`, "77\n");
+    env.files.set("/proc/77/stat", "77 (qemu-system-x86) Z 1 2 3");
+    setTimeout(() => env.files.delete(`${info.paths.memory}/cgroup.procs`), 150);
+    const t0 = Date.now();
+    await v["cgroup.remove"](ctx(), { vm: VM });
+    assert.ok(Date.now() - t0 >= 100);
+    assert.ok(!env.dirs.has(info.paths.memory!));
   });
 
   it("v2: enables the controllers on every level above the VM's cgroup", async () => {

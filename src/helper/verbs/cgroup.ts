@@ -152,16 +152,38 @@ async function attach(env: CgroupEnv, ctx: HelperContext, args: unknown): Promis
   return null;
 }
 
+/** How long remove waits for exited VMM processes (zombies) to be reaped and leave the cgroup. */
+const REAP_WAIT_MS = 5000;
+
+/** The cgroup's processes that still run (an exited, unreaped one leaves when its parent reaps it). */
+async function liveProcs(env: CgroupEnv, dir: string): Promise<{ all: string[]; live: string[] }> {
+  const all = ((await env.read(`${dir}/cgroup.procs`)) ?? "").split("\n").filter(Boolean);
+  const live: string[] = [];
+  for (const pid of all) {
+    const stat = await env.read(`${env.procRoot}/${pid}/stat`);
+    if (stat !== null && !/^Z/.test(stat.slice(stat.lastIndexOf(")") + 1).trim())) live.push(pid);
+  }
+  return { all, live };
+}
+
 async function remove(env: CgroupEnv, ctx: HelperContext, args: unknown): Promise<null> {
   const vm = checkVmId((args as { vm?: unknown } | null)?.vm);
   const layout = await layoutOf(env);
   for (const d of new Set(Object.values(vmCgroupDirs(layout, ctx.uid, vm)))) {
-    const procs = (await env.read(`${d}/cgroup.procs`))?.trim();
-    if (procs) {
-      throw new HelperError(
-        "CONFLICT",
-        `the cgroup ${d} still holds processes ${procs.split("\n").join(", ")}`,
-      );
+    const deadline = Date.now() + REAP_WAIT_MS;
+    for (;;) {
+      const { all, live } = await liveProcs(env, d);
+      if (live.length > 0) {
+        throw new HelperError("CONFLICT", `the cgroup ${d} still holds running processes ${live.join(", ")}`);
+      }
+      if (all.length === 0) break;
+      if (Date.now() >= deadline) {
+        throw new HelperError(
+          "CONFLICT",
+          `the cgroup ${d} still holds exited, unreaped processes ${all.join(", ")}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
     await env.rmdir(d);
   }
