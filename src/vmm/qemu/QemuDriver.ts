@@ -41,6 +41,7 @@ import {
 } from "./proc.js";
 import { QmpClient } from "./Qmp.js";
 import { type SpawnedVmm, spawnVmm, type VmmIdentity } from "./spawn.js";
+import { checkTunAccess, vmmReadable } from "./vmmAccess.js";
 
 const CTRL_ALT_DEL = ["ctrl", "alt", "delete"].map((k) => ({ type: "qcode", data: k }));
 const GRACEFUL_STOP: Array<[string, Record<string, unknown>?]> = [
@@ -109,45 +110,6 @@ export async function logTail(file: string, lines = VMM_LOG_TAIL_LINES): Promise
   } catch {
     return "";
   }
-}
-
-/**
- * True when `identity` may read `file` by its own mode bits: QEMU reopens the
- * kernel through /proc/self/fd/N, which checks the file (not the directories).
- */
-async function readableBy(file: string, identity: VmmIdentity): Promise<boolean> {
-  const st = await fs.stat(file);
-  if (st.uid === identity.uid) return (st.mode & 0o400) !== 0;
-  if (st.gid === identity.gid) return (st.mode & 0o040) !== 0;
-  return (st.mode & 0o004) !== 0;
-}
-
-/** The VMM opens /dev/net/tun itself (to attach to its own TAP): it must be read-writable for its uid. */
-async function checkTunAccess(identity: VmmIdentity | null, tun = "/dev/net/tun"): Promise<void> {
-  const ok = identity
-    ? await fs.stat(tun).then(
-        (st) =>
-          (st.uid === identity.uid && (st.mode & 0o600) === 0o600) ||
-          (st.gid === identity.gid && (st.mode & 0o060) === 0o060) ||
-          (st.mode & 0o006) === 0o006,
-        () => false,
-      )
-    : await readable(tun, constants.R_OK | constants.W_OK);
-  if (!ok) {
-    const who = identity ? `uid ${identity.uid}` : "this user";
-    throw preflightError(
-      `the VMM (${who}) cannot open ${tun} to attach to its TAP`,
-      `make it 0666, Debian's default: chmod 0666 ${tun} (scripts/install does it as root)`,
-    );
-  }
-}
-
-/** A file the VMM user cannot read gets a world-readable copy in the VM directory (kernels are not secret). */
-async function vmmReadable(file: string, copy: string, identity: VmmIdentity | null): Promise<string> {
-  if (identity === null || (await readableBy(file, identity))) return file;
-  await fs.copyFile(file, copy);
-  await fs.chmod(copy, 0o644);
-  return copy;
 }
 
 async function removeVmFiles(paths: QemuPaths): Promise<void> {
