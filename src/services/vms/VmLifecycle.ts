@@ -21,6 +21,7 @@ interface StartCtx {
   timings: StepTiming[];
   /** Moves the paused VMM into the VM's cgroup. */
   attach?: (pid: number) => Promise<void>;
+  attached?: boolean;
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
@@ -121,7 +122,11 @@ export class VmLifecycle {
         name: "cgroup",
         run: async (c, cleanup) => {
           const attach = await this.cgroups.create(c.vm, c.driver);
-          if (attach) c.attach = attach;
+          if (attach)
+            c.attach = async (pid) => {
+              await attach(pid);
+              c.attached = true;
+            };
           cleanup(() => this.cgroups.remove(c.vm));
         },
       },
@@ -142,6 +147,8 @@ export class VmLifecycle {
               }),
           });
           c.timings = r.timings.map((t) => ({ name: `boot:${t.name}`, ms: t.ms }));
+          // A driver that cannot start its VMM paused (or confines it itself) left the cgroup empty.
+          if (c.attach && !c.attached) await this.cgroups.remove(c.vm);
           c.vm = store.vms.update(c.vm.id, {
             state: "running",
             driver: c.driver.name,

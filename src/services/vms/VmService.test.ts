@@ -284,5 +284,15 @@ describe("VmService", () => {
       "adopted VMMs are (re)attached",
     );
     assert.deepEqual(helper.calls.at(-1)?.args, { vm: up.id, pid: up.vmm!.pid });
+    // A driver that never hands over a paused VMM leaves no empty cgroup behind.
+    await c.svc.lifecycle.stop("cg");
+    const boot = c.driver.boot.bind(c.driver);
+    c.driver.boot = (spec) => boot(spec, {});
+    const m = helper.calls.length;
+    await c.svc.lifecycle.start("cg");
+    assert.deepEqual(
+      helper.calls.slice(m).map((x) => x.verb),
+      ["cgroup.create", "cgroup.remove"],
+    );
   });
 });
