@@ -110,3 +110,22 @@ npm_install() {
     echo "$want" > "$stamp"
   fi
 }
+
+# The dedicated unprivileged user that runs VMMs (and image builds) when banger runs as root.
+ensure_vmm_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  if ! getent passwd banger-vmm >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin banger-vmm
+  fi
+  grep -q '^banger-vmm:' /etc/subuid 2>/dev/null || usermod --add-subuids 2000000000-2000065535 banger-vmm
+  grep -q '^banger-vmm:' /etc/subgid 2>/dev/null || usermod --add-subgids 2000000000-2000065535 banger-vmm
+}
+
+# VMMs run unprivileged and open /dev/net/tun to attach to their own persistent TAP
+# (the kernel lets only the TAP's owner attach). Debian's udev rule makes it 0666;
+# a container without udev may leave it 0600.
+ensure_tun_access() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  [ -c /dev/net/tun ] || return 0
+  [ "$(stat -c %a /dev/net/tun)" = 666 ] || chmod 0666 /dev/net/tun
+}

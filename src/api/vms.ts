@@ -12,3 +12,4 @@ export type VmLogsParams = z.input<typeof S.VmLogsParams>;
 export type SshInfo = z.infer<typeof S.SshInfo>;
 export type ImageView = z.infer<typeof S.ImageView>;
 export type ImageRegisterParams = z.input<typeof S.ImageRegisterParams>;
+export type VmCgroupView = z.infer<typeof S.VmCgroupView>;

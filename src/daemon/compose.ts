@@ -36,6 +36,7 @@ import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
 import { guestHandlers } from "./guestHandlers.js";
 import { vmHandlers } from "./handlers.js";
+import { tapOwner, vmmIdentity } from "./vmmIdentity.js";
 
 const CRASH_POLL_MS = 500;
 const LOG_CAP_MS = 30_000;
@@ -63,6 +64,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     ...(uid === 0 ? { env: directHelperEnv() } : {}),
   });
   const network = new IpNetworkManager({
+    ...tapOwner(),
     bridge: config.network.bridge.value,
     subnet: config.network.subnet.value,
     nat: config.network.nat.value,
@@ -94,7 +96,8 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     store,
     network,
     disks,
-    drivers: new RealDriverProvider(config, probe, runner),
+    drivers: new RealDriverProvider(config, probe, () => vmmIdentity()),
+    helper,
     sshKey: {
       get: async () => {
         const k = await ensureSshKey(config, paths, runner);

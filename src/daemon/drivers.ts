@@ -2,11 +2,11 @@ import type { ResolvedConfig } from "../config/types.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import { kvmStatus } from "../host/kvm.js";
 import type { HostProbe } from "../host/probe.js";
-import type { CommandRunner } from "../host/runner.js";
 import type { DriverProvider } from "../services/vms/deps.js";
 import type { DriverName, VmmDriver } from "../vmm/driver.js";
 import { FirecrackerDriver } from "../vmm/firecracker/FirecrackerDriver.js";
 import { QemuDriver } from "../vmm/qemu/QemuDriver.js";
+import type { VmmIdentity } from "../vmm/qemu/spawn.js";
 import { selectVmm } from "../vmm/select.js";
 
 /**
@@ -19,7 +19,8 @@ export class RealDriverProvider implements DriverProvider {
   constructor(
     private readonly config: ResolvedConfig,
     private readonly probe: HostProbe,
-    private readonly runner: CommandRunner,
+    /** Who VMMs run as (null: the daemon's user); throws PREFLIGHT_FAILED when the VMM user is missing. */
+    private readonly vmmIdentity: () => VmmIdentity | null = () => null,
   ) {}
 
   async select(): Promise<{ driver: VmmDriver; reason: string }> {
@@ -50,7 +51,7 @@ export class RealDriverProvider implements DriverProvider {
             })
           : new QemuDriver({
               qemuBin: binary ?? this.config.qemu_bin.value ?? "qemu-system-x86_64",
-              runner: this.runner,
+              identity: this.vmmIdentity,
               accelDetect: () => accel,
             });
       this.cache.set(key, d);

@@ -1,10 +1,20 @@
 /** RPC method -> service call; params arrive already checked against their schema (api/schema). */
 import { on } from "../api/schema/validate.js";
+import type { VmCgroupView } from "../api/vms.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
 import type { ImageService } from "../services/images/ImageService.js";
+import { readVmmCgroup } from "../services/stats/cgroupStats.js";
 import type { GuestService } from "../services/vms/GuestService.js";
 import type { VmService } from "../services/vms/VmService.js";
 import { streamLog } from "./logStream.js";
+
+/** The VMM's cgroup and limits for `vm show` (null when it runs in none of banger's). */
+async function cgroupView(pid: number | null): Promise<VmCgroupView | null> {
+  const cg = pid === null ? null : await readVmmCgroup(pid);
+  if (!cg) return null;
+  const { version, path, memoryLimitBytes, pidsLimit, cpus } = cg;
+  return { version, path, memoryLimitBytes, pidsLimit, cpus };
+}
 
 export function vmHandlers(vms: VmService, images: ImageService, guest: GuestService): Map<string, Handler> {
   const h = new Map<string, Handler>();
@@ -21,9 +31,9 @@ export function vmHandlers(vms: VmService, images: ImageService, guest: GuestSer
     const stats = new Map(guest.stats().map((s) => [s.name, s]));
     return { ...r, vms: r.vms.map((v) => ({ ...v, stats: stats.get(v.name) ?? null })) };
   });
-  on(h, "vm.show", (p) => {
+  on(h, "vm.show", async (p) => {
     const v = vms.show(p.name);
-    return { ...v, stats: guest.stats(v.name)[0] ?? null };
+    return { ...v, stats: guest.stats(v.name)[0] ?? null, cgroup: await cgroupView(v.pid) };
   });
   on(h, "vm.sshInfo", (p) => vms.sshInfo(p.name));
   on(h, "vm.logs", (p, ctx) => {

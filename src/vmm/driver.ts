@@ -65,6 +65,12 @@ export interface BootResult {
 export interface BootObserver {
   onStepStart?(name: string): void;
   onStepDone?(t: StepTiming): void;
+  /**
+   * The VMM process runs but the guest does not yet (QEMU starts with -S):
+   * the place to move it into its cgroup, so the guest's memory is charged
+   * there. A rejection fails the boot. Drivers that cannot pause skip it.
+   */
+  onVmmStarted?(pid: number): Promise<void>;
 }
 
 export interface StopOptions {
@@ -82,4 +88,6 @@ export interface VmmDriver {
   stop(handle: VmmHandle, opts?: StopOptions): Promise<void>;
   /** True when the VMM process of this handle is alive (and is really the VMM, not a reused pid). */
   isAlive(handle: VmmHandle): boolean;
+  /** Memory the VMM process needs beyond guest RAM, in MiB (for its cgroup's limit). */
+  vmmOverheadMib?(): number;
 }

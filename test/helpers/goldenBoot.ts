@@ -105,7 +105,10 @@ async function specFor(o: GoldenBootOptions, ns: TestNetns, disks: Ext4DiskManag
 export async function bootGolden(o: GoldenBootOptions): Promise<GoldenBoot> {
   const { t, runner } = o;
   const ns = await createTestNetns({ prefix: "bgt-gold", subnet: o.subnet ?? 98, runner });
-  const driver = new QemuDriver({ runner: ns.runner, accelDetect: () => "tcg" });
+  const driver = new QemuDriver({
+    commandPrefix: ["ip", "netns", "exec", ns.name],
+    accelDetect: () => "tcg",
+  });
   const disks = new Ext4DiskManager({ runner });
   const key = path.join(o.work, "id_ed25519");
   let handle: VmmHandle | undefined;

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from "node:fs";
+import path from "node:path";
+import { cgroupLayout, vmCgroupDirs } from "../../src/helper/cgroupLayout.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { type CliResult, isAlive, Sandbox, waitDead } from "./sandbox.js";
 
@@ -55,14 +57,16 @@ export class NsSandbox {
     return execFileSync("ip", ["netns", "exec", this.ns, cmd, ...args], { encoding: "utf8" });
   }
 
-  /** Every process whose command line mentions the sandbox dir (daemon, VMMs). */
+  /** Every process whose command line mentions the sandbox dir (daemon), or whose stdout is a file there (VMMs: their argv holds no paths). */
   processes(): number[] {
     return readdirSync("/proc")
       .filter((x) => /^\d+$/.test(x))
       .map(Number)
       .filter((pid) => {
         try {
-          return pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.sb.dir);
+          if (pid === process.pid) return false;
+          if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(this.sb.dir)) return true;
+          return readlinkSync(`/proc/${pid}/fd/1`).startsWith(`${this.sb.dir}/`);
         } catch {
           return false;
         }
@@ -76,8 +80,33 @@ export class NsSandbox {
       if (isAlive(pid)) process.kill(pid, "SIGKILL");
       await waitDead(pid);
     }
+    removeVmCgroups(path.join(this.sb.stateDir, "vms"));
     await runner.run(["ip", "netns", "del", this.ns], { allowFailure: true });
     await this.sb.cleanup();
+  }
+}
+
+/**
+ * The cgroups of the VMs under `vmsDir` whose VMMs were killed by pid (the
+ * daemon removes a VM's cgroup only when it stops the VM itself). Root's
+ * daemon runs its helper in this process's cgroups, so their bases are ours.
+ */
+function removeVmCgroups(vmsDir: string): void {
+  if (!existsSync(vmsDir)) return;
+  const layout = cgroupLayout(
+    readFileSync("/proc/self/mounts", "utf8"),
+    readFileSync("/proc/self/cgroup", "utf8"),
+  );
+  if (!layout) return;
+  for (const id of readdirSync(vmsDir)) {
+    if (!/^[0-9a-f]{16}$/.test(id)) continue;
+    for (const dir of new Set(Object.values(vmCgroupDirs(layout, process.getuid?.() ?? 0, id)))) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // absent (stopped through banger), or still busy
+      }
+    }
   }
 }
 

@@ -96,7 +96,10 @@ describe("the guest agent in a real guest (QEMU, virtio-serial)", () => {
     const guest = await ensureTestGuest({ onStage: (s) => t.diagnostic(`test guest: ${s}`) });
     const dir = await mkdtemp(path.join(os.tmpdir(), "banger-agent-it-"));
     const ns = await createTestNetns({ prefix: "bgt-agent", subnet: 98, runner });
-    const driver = new QemuDriver({ runner: ns.runner, accelDetect: () => "tcg" });
+    const driver = new QemuDriver({
+      commandPrefix: ["ip", "netns", "exec", ns.name],
+      accelDetect: () => "tcg",
+    });
     let handle: VmmHandle | undefined;
     let client: AgentClient | undefined;
     try {

@@ -100,7 +100,10 @@ describe("QemuDriver with the real QEMU", () => {
     const guest = await ensureTestGuest({ onStage: (s) => t.diagnostic(`test guest: ${s}`) });
     const dir = await mkdtemp(path.join(os.tmpdir(), "banger-qemu-it-"));
     const ns = await createTestNetns({ prefix: "bgt-qemu", runner });
-    const driver = new QemuDriver({ runner: ns.runner, accelDetect: () => "tcg" });
+    const driver = new QemuDriver({
+      commandPrefix: ["ip", "netns", "exec", ns.name],
+      accelDetect: () => "tcg",
+    });
     let handle: VmmHandle | undefined;
     try {
       const spec = testGuestSpec(dir, guest, ns, { id: "0123abcd", name: "qemu-it" });
@@ -128,7 +131,9 @@ describe("QemuDriver with the real QEMU", () => {
     assert.ok(!left.stdout.includes(ns.name), `netns ${ns.name} was left behind`);
   });
 
-  it("a kernel QEMU cannot load fails in step spawn with QEMU's own message", { skip: noQemu }, async () => {
+  it("a kernel QEMU cannot load fails before QMP answers, with QEMU's own message", {
+    skip: noQemu,
+  }, async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "banger-qemu-bad-"));
     try {
       const kernel = path.join(dir, "not-a-kernel");
@@ -152,7 +157,10 @@ describe("QemuDriver with the real QEMU", () => {
       const driver = new QemuDriver({ accelDetect: () => "tcg" });
       await assert.rejects(driver.boot(spec), (e: unknown) => {
         assert.ok(isBangerError(e));
-        assert.match(e.message, /^step "spawn" failed: QEMU failed to start/);
+        assert.match(
+          e.message,
+          /^step "qmp-connect" failed: QEMU \(pid \d+\) failed to start \(exit code 1\)/,
+        );
         assert.match(e.message, /kernel/i, "QEMU's complaint about the kernel is in the message");
         assert.match(e.hint ?? "", /vmm log: .*vmm\.log/);
         return true;

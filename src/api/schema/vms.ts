@@ -13,6 +13,16 @@ export const VmState = z.enum(VM_STATES);
 export const ImageCapabilities = z.object({ agent: z.boolean(), sshd: z.boolean() });
 export const Readiness = z.enum(["agent", "ssh", "started"]);
 
+export const VmCgroupView = z.object({
+  version: z.union([z.literal(1), z.literal(2)]),
+  /** As /proc/PID/cgroup names it (v1: the memory hierarchy's). */
+  path: z.string(),
+  memoryLimitBytes: z.number().nullable(),
+  pidsLimit: z.number().nullable(),
+  /** CPU quota in CPUs. */
+  cpus: z.number().nullable(),
+});
+
 export const VmView = z.object({
   id: z.string(),
   name: z.string(),
@@ -57,6 +67,8 @@ export const VmView = z.object({
   bootTimings: z.array(z.object({ name: z.string(), ms: z.number() })).nullable(),
   /** The latest stats sample (vm.list and vm.show fill it in). */
   stats: VmStats.nullable().optional(),
+  /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
+  cgroup: VmCgroupView.nullable().optional(),
 });
 
 export const VmCreateParams = z.strictObject({

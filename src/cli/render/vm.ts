@@ -62,6 +62,7 @@ export function renderVm(out: Out, v: VmView): void {
         : "-",
     ],
     ["pid", v.pid === null ? "-" : String(v.pid)],
+    ...(v.cgroup ? [["cgroup", cgroupLine(v.cgroup)]] : []),
     ["address", v.ip ? `${v.ip} (mac ${v.mac}${v.tap ? `, tap ${v.tap}` : ""})` : "-"],
     ["vsock cid", String(v.cid)],
     [
@@ -87,4 +88,10 @@ export function renderVm(out: Out, v: VmView): void {
     out.write(table(v.bootTimings.map((t) => [`  ${t.name}`, formatMs(t.ms)])));
   }
   if (v.lastError) out.write(`${paint(out, "red", "last error:")}\n${v.lastError.replace(/^/gm, "  ")}\n`);
+}
+
+/** "v1 /banger/u0/ID: memory 1.2 GiB, pids 130, cpu 2" for `vm show`. */
+function cgroupLine(c: NonNullable<VmView["cgroup"]>): string {
+  const mem = c.memoryLimitBytes === null ? "unlimited" : humanBytes(c.memoryLimitBytes);
+  return `v${c.version} ${c.path}: memory ${mem}, pids ${c.pidsLimit ?? "max"}, cpu ${c.cpus ?? "max"}`;
 }

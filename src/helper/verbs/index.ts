@@ -5,6 +5,7 @@
 import type { HelperContext } from "../context.js";
 import { HELPER_PROTOCOL_VERSION, type HelperVerb } from "../protocol.js";
 import { bridgeEnsure } from "./bridge.js";
+import { cgroupVerbs, realCgroupEnv } from "./cgroup.js";
 import { sysctlSet } from "./sysctl.js";
 import { tapCreate, tapDelete } from "./tap.js";
 
@@ -20,4 +21,5 @@ export const VERBS: Partial<Record<HelperVerb, VerbHandler>> = {
   "tap.create": tapCreate,
   "tap.delete": tapDelete,
   "sysctl.set": sysctlSet,
+  ...cgroupVerbs(realCgroupEnv),
 };

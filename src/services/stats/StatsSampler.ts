@@ -1,4 +1,5 @@
 import type { CommandRunner } from "../../host/runner.js";
+import { readVmmCgroup, type VmmCgroup } from "./cgroupStats.js";
 import {
   cpuPercent,
   DEFAULT_PROC_CONSTANTS,
@@ -19,6 +20,17 @@ export interface StatsSamplerOptions {
   runner?: CommandRunner;
   /** Override the /proc reader (tests). */
   read?: (pid: number, consts: ProcConstants) => Promise<ProcSample | null>;
+  /** The VMM's cgroup (default: the real one; with a custom `read`, none unless given). */
+  readCgroup?: (pid: number) => Promise<VmmCgroup | null>;
+}
+
+/** CPU time from a cgroup is counted in nanoseconds: "ticks" of 1e9 per second. */
+const NS_PER_SEC = 1e9;
+
+/** Memory and CPU time from the VM's cgroup, when there is one: they count every thread and the guest's memory charged there. */
+function withCgroup(s: ProcSample, cg: VmmCgroup | null): ProcSample {
+  if (!cg || cg.cpuUsageNs === null || cg.memoryBytes === null) return s;
+  return { ...s, ticks: cg.cpuUsageNs, clockTicks: NS_PER_SEC, rssBytes: cg.memoryBytes };
 }
 
 /**
@@ -29,16 +41,19 @@ export class StatsSampler {
   private readonly previous = new Map<number, ProcSample>();
   private readonly read: (pid: number, consts: ProcConstants) => Promise<ProcSample | null>;
   private readonly runner: CommandRunner | undefined;
+  private readonly readCgroup: (pid: number) => Promise<VmmCgroup | null>;
   private consts: Promise<ProcConstants> | null = null;
 
   constructor(opts: StatsSamplerOptions = {}) {
     this.runner = opts.runner;
     this.read = opts.read ?? ((pid, consts) => readProcSample(pid, consts));
+    this.readCgroup = opts.readCgroup ?? (opts.read ? async () => null : (pid) => readVmmCgroup(pid));
   }
 
   /** Stats of `pid` now, or null when the process is gone (its history is dropped). */
   async sample(pid: number): Promise<ProcessStats | null> {
-    const next = await this.read(pid, await this.constants());
+    const fromProc = await this.read(pid, await this.constants());
+    const next = fromProc && withCgroup(fromProc, await this.readCgroup(pid).catch(() => null));
     if (next === null) {
       this.previous.delete(pid);
       return null;

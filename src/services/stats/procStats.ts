@@ -141,6 +141,7 @@ export async function readProcSample(
  */
 export function cpuPercent(prev: ProcSample, next: ProcSample): number | null {
   if (prev.pid !== next.pid || prev.startTime !== next.startTime) return null;
+  if (prev.clockTicks !== next.clockTicks) return null; // one from /proc, one from the cgroup
   const elapsedNs = Number(next.at - prev.at);
   if (elapsedNs <= 0) return null;
   const cpuSec = Math.max(0, next.ticks - prev.ticks) / next.clockTicks;

@@ -8,6 +8,7 @@ import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
 import { stageObserver } from "./VmService.js";
 import { vmPaths } from "./views.js";
+import { VmCgroups } from "./vmCgroup.js";
 
 /** Checks a start runs before touching anything (see doctor). */
 export const START_PREFLIGHT = ["vmm", "tun", "ip", "debugfs"] as const;
@@ -18,17 +19,22 @@ interface StartCtx {
   reason: string;
   tap: string | null;
   timings: StepTiming[];
+  /** Moves the paused VMM into the VM's cgroup. */
+  attach?: (pid: number) => Promise<void>;
+  attached?: boolean;
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
 export class VmLifecycle {
   private readonly now: () => Date;
+  private readonly cgroups: VmCgroups;
 
   constructor(
     private readonly deps: VmServiceDeps,
     private readonly locks: KeyedLock,
   ) {
     this.now = deps.now ?? (() => new Date());
+    this.cgroups = new VmCgroups(deps.helper, deps.log);
   }
 
   isAlive(vm: Vm): boolean {
@@ -113,9 +119,22 @@ export class VmLifecycle {
         },
       },
       {
+        name: "cgroup",
+        run: async (c, cleanup) => {
+          const attach = await this.cgroups.create(c.vm, c.driver);
+          if (attach)
+            c.attach = async (pid) => {
+              await attach(pid);
+              c.attached = true;
+            };
+          cleanup(() => this.cgroups.remove(c.vm));
+        },
+      },
+      {
         name: "boot",
         run: async (c) => {
           const r = await c.driver.boot(this.bootSpec(c.vm, c.tap!), {
+            ...(c.attach ? { onVmmStarted: c.attach } : {}),
             onStepStart: (n) =>
               progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
             onStepDone: (t) =>
@@ -128,6 +147,8 @@ export class VmLifecycle {
               }),
           });
           c.timings = r.timings.map((t) => ({ name: `boot:${t.name}`, ms: t.ms }));
+          // A driver that cannot start its VMM paused (or confines it itself) left the cgroup empty.
+          if (c.attach && !c.attached) await this.cgroups.remove(c.vm);
           c.vm = store.vms.update(c.vm.id, {
             state: "running",
             driver: c.driver.name,
@@ -189,6 +210,7 @@ export class VmLifecycle {
     if (vm.vmm) {
       store.vms.update(vm.id, { state: "stopping" });
       await this.deps.drivers.forName(vm.vmm.driver).stop(vm.vmm, { timeoutMs });
+      await this.cgroups.remove(vm);
     }
     await this.releaseNetwork(vm);
     const stopped = store.vms.update(vm.id, {
@@ -238,6 +260,7 @@ export class VmLifecycle {
     await this.releaseNetwork(vm);
     if (vm.vmm) {
       for (const s of [vm.vmm.controlSocket, vm.vmm.agentSocket]) await rm(s, { force: true });
+      await this.cgroups.remove(vm);
     }
     this.deps.store.vms.update(vm.id, {
       state,
@@ -267,6 +290,7 @@ export class VmLifecycle {
         out.removed.push(vm.name);
       } else if (vm.vmm && this.isAlive(vm)) {
         if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
+        await this.cgroups.adopt(vm, this.deps.drivers.forName(vm.vmm.driver));
         out.adopted.push(vm.name);
       } else if (vm.vmm || vm.network?.tap) {
         await this.markGone(vm, "stopped", "the VMM was gone when the daemon started");

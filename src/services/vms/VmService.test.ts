@@ -6,6 +6,7 @@ import path from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import type { ProgressEvent } from "../../api/protocol.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { FakeHelper } from "../../host/helper/FakeHelper.js";
 import { makeImage } from "../../store/fake/fixtures.js";
 import { MemoryStore } from "../../store/fake/MemoryStore.js";
 import { FakeDriver } from "../../vmm/fake/FakeDriver.js";
@@ -107,6 +108,7 @@ describe("VmService", () => {
         "create:host-key",
         "start:ssh-key",
         "start:network",
+        "start:cgroup",
         "boot:spawn",
       ],
     );
@@ -248,5 +250,49 @@ describe("VmService", () => {
     assert.match(cfg, /StrictHostKeyChecking yes/);
     await w.svc.delete("k", true);
     assert.equal(readFileSync(i.knownHostsFile, "utf8"), "", "a deleted VM's key is unpinned");
+  });
+
+  it("a cgroup per VM: created with limits before boot, the paused VMM attached, removed on stop, crash and failure", async () => {
+    const helper = new FakeHelper();
+    const c = world({ helper });
+    c.driver.vmmOverheadMib = () => 100;
+    const v = await c.svc.create({ name: "cg", vcpu: 2, memoryMib: 512 });
+    assert.deepEqual(helper.calls.slice(0, 2), [
+      {
+        verb: "cgroup.create",
+        args: { vm: v.id, limits: { memoryBytes: 612 * 1024 ** 2, pids: 132, cpus: 2 } },
+      },
+      { verb: "cgroup.attach", args: { vm: v.id, pid: v.pid } },
+    ]);
+    await c.svc.lifecycle.stop("cg");
+    assert.deepEqual(helper.calls[2], { verb: "cgroup.remove", args: { vm: v.id } });
+    const again = await c.svc.lifecycle.start("cg");
+    c.driver.kill(again.vmm!.pid);
+    await c.svc.lifecycle.checkCrashes();
+    assert.deepEqual(helper.verbs().slice(-1), ["cgroup.remove"], "a crashed VM's cgroup goes");
+    helper.failNext.set("cgroup.attach", new BangerError(ErrorCodes.PREFLIGHT_FAILED, "not a VMM"));
+    await assert.rejects(c.svc.lifecycle.start("cg"), /not a VMM/);
+    assert.deepEqual(helper.verbs().slice(-3), ["cgroup.create", "cgroup.attach", "cgroup.remove"]);
+    assert.equal(c.store.vms.get("cg").state, "error");
+    assert.equal(c.driver.alive.size, 0, "the VMM that could not be confined does not run");
+    const up = await c.svc.lifecycle.start("cg");
+    const n = helper.calls.length;
+    await c.svc.lifecycle.reconcile();
+    assert.deepEqual(
+      helper.calls.slice(n).map((x) => x.verb),
+      ["cgroup.create", "cgroup.attach"],
+      "adopted VMMs are (re)attached",
+    );
+    assert.deepEqual(helper.calls.at(-1)?.args, { vm: up.id, pid: up.vmm!.pid });
+    // A driver that never hands over a paused VMM leaves no empty cgroup behind.
+    await c.svc.lifecycle.stop("cg");
+    const boot = c.driver.boot.bind(c.driver);
+    c.driver.boot = (spec) => boot(spec, {});
+    const m = helper.calls.length;
+    await c.svc.lifecycle.start("cg");
+    assert.deepEqual(
+      helper.calls.slice(m).map((x) => x.verb),
+      ["cgroup.create", "cgroup.remove"],
+    );
   });
 });

@@ -1,5 +1,6 @@
 import type { ProgressEvent } from "../../api/protocol.js";
 import type { FileSyncEntry } from "../../config/types.js";
+import type { PrivilegedHelper } from "../../helper/protocol.js";
 import type { Image } from "../../model/image.js";
 import type { Store } from "../../store/Store.js";
 import type { DriverName, VmmDriver } from "../../vmm/driver.js";
@@ -65,6 +66,8 @@ export interface VmServiceDeps {
   newId?: () => string;
   /** Grace period for a stop before the VMM is killed. */
   stopTimeoutMs?: number;
+  /** The privileged helper: a cgroup per VM (absent: VMs run without one). */
+  helper?: PrivilegedHelper;
 }
 
 export type Progress = (e: ProgressEvent) => void;

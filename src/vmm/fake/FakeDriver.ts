@@ -13,6 +13,8 @@ export class FakeDriver implements VmmDriver {
   readonly boots: BootSpec[] = [];
   readonly stops: Array<{ handle: VmmHandle; timeoutMs: number | undefined }> = [];
   readonly alive = new Set<number>();
+  /** Memory the (fake) VMM needs beyond guest RAM; tests may replace it. */
+  vmmOverheadMib = (): number => 64;
   private nextPid = 1000;
   private bootFailure: Error | null = null;
 
@@ -36,6 +38,12 @@ export class FakeDriver implements VmmDriver {
     }
     const pid = this.nextPid++;
     this.alive.add(pid);
+    try {
+      await observer?.onVmmStarted?.(pid);
+    } catch (e) {
+      this.alive.delete(pid);
+      throw e;
+    }
     observer?.onStepDone?.({ name: "spawn", ms: 1 });
     return {
       handle: {

@@ -1,14 +1,14 @@
 /**
  * The QEMU driver: KVM where /dev/kvm is usable, TCG (software emulation)
- * where not. QEMU daemonizes, so a VM outlives the daemon; the handle (pid +
- * QMP socket) is enough to find it again.
+ * where not. The daemon starts QEMU itself, confined (see argv.ts, spawn.ts):
+ * unprivileged, under QEMU's seccomp sandbox, with every file passed as an fd,
+ * in its own session so a VM outlives the daemon; the handle (pid + QMP
+ * socket, and the -uuid marker in its command line) finds it again.
  */
 import { constants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
-import { NodeCommandRunner } from "../../host/node/NodeCommandRunner.js";
-import type { CommandRunner, RunResult } from "../../host/runner.js";
 import type {
   Acceleration,
   BootObserver,
@@ -21,9 +21,27 @@ import type {
 } from "../driver.js";
 import { runSteps, type Step } from "../steps.js";
 import { detectAcceleration, findExecutable, readHostMhz } from "./accel.js";
-import { buildQemuArgv, type QemuMachine, type QemuPaths, qemuPaths, qmpMarker } from "./argv.js";
-import { isPidAlive, killPid, type ProcOps, readPidFile, realProc, waitForExit } from "./proc.js";
+import {
+  buildQemuLaunch,
+  type QemuLaunch,
+  type QemuMachine,
+  type QemuPaths,
+  qemuPaths,
+  qmpMarkers,
+  vmmOverheadMib,
+} from "./argv.js";
+import {
+  isPidAlive,
+  killPid,
+  type Marker,
+  type ProcOps,
+  readPidFile,
+  realProc,
+  waitForExit,
+} from "./proc.js";
 import { QmpClient } from "./Qmp.js";
+import { type SpawnedVmm, spawnVmm, type VmmIdentity } from "./spawn.js";
+import { checkTunAccess, vmmReadable } from "./vmmAccess.js";
 
 const CTRL_ALT_DEL = ["ctrl", "alt", "delete"].map((k) => ({ type: "qcode", data: k }));
 const GRACEFUL_STOP: Array<[string, Record<string, unknown>?]> = [
@@ -36,8 +54,14 @@ export interface QemuDriverOptions {
   qemuBin?: string;
   /** Default "pc": it idles far lower than microvm, and banger keeps VMs up. */
   machine?: QemuMachine;
-  /** Runs QEMU (argv array). Default: a NodeCommandRunner. */
-  runner?: CommandRunner;
+  /**
+   * Who QEMU runs as: null for the daemon's own user, else uid/gid (banger-vmm
+   * when the daemon is root). Throws PREFLIGHT_FAILED when that user is missing.
+   * Default: null.
+   */
+  identity?: () => VmmIdentity | null;
+  /** Run before QEMU's own argv, with the same identity (tests: ["ip", "netns", "exec", NS]). */
+  commandPrefix?: readonly string[];
   /** Default: "kvm" when /dev/kvm is readable and writable, else "tcg". */
   accelDetect?: () => Acceleration;
   /** Host CPU MHz for microvm's TSC settings. Default: read from /proc/cpuinfo. */
@@ -46,7 +70,7 @@ export interface QemuDriverOptions {
   which?: (bin: string) => Promise<string | null>;
   /** Process probes (tests replace them). */
   proc?: ProcOps;
-  /** How long QEMU may take to initialise and daemonize. Default 60 000 ms. */
+  /** How long QEMU may take to initialise and answer on QMP. Default 60 000 ms. */
   spawnTimeoutMs?: number;
   /** Deadline of each QMP connection and command. Default 10 000 ms. */
   qmpTimeoutMs?: number;
@@ -57,9 +81,12 @@ export interface QemuDriverOptions {
 interface BootCtx {
   spec: BootSpec;
   paths: QemuPaths;
-  marker: string;
-  argv: string[];
+  marker: Marker;
+  launch: QemuLaunch;
+  identity: VmmIdentity | null;
+  vmm: SpawnedVmm | null;
   pid: number;
+  onVmmStarted: ((pid: number) => Promise<void>) | undefined;
 }
 
 const VMM_LOG_TAIL_LINES = 15;
@@ -101,7 +128,8 @@ export class QemuDriver implements VmmDriver {
   readonly features: DriverFeatures = { snapshots: false, agentChannel: "virtio-serial" };
   readonly machine: QemuMachine;
   readonly qemuBin: string;
-  private readonly runner: CommandRunner;
+  private readonly identity: () => VmmIdentity | null;
+  private readonly commandPrefix: readonly string[];
   private readonly proc: ProcOps;
   private readonly which: (bin: string) => Promise<string | null>;
   private readonly hostMhz: () => number | null;
@@ -112,7 +140,8 @@ export class QemuDriver implements VmmDriver {
   constructor(opts: QemuDriverOptions = {}) {
     this.qemuBin = opts.qemuBin ?? "qemu-system-x86_64";
     this.machine = opts.machine ?? "pc";
-    this.runner = opts.runner ?? new NodeCommandRunner();
+    this.identity = opts.identity ?? (() => null);
+    this.commandPrefix = opts.commandPrefix ?? [];
     this.acceleration = (opts.accelDetect ?? (() => detectAcceleration()))();
     const mhz = opts.hostMhz;
     this.hostMhz = typeof mhz === "number" ? () => mhz : (mhz ?? (() => readHostMhz()));
@@ -125,8 +154,12 @@ export class QemuDriver implements VmmDriver {
 
   /** The argv this driver runs for a spec (for logs, `--dry-run` and tests). */
   argvFor(spec: BootSpec): string[] {
+    return this.launchFor(spec).argv;
+  }
+
+  private launchFor(spec: BootSpec): QemuLaunch {
     const mhz = this.machine === "microvm" ? this.hostMhz() : null;
-    return buildQemuArgv(spec, {
+    return buildQemuLaunch(spec, {
       qemuBin: this.qemuBin,
       machine: this.machine,
       acceleration: this.acceleration,
@@ -134,13 +167,26 @@ export class QemuDriver implements VmmDriver {
     });
   }
 
+  vmmOverheadMib(): number {
+    return vmmOverheadMib(this.acceleration);
+  }
+
   async boot(spec: BootSpec, observer: BootObserver = {}): Promise<BootResult> {
     const paths = qemuPaths(spec.vmDir);
-    const ctx: BootCtx = { spec, paths, marker: qmpMarker(paths.qmpSocket), argv: [], pid: 0 };
+    const ctx: BootCtx = {
+      spec,
+      paths,
+      marker: qmpMarkers(paths.qmpSocket),
+      launch: { argv: [], fds: [] },
+      identity: null,
+      vmm: null,
+      pid: 0,
+      onVmmStarted: observer.onVmmStarted?.bind(observer),
+    };
     const steps: Step<BootCtx>[] = [
       { name: "preflight", run: (c, onCleanup) => this.preflight(c, onCleanup) },
       { name: "spawn", run: (c, onCleanup) => this.spawn(c, onCleanup) },
-      { name: "qmp-connect", run: (c) => this.checkRunning(c) },
+      { name: "qmp-connect", run: (c) => this.resume(c) },
     ];
     const { timings } = await runSteps(steps, ctx, {
       ...(observer.onStepStart ? { onStart: observer.onStepStart } : {}),
@@ -157,8 +203,7 @@ export class QemuDriver implements VmmDriver {
     return { handle, timings };
   }
 
-  private async preflight(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
-    const { spec, paths } = c;
+  private async checkInputs(spec: BootSpec): Promise<void> {
     if (!(await this.which(this.qemuBin))) {
       throw preflightError(
         `the QEMU binary "${this.qemuBin}" was not found`,
@@ -178,6 +223,11 @@ export class QemuDriver implements VmmDriver {
         throw preflightError(`drive ${d.id}: ${d.path} does not exist or is not ${how}`);
       }
     }
+  }
+
+  private async preflight(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
+    const { spec, paths } = c;
+    await this.checkInputs(spec);
     const longest = [paths.qmpSocket, paths.agentSocket].find((p) => Buffer.byteLength(p) > MAX_SOCKET_PATH);
     if (longest) {
       throw preflightError(
@@ -185,66 +235,69 @@ export class QemuDriver implements VmmDriver {
         "use a shorter VM directory",
       );
     }
-    c.argv = this.argvFor(spec);
+    c.identity = this.identity();
+    if (spec.net) await checkTunAccess(c.identity);
+    this.launchFor(spec); // a spec QEMU cannot take fails before anything is touched
     const oldPid = await readPidFile(paths.pidFile);
     if (oldPid !== null && isPidAlive(oldPid, c.marker, this.proc)) {
       throw new BangerError(
         ErrorCodes.CONFLICT,
         `a QEMU process (pid ${oldPid}) already runs for ${spec.vmDir}`,
-        {
-          hint: "stop the VM first",
-        },
+        { hint: "stop the VM first" },
       );
     }
     await fs.mkdir(spec.vmDir, { recursive: true });
     await removeVmFiles(paths);
     onCleanup(() => removeVmFiles(paths));
+    const kernelPath = await vmmReadable(spec.kernelPath, path.join(spec.vmDir, "kernel.vmm"), c.identity);
+    const initrdPath =
+      spec.initrdPath &&
+      (await vmmReadable(spec.initrdPath, path.join(spec.vmDir, "initrd.vmm"), c.identity));
+    c.launch = this.launchFor({ ...spec, kernelPath, initrdPath });
   }
 
   private async spawn(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
-    const { spec, paths } = c;
-    let res: RunResult | undefined;
-    let runError: unknown;
-    try {
-      res = await this.runner.run(c.argv, { allowFailure: true, timeoutMs: this.spawnTimeoutMs });
-    } catch (e) {
-      runError = e;
-    }
-    // A QEMU that daemonized (even if its parent then failed) wrote its pid: make sure it is undone.
-    const pid = await readPidFile(paths.pidFile);
-    if (pid !== null && isPidAlive(pid, c.marker, this.proc)) {
-      onCleanup(async () => {
-        killPid(pid, c.marker, "SIGKILL", this.proc);
-        await waitForExit(pid, c.marker, 5000, { proc: this.proc });
-      });
-    }
-    if (res?.stderr) await fs.appendFile(spec.vmmLog, res.stderr);
-    if (runError !== undefined) throw runError;
-    if (res?.code !== 0) {
-      const tail = await logTail(spec.vmmLog);
-      throw new BangerError(
-        ErrorCodes.VMM,
-        `QEMU failed to start (exit code ${res?.code ?? "?"})${tail ? `; the vmm log ends with:\n${tail}` : ""}`,
-      );
-    }
-    if (pid === null)
-      throw new BangerError(ErrorCodes.VMM, `QEMU started but wrote no pid to ${paths.pidFile}`);
-    if (!isPidAlive(pid, c.marker, this.proc)) {
-      const tail = await logTail(spec.vmmLog);
-      throw new BangerError(
-        ErrorCodes.VMM,
-        `QEMU (pid ${pid}) exited right after starting${tail ? `:\n${tail}` : ""}`,
-      );
-    }
-    c.pid = pid;
+    const launch = { ...c.launch, argv: [...this.commandPrefix, ...c.launch.argv] };
+    const vmm = await spawnVmm(launch, { logPath: c.spec.vmmLog, identity: c.identity });
+    c.vmm = vmm;
+    c.pid = vmm.pid;
+    onCleanup(async () => {
+      killPid(vmm.pid, c.marker, "SIGKILL", this.proc);
+      await waitForExit(vmm.pid, c.marker, 5000, { proc: this.proc });
+    });
+    await fs.writeFile(c.paths.pidFile, `${vmm.pid}\n`);
   }
 
-  private async checkRunning(c: BootCtx): Promise<void> {
-    const qmp = await QmpClient.connect(c.paths.qmpSocket, {
-      timeoutMs: this.qmpTimeoutMs,
-      commandTimeoutMs: this.qmpTimeoutMs,
-    });
+  /** The VMM's exit as an error (with its log's last lines), or null while it runs. */
+  private async exitError(c: BootCtx): Promise<BangerError | null> {
+    const exit = c.vmm?.exit() ?? null;
+    if (exit === null && isPidAlive(c.pid, c.marker, this.proc)) return null;
+    const how = exit ? (exit.signal ?? `exit code ${exit.code}`) : "exited";
+    const tail = await logTail(c.spec.vmmLog);
+    return new BangerError(
+      ErrorCodes.VMM,
+      `QEMU (pid ${c.pid}) failed to start (${how})${tail ? `; the vmm log ends with:\n${tail}` : ""}`,
+    );
+  }
+
+  /** Connect to QMP while watching the VMM, hand the paused VMM to onVmmStarted, then `cont`. */
+  private async resume(c: BootCtx): Promise<void> {
+    const deadline = Date.now() + this.spawnTimeoutMs;
+    let qmp: QmpClient | undefined;
+    while (!qmp) {
+      const dead = await this.exitError(c);
+      if (dead) throw dead;
+      const ms = Math.min(this.qmpTimeoutMs, Math.max(1, deadline - Date.now()));
+      const opts = { timeoutMs: ms, commandTimeoutMs: this.qmpTimeoutMs, retry: false };
+      qmp = await QmpClient.connect(c.paths.qmpSocket, opts).catch(async (e: unknown) => {
+        if (Date.now() >= deadline) throw (await this.exitError(c)) ?? e;
+        await new Promise((r) => setTimeout(r, 50));
+        return undefined;
+      });
+    }
     try {
+      if (c.onVmmStarted) await c.onVmmStarted(c.pid);
+      await qmp.execute("cont");
       const st = await qmp.execute<{ status?: string; running?: boolean }>("query-status");
       if (!st?.running || st.status !== "running") {
         throw new BangerError(
@@ -257,7 +310,6 @@ export class QemuDriver implements VmmDriver {
     }
   }
 
-  /** Send one QMP command; false when QMP could not be reached or the command failed. */
   /** Run QMP commands in order on one connection; true when all were accepted. */
   private async qmpCommand(
     socket: string,
@@ -286,7 +338,7 @@ export class QemuDriver implements VmmDriver {
       agentSocket: handle.agentSocket,
       pidFile: path.join(path.dirname(handle.controlSocket), "qemu.pid"),
     };
-    const marker = qmpMarker(handle.controlSocket);
+    const marker = qmpMarkers(handle.controlSocket);
     const { pid } = handle;
     const wait = (ms: number) => waitForExit(pid, marker, ms, { proc: this.proc });
     if (isPidAlive(pid, marker, this.proc)) {
@@ -314,6 +366,6 @@ export class QemuDriver implements VmmDriver {
   }
 
   isAlive(handle: VmmHandle): boolean {
-    return handle.driver === "qemu" && isPidAlive(handle.pid, qmpMarker(handle.controlSocket), this.proc);
+    return handle.driver === "qemu" && isPidAlive(handle.pid, qmpMarkers(handle.controlSocket), this.proc);
   }
 }

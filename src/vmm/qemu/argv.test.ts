@@ -4,11 +4,15 @@ import { isBangerError } from "../../errors/index.js";
 import type { BootSpec } from "../driver.js";
 import {
   buildQemuArgv,
+  buildQemuLaunch,
   kernelCmdline,
   optValue,
   type QemuArgvOptions,
   qemuPaths,
-  qmpMarker,
+  qmpMarkers,
+  SANDBOX_OPTS,
+  vmmOverheadMib,
+  vmmUuid,
 } from "./argv.js";
 
 function spec(over: Partial<BootSpec> = {}): BootSpec {
@@ -44,13 +48,18 @@ function hasFragment(argv: string[], frag: string[]): void {
 }
 
 describe("buildQemuArgv", () => {
-  it("pc + tcg: the whole command line", () => {
-    assert.deepEqual(buildQemuArgv(spec(), pcTcg), [
+  it("pc + tcg: the whole command line, confined, every file by fd", () => {
+    const { argv, fds } = buildQemuLaunch(spec(), pcTcg);
+    assert.deepEqual(argv, [
       "qemu-system-x86_64",
       "-name",
       "banger-dev",
+      "-uuid",
+      vmmUuid("/vm/qmp.sock"),
       "-machine",
-      "pc,accel=tcg",
+      "pc",
+      "-accel",
+      "tcg,tb-size=256",
       "-cpu",
       "max",
       "-smp",
@@ -62,22 +71,33 @@ describe("buildQemuArgv", () => {
       "-display",
       "none",
       "-no-reboot",
+      "-S",
+      "-sandbox",
+      "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
       "-kernel",
-      "/k/vmlinux",
+      "/proc/self/fd/4",
       "-initrd",
-      "/k/initrd.img",
+      "/proc/self/fd/5",
       "-append",
       "console=ttyS0 panic=-1 banger.root=/dev/vda ip=172.30.0.2::172.30.0.1:255.255.255.0:dev:eth0:off",
+      "-add-fd",
+      "fd=6,set=1",
       "-chardev",
-      "file,id=con0,path=/vm/console.log,append=on",
+      "file,id=con0,path=/dev/fdset/1,append=on",
       "-serial",
       "chardev:con0",
+      "-add-fd",
+      "fd=7,set=2",
       "-drive",
-      "file=/vm/root.img,if=none,id=rootfs,format=raw,readonly=on,cache=unsafe",
+      "file=/dev/fdset/2,if=none,id=rootfs,format=raw,readonly=on,cache=unsafe",
       "-device",
       "virtio-blk-pci,drive=rootfs",
+      "-add-fd",
+      "fd=8,set=3",
+      "-add-fd",
+      "fd=9,set=3",
       "-drive",
-      "file=/vm/work.img,if=none,id=work,format=raw,cache=writeback",
+      "file=/dev/fdset/3,if=none,id=work,format=raw,cache=writeback",
       "-device",
       "virtio-blk-pci,drive=work",
       "-netdev",
@@ -87,27 +107,47 @@ describe("buildQemuArgv", () => {
       "-device",
       "virtio-serial-pci",
       "-chardev",
-      "socket,path=/vm/agent.sock,server=on,wait=off,id=agent0",
+      "socket,id=agent0,fd=10,server=on,wait=off",
       "-device",
       "virtserialport,chardev=agent0,name=banger.agent",
-      "-qmp",
-      "unix:/vm/qmp.sock,server=on,wait=off",
-      "-pidfile",
-      "/vm/qemu.pid",
-      "-D",
-      "/vm/vmm.log",
-      "-daemonize",
+      "-chardev",
+      "socket,id=qmp0,fd=3,server=on,wait=off",
+      "-mon",
+      "chardev=qmp0,mode=control",
     ]);
+    assert.deepEqual(fds, [
+      { kind: "listen", path: "/vm/qmp.sock" },
+      { kind: "file", path: "/k/vmlinux", flags: "r" },
+      { kind: "file", path: "/k/initrd.img", flags: "r" },
+      { kind: "file", path: "/vm/console.log", flags: "a" },
+      { kind: "file", path: "/vm/root.img", flags: "r" },
+      { kind: "file", path: "/vm/work.img", flags: "r+" },
+      { kind: "file", path: "/vm/work.img", flags: "r" },
+      { kind: "listen", path: "/vm/agent.sock" },
+    ]);
+  });
+
+  it("confinement: the sandbox is on; no -daemonize, -runas, -pidfile, -D or paths into the state dir", () => {
+    for (const machine of ["pc", "microvm"] as const) {
+      const argv = buildQemuArgv(spec(), { ...pcTcg, machine, hostMhz: 2000 });
+      hasFragment(argv, ["-sandbox", SANDBOX_OPTS]);
+      assert.match(SANDBOX_OPTS, /^on,.*elevateprivileges=deny.*spawn=deny/);
+      for (const banned of ["-daemonize", "-runas", "-pidfile", "-D", "-qmp", "-chroot"]) {
+        assert.ok(!argv.includes(banned), `${banned} in ${machine} argv`);
+      }
+      assert.ok(!argv.slice(1).some((a) => a.includes("/vm/") || a.includes("/k/")), "a path in argv");
+      assert.ok(argv.includes("-S"), "QEMU must start paused");
+    }
   });
 
   it("pc + kvm: accel=kvm and -cpu host", () => {
     const argv = buildQemuArgv(spec(), { ...pcTcg, acceleration: "kvm" });
-    hasFragment(argv, ["-machine", "pc,accel=kvm", "-cpu", "host"]);
+    hasFragment(argv, ["-machine", "pc", "-accel", "kvm", "-cpu", "host"]);
   });
 
   it("microvm: mmio device variants and TSC settings from the host MHz", () => {
     const argv = buildQemuArgv(spec(), { ...pcTcg, machine: "microvm", hostMhz: 2600.004 });
-    hasFragment(argv, ["-machine", "microvm,pit=on,pic=on,rtc=on,accel=tcg", "-cpu", "max"]);
+    hasFragment(argv, ["-machine", "microvm,pit=on,pic=on,rtc=on", "-accel", "tcg,tb-size=256"]);
     hasFragment(argv, ["-device", "virtio-blk-device,drive=rootfs"]);
     hasFragment(argv, ["-device", "virtio-blk-device,drive=work"]);
     hasFragment(argv, ["-device", "virtio-net-device,netdev=n0,mac=06:00:ac:1e:00:02"]);
@@ -134,9 +174,9 @@ describe("buildQemuArgv", () => {
       }),
       pcTcg,
     );
-    hasFragment(argv, ["-drive", "file=/vm/root.img,if=none,id=rootfs,format=raw,cache=writeback"]);
-    hasFragment(argv, ["-drive", "file=/vm/seed.img,if=none,id=seed,format=raw,readonly=on,cache=unsafe"]);
-    const drives = argv.filter((a) => a.startsWith("file="));
+    hasFragment(argv, ["-drive", "file=/dev/fdset/2,if=none,id=rootfs,format=raw,cache=writeback"]);
+    hasFragment(argv, ["-drive", "file=/dev/fdset/3,if=none,id=seed,format=raw,readonly=on,cache=unsafe"]);
+    const drives = argv.filter((a) => a.startsWith("file=/dev/fdset/"));
     assert.equal(drives.filter((d) => d.includes("cache=unsafe")).length, 1);
     assert.ok(drives.every((d) => !d.includes("cache=unsafe") || d.includes("readonly=on")));
   });
@@ -166,17 +206,31 @@ describe("buildQemuArgv", () => {
     assert.ok(!buildQemuArgv(spec({ initrdPath: null }), pcTcg).includes("-initrd"));
   });
 
-  it("commas in paths and names are doubled inside option strings", () => {
-    const argv = buildQemuArgv(
+  it("commas in names are doubled inside option strings; paths travel as fds", () => {
+    const { argv, fds } = buildQemuLaunch(
       spec({ name: "a,b", vmDir: "/v,m", consoleLog: "/v,m/c.log", drives: [] }),
       pcTcg,
     );
     hasFragment(argv, ["-name", "banger-a,,b"]);
-    hasFragment(argv, ["-chardev", "file,id=con0,path=/v,,m/c.log,append=on"]);
-    hasFragment(argv, ["-qmp", "unix:/v,,m/qmp.sock,server=on,wait=off"]);
-    hasFragment(argv, ["-pidfile", "/v,m/qemu.pid"]);
+    assert.ok(fds.some((f) => f.path === "/v,m/c.log"));
     assert.equal(optValue("x,y,z"), "x,,y,,z");
-    assert.equal(qmpMarker("/v,m/qmp.sock"), "unix:/v,,m/qmp.sock,");
+  });
+
+  it("the marker: a -uuid derived from the QMP socket (and the legacy socket-path marker)", () => {
+    const u = vmmUuid("/v/qmp.sock");
+    assert.match(u, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.notEqual(u, vmmUuid("/w/qmp.sock"));
+    assert.deepEqual(qmpMarkers("/v,m/qmp.sock"), [
+      `-uuid ${vmmUuid("/v,m/qmp.sock")}`,
+      "unix:/v,,m/qmp.sock,",
+    ]);
+    const line = buildQemuArgv(spec({ vmDir: "/v" }), pcTcg).join(" ");
+    assert.ok(line.includes(qmpMarkers("/v/qmp.sock")[0]!));
+  });
+
+  it("memory overhead: the bounded TCG buffer plus the measured rest; less under KVM", () => {
+    assert.equal(vmmOverheadMib("tcg"), 256 + 160);
+    assert.equal(vmmOverheadMib("kvm"), 160);
   });
 
   it("rejects a drive id QEMU cannot take", () => {

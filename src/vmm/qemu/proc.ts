@@ -25,6 +25,9 @@ export const realProc: ProcOps = {
   },
 };
 
+/** One string, or several (any of them), that the VMM's command line must contain. */
+export type Marker = string | readonly string[];
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function validPid(pid: number): boolean {
@@ -36,7 +39,7 @@ function validPid(pid: number): boolean {
  * VM's QMP socket path), so a pid reused by another program is never taken for
  * the VMM. A zombie has an empty command line and counts as dead.
  */
-export function isPidAlive(pid: number, marker: string, proc: ProcOps = realProc): boolean {
+export function isPidAlive(pid: number, marker: Marker, proc: ProcOps = realProc): boolean {
   if (!validPid(pid)) return false;
   try {
     proc.kill(pid, 0);
@@ -45,13 +48,14 @@ export function isPidAlive(pid: number, marker: string, proc: ProcOps = realProc
   }
   const cmdline = proc.readCmdline(pid);
   if (!cmdline) return false;
-  return cmdline.replaceAll("\0", " ").includes(marker);
+  const line = cmdline.replaceAll("\0", " ");
+  return typeof marker === "string" ? line.includes(marker) : marker.some((m) => line.includes(m));
 }
 
 /** Wait until the process is gone (or no longer ours). True when it exited before the deadline. */
 export async function waitForExit(
   pid: number,
-  marker: string,
+  marker: Marker,
   timeoutMs: number,
   opts: { pollMs?: number; proc?: ProcOps } = {},
 ): Promise<boolean> {
@@ -67,7 +71,7 @@ export async function waitForExit(
 /** Send `signal` (default SIGKILL) if the pid is still ours. True when a signal was sent. */
 export function killPid(
   pid: number,
-  marker: string,
+  marker: Marker,
   signal: NodeJS.Signals = "SIGKILL",
   proc: ProcOps = realProc,
 ): boolean {
