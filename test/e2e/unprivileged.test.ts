@@ -44,6 +44,11 @@ interface Proc {
   ppid: number;
   uid: number[];
   cmd: string[];
+  /** Seccomp, NoNewPrivs and CapEff lines of /proc/PID/status, and /proc/PID/cgroup. */
+  seccomp: string;
+  noNewPrivs: string;
+  capEff: string;
+  cgroup: string;
 }
 
 function procInfo(pid: number): Proc | null {
@@ -52,7 +57,18 @@ function procInfo(pid: number): Proc | null {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
     const uid = (/^Uid:\s+(.*)$/m.exec(status)?.[1] ?? "").split(/\s+/).map(Number);
     const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
-    return { pid, ppid, uid, cmd };
+    const field = (k: string) => new RegExp(`^${k}:\\s+(\\S+)`, "m").exec(status)?.[1] ?? "";
+    const cgroup = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    return {
+      pid,
+      ppid,
+      uid,
+      cmd,
+      seccomp: field("Seccomp"),
+      noNewPrivs: field("NoNewPrivs"),
+      capEff: field("CapEff"),
+      cgroup,
+    };
   } catch {
     return null;
   }
@@ -238,7 +254,20 @@ describe("a normal user runs banger through the sudoers line and the helper", { 
       `a QEMU process was seen: ${JSON.stringify([...seen.values()].map((p) => p.cmd[0]))}`,
     );
     for (const v of vmms) {
+      process.stderr.write(
+        `# VMM ${v.pid}: Uid ${v.uid.join(" ")}; Seccomp ${v.seccomp}; NoNewPrivs ${v.noNewPrivs}; CapEff ${v.capEff}; cgroup ${v.cgroup.replaceAll("\n", " ")}\n`,
+      );
       assert.ok(!v.uid.includes(0), `VMM ${v.pid} Uid ${v.uid.join(" ")} is not root`);
+      assert.equal(v.seccomp, "2", "QEMU's seccomp filter is on");
+      assert.equal(v.noNewPrivs, "1");
+      assert.equal(v.capEff, "0000000000000000");
+      for (const ctrl of ["memory", "pids", "cpu"]) {
+        assert.match(
+          v.cgroup,
+          new RegExp(`:${ctrl}(,[a-z]+)*:.*/banger/u${uid}/[0-9a-f]{16}$`, "m"),
+          `the VMM is in its VM's ${ctrl} cgroup`,
+        );
+      }
     }
     const helper = [...seen.values()].find(
       (p) => p.ppid === d && p.cmd.join(" ") === `sudo -n ${HELPER_INSTALL_PATH}`,
