@@ -5,8 +5,9 @@
 # Packages banger uses at run time (doctor lists each with its purpose).
 # qemu: the VMM where Firecracker cannot run; e2fsprogs: disks without mounting;
 # kmod cpio xz-utils dpkg: the guest kernel and initrd; gcc libc6-dev: the guest
-# agent (a static binary); mmdebstrap: the golden image from Debian packages.
-RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip
+# agent (a static binary); mmdebstrap: the golden image from Debian packages;
+# nftables conntrack: the per-user VM firewall (isolation, egress policy).
+RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 nftables conntrack kmod cpio xz-utils dpkg gzip
   ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
 # server, xfsprogs gives a reflink-capable filesystem to test clones on.

@@ -4,6 +4,7 @@
  */
 import type { HelperContext } from "../context.js";
 import { HELPER_PROTOCOL_VERSION, type HelperVerb } from "../protocol.js";
+import { firewallVerbs } from "./firewall.js";
 
 export type VerbHandler = (ctx: HelperContext, args: unknown) => Promise<unknown>;
 
@@ -13,4 +14,5 @@ async function hello(ctx: HelperContext): Promise<unknown> {
 
 export const VERBS: Partial<Record<HelperVerb, VerbHandler>> = {
   hello,
+  ...firewallVerbs,
 };
