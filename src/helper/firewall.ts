@@ -18,8 +18,9 @@
  * Guests are matched by their (anti-spoofed) source address, never by
  * iifname, so the rules mean the same with bridge-nf-call-iptables 0 or 1.
  */
-import { nftTableName } from "./protocol.js";
+
 import type { FirewallSpec, FirewallVm } from "./protocol.js";
+import { nftTableName } from "./protocol.js";
 
 /** Destinations egress "public" (and "allow") never reaches; TEST-NET ranges are deliberately absent. */
 export const NON_PUBLIC_RANGES = [

@@ -19,8 +19,8 @@ import {
 } from "../firewall.js";
 import { hostAddrs, hostFacts, listTable, parseCounters, parseSets } from "../firewallHost.js";
 import { checkAllowEntry, checkIpv4, MAX_ALLOWED_PER_VM, validateFirewallSpec } from "../firewallSpec.js";
-import { linkMarker } from "../protocol.js";
 import type { FirewallSpec, FirewallStatus } from "../protocol.js";
+import { linkMarker } from "../protocol.js";
 
 function argsObj(args: unknown, keys: readonly string[]): Record<string, unknown> {
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
