@@ -10,8 +10,9 @@
 RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 nftables conntrack kmod cpio xz-utils dpkg gzip
   ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
-# server, xfsprogs gives a reflink-capable filesystem to test clones on.
-TEST_APT_PACKAGES=(tmux dnsutils xfsprogs)
+# server, xfsprogs gives a reflink-capable filesystem to test clones on, ping probes
+# guest-to-guest isolation in the firewall tests.
+TEST_APT_PACKAGES=(tmux dnsutils xfsprogs iputils-ping)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

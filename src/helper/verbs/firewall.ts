@@ -46,7 +46,7 @@ interface LinkRow {
  * owner is the caller's VMM uid (or the caller, as today's root daemon makes
  * them) and its name follows the bridge's TAP scheme.
  */
-async function checkSpecLinks(ctx: HelperContext, spec: FirewallSpec): Promise<void> {
+export async function checkSpecLinks(ctx: HelperContext, spec: FirewallSpec): Promise<void> {
   const links = await ctx.run(["ip", "-j", "-d", "link", "show"]);
   const tuns = await ctx.run(["ip", "-j", "tuntap", "show"], { allowFailure: true });
   const rows = new Map((JSON.parse(links.stdout || "[]") as LinkRow[]).map((l) => [l.ifname, l]));
@@ -92,6 +92,11 @@ async function currentCounters(ctx: HelperContext): Promise<CounterValues> {
 async function apply(ctx: HelperContext, args: unknown): Promise<null> {
   const spec = validateFirewallSpec(argsObj(args, ["spec"]).spec);
   await checkSpecLinks(ctx, spec);
+  return applyChecked(ctx, spec);
+}
+
+/** firewall.apply after its ownership check (the integration test drives it with veths standing for TAPs). */
+export async function applyChecked(ctx: HelperContext, spec: FirewallSpec): Promise<null> {
   const script = buildFirewallScript(spec, {
     uid: ctx.uid,
     hostAddrs: await hostAddrs(ctx),
