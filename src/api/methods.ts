@@ -8,6 +8,8 @@ import type {
   SshInfo,
   VmCreateParams,
   VmDeleteParams,
+  VmEgressParams,
+  VmEgressView,
   VmListResult,
   VmLogsParams,
   VmRefParams,
@@ -80,6 +82,7 @@ export interface Methods {
   "vm.delete": { params: VmDeleteParams; result: { deleted: string } };
   "vm.list": { params: Record<string, never>; result: VmListResult };
   "vm.show": { params: VmRefParams; result: VmView };
+  "vm.egress": { params: VmEgressParams; result: VmEgressView };
   /** Streams `log` events; with follow, ends only when the caller disconnects. */
   "vm.logs": { params: VmLogsParams; result: { bytes: number } };
   "vm.sshInfo": { params: VmRefParams; result: SshInfo };

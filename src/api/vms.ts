@@ -1,6 +1,6 @@
 /** Wire types for VMs and images (dates as ISO strings). */
 
-import type { BootTiming, VmExit, VmState } from "../model/vm.js";
+import type { BootTiming, VmEgress, VmExit, VmState } from "../model/vm.js";
 import type { Acceleration, DriverName } from "../model/vmm.js";
 import type { VmStats } from "./agent.js";
 
@@ -40,6 +40,32 @@ export interface VmView {
   bootTimings: BootTiming[] | null;
   /** The latest stats sample (vm.list and vm.show fill it in). */
   stats?: VmStats | null;
+  /** The outbound policy in force: `policy` as written (none | public | allow=...), and the peers. */
+  egress?: VmEgress & { policy: string };
+}
+
+/** `banger vm egress NAME [MODE]`: show or change a VM's outbound policy. */
+export interface VmEgressParams {
+  name: string;
+  /** New policy (none | public | allow=DOMAIN,...); absent: show only. */
+  egress?: string;
+  /** New peer list (VM names); absent: unchanged. */
+  peers?: string[];
+}
+
+export interface VmEgressView {
+  name: string;
+  egress: VmEgress & { policy: string };
+  running: boolean;
+  nat: boolean;
+  /** The kernel's view, while the VM runs and the firewall could be read. */
+  firewall: {
+    dropped: { packets: number; bytes: number };
+    spoofDropped: { packets: number; bytes: number };
+    allowed: Array<{ ip: string; expiresS: number | null }>;
+  } | null;
+  /** Connections cut after a change (conntrack entries). */
+  flushed?: number;
 }
 
 export interface VmCreateParams {
@@ -50,6 +76,10 @@ export interface VmCreateParams {
   diskSizeBytes?: number;
   /** Boot right away (default true). */
   start?: boolean;
+  /** Outbound policy (none | public | allow=DOMAIN,...); default: [network] egress. */
+  egress?: string;
+  /** VM names this VM may reach and be reached by. */
+  peers?: string[];
 }
 
 export interface VmRefParams {

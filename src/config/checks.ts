@@ -250,3 +250,28 @@ export const checkFileMode: Check<number | null> = (v) => {
     typeof v === "number" ? ` (write it as a string: mode = "${String(v).padStart(4, "0")}")` : "";
   return bad(`expected an octal string like "0644", got ${describeValue(v)}${quote}`);
 };
+
+/** `[network] egress`: the text is parsed where it is used (services/network/firewall/egress.ts). */
+export const checkEgress: Check<string | null> = str((s) => {
+  if (s === "none" || s === "public" || /^allow=[^,\s]+(,[^,\s]+)*$/.test(s)) return ok(s);
+  return bad(`"${s}" is not an egress policy: use "none", "public" or "allow=DOMAIN[,DOMAIN...]"`);
+}) as Check<string | null>;
+
+/** `[network] upstream_dns`: a list of "IP" or "IP:port". */
+export const checkUpstreamDns: Check<string[]> = (v) => {
+  if (!Array.isArray(v)) return expected('a list like ["1.1.1.1", "9.9.9.9:53"]', v);
+  for (const x of v) {
+    const m = typeof x === "string" ? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(x) : null;
+    if (
+      m === null ||
+      parseIpv4(m[1] as string) === null ||
+      Number(m[2] ?? 53) < 1 ||
+      Number(m[2] ?? 53) > 65535
+    ) {
+      return bad(
+        `${describeValue(x)} is not an IPv4 address with an optional port, like "1.1.1.1" or "9.9.9.9:53"`,
+      );
+    }
+  }
+  return ok(v as string[]);
+};

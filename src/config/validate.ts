@@ -4,6 +4,7 @@ import {
   checkBool,
   checkBridge,
   checkDiskSize,
+  checkEgress,
   checkFileMode,
   checkGuestPath,
   checkHostPath,
@@ -14,6 +15,7 @@ import {
   checkOneOf,
   checkPollInterval,
   checkSubnet,
+  checkUpstreamDns,
   checkUrl,
   describeValue,
   isTable,
@@ -53,7 +55,13 @@ export const CONFIG_DEFAULTS = {
   vmm: "auto" as VmmChoice,
   default_image_name: "debian-bookworm",
   stats_poll_interval_ms: 5000,
-  network: { bridge: "banger0", subnet: "172.30.0.0/24", nat: false, tap_pool_size: 2 },
+  network: {
+    bridge: "banger0",
+    subnet: "172.30.0.0/24",
+    nat: false,
+    tap_pool_size: 2,
+    guest_dns_port: 42053,
+  },
   dns: { listen: "127.0.0.1:42069" },
 } as const;
 
@@ -74,7 +82,7 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
     "vm_defaults",
     "file_sync",
   ],
-  network: ["bridge", "subnet", "nat", "tap_pool_size"],
+  network: ["bridge", "subnet", "nat", "tap_pool_size", "egress", "guest_dns_port", "upstream_dns"],
   dns: ["listen"],
   vm_defaults: ["vcpu", "memory", "disk_size"],
   file_sync: ["host", "guest", "mode"],
@@ -190,6 +198,9 @@ function validateNetwork(t: RawTable, ctx: Ctx): ResolvedConfig["network"] {
     subnet: field(t, "subnet", "network", d.subnet, checkSubnet, ctx),
     nat: field(t, "nat", "network", d.nat, checkBool, ctx),
     tap_pool_size: field(t, "tap_pool_size", "network", d.tap_pool_size, checkIntRange(0, 64), ctx),
+    egress: field<string | null>(t, "egress", "network", null, checkEgress, ctx),
+    guest_dns_port: field(t, "guest_dns_port", "network", d.guest_dns_port, checkIntRange(1024, 65535), ctx),
+    upstream_dns: field<string[]>(t, "upstream_dns", "network", [], checkUpstreamDns, ctx),
   };
 }
 

@@ -5,6 +5,7 @@ import type { ImageService } from "../services/images/ImageService.js";
 import { asObject, optBool, optEnum, optInt, optString, reqString } from "../services/params.js";
 import type { GuestService } from "../services/vms/GuestService.js";
 import type { VmService } from "../services/vms/VmService.js";
+import { optStringList } from "./egressHandlers.js";
 import { streamLog } from "./logStream.js";
 
 const GiB = 1024 ** 3;
@@ -23,6 +24,8 @@ export function vmHandlers(vms: VmService, images: ImageService, guest: GuestSer
         memoryMib: optInt(p, "memoryMib", 128, 1024 * 1024),
         diskSizeBytes: optInt(p, "diskSizeBytes", 64 * 1024 * 1024, 16 * TiB),
         start: optBool(p, "start"),
+        egress: optString(p, "egress"),
+        peers: optStringList(p, "peers"),
       },
       progress(ctx),
     );

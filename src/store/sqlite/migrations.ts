@@ -120,12 +120,17 @@ function disksAndDriverReason(db: Database.Database): void {
   addColumnIfMissing(db, "vms", "driver_reason", "TEXT");
 }
 
+function vmEgress(db: Database.Database): void {
+  addColumnIfMissing(db, "vms", "egress", "TEXT");
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "kernels and images", up: kernelsAndImages },
   { version: 2, name: "vms", up: vms },
   { version: 3, name: "ip leases and vsock cids", up: leasesAndCids },
   { version: 4, name: "vm exit info and boot timings", up: exitAndBootTimings },
   { version: 5, name: "vm disks and driver reason", up: disksAndDriverReason },
+  { version: 6, name: "vm egress policy", up: vmEgress },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
