@@ -107,6 +107,7 @@ describe("VmService", () => {
         "create:host-key",
         "start:ssh-key",
         "start:network",
+        "start:firewall",
         "boot:spawn",
       ],
     );
