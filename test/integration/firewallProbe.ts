@@ -3,6 +3,8 @@
  * (`ip netns exec NS node firewallProbe.js MODE JSON`):
  *   serve  [{proto, host, port, label}]  answers every TCP connection and UDP
  *          datagram with `canary:<label>`; prints "ready" when all listen.
+ *   dns    {host, port, zone: {name: ipv4}}  a tiny upstream DNS server: A records
+ *          from the zone (TTL 5), NXDOMAIN otherwise; prints "ready".
  *   probe  [{proto, host, port, from?}]  prints one JSON line: for each probe,
  *          what it saw: "canary:<label>", "timeout", "refused", "error:<code>".
  * A probe that could not run prints an error, never "timeout", so a broken
@@ -10,6 +12,7 @@
  */
 import dgram from "node:dgram";
 import net from "node:net";
+import dnsPacket from "dns-packet";
 
 export interface Listener {
   proto: "tcp" | "udp";
@@ -92,6 +95,25 @@ async function probe(list: Probe[]): Promise<void> {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
+function dns(o: { host: string; port: number; zone: Record<string, string> }): void {
+  const u = dgram.createSocket("udp4");
+  u.on("message", (m, r) => {
+    const q = dnsPacket.decode(m);
+    const name = (q.questions?.[0]?.name ?? "").toLowerCase();
+    const ip = o.zone[name];
+    const res = dnsPacket.encode({
+      type: "response",
+      id: q.id ?? 0,
+      flags: dnsPacket.RECURSION_AVAILABLE | (ip ? 0 : 3),
+      questions: q.questions ?? [],
+      answers: ip && q.questions?.[0]?.type === "A" ? [{ type: "A", name, ttl: 5, data: ip }] : [],
+    });
+    u.send(res, r.port, r.address);
+  });
+  u.bind(o.port, o.host, () => process.stdout.write("ready\n"));
+}
+
 const [, , mode, arg] = process.argv;
+if (mode === "dns") dns(JSON.parse(arg ?? "{}") as { host: string; port: number; zone: Record<string, string> });
 if (mode === "serve") serve(JSON.parse(arg ?? "[]") as Listener[]);
 else if (mode === "probe") void probe(JSON.parse(arg ?? "[]") as Probe[]);
