@@ -110,7 +110,7 @@ describe("isolation by default and per-VM egress", { skip }, () => {
 
   before(async () => {
     guest = await ensureTestGuest({ runner });
-    const extra = process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
+    const extra: Record<string, string> = process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
     t = await NsSandbox.create("bgiso", extra);
     t.sb.writeConfig(
       [
