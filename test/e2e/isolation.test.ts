@@ -81,7 +81,7 @@ type Seen = Record<string, string>;
 async function probe(vm: string, probes: Record<string, string>): Promise<Seen> {
   const lines = Object.entries(probes).map(
     ([name, cmd]) =>
-      `( out=$(timeout 8 ${cmd} 2>&1 </dev/null); echo "PROBE ${name} rc=$? out=$(echo $out | tr '\\n' ' ')" ) &`,
+      `( out=$(timeout 8 ${cmd} 2>&1 </dev/null); echo "PROBE ${name} rc=$? out=$(echo "$out" | tr '\\n' ' ')" ) &`,
   );
   const r = await t.cli(["vm", "exec", vm, "--", "sh", "-c", `${lines.join("\n")}\nwait`]);
   const seen: Seen = {};
@@ -98,7 +98,10 @@ function verdict(s: string): string {
   if (/NXDOMAIN/.test(s)) return "nxdomain";
   if (/Address:\s*203\.0\.113\.\d+|Address:\s*172\.30\.0\.\d+/.test(s)) return "answered";
   if (/1 packets received/.test(s)) return "reached:ping";
-  if (/timed out|rc=124|rc=143|0 packets received|no servers could be reached/.test(s)) return "blocked";
+  // "No route to host": the guest's ARP got no answer (dropped at layer 2).
+  if (/timed out|No route to host|rc=124|rc=143|0 packets received|no servers could be reached/.test(s)) {
+    return "blocked";
+  }
   return `unknown: ${s}`;
 }
 

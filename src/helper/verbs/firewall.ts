@@ -17,10 +17,10 @@ import {
   spoofCounterName,
   tapPrefixOf,
 } from "../firewall.js";
-import { hostAddrs, hostFacts, listTable, parseCounters, parseSets } from "../firewallHost.js";
+import { hostFacts, listTable, nftObjects, parseCounters, parseSets } from "../firewallHost.js";
 import { checkAllowEntry, checkIpv4, MAX_ALLOWED_PER_VM, validateFirewallSpec } from "../firewallSpec.js";
 import type { FirewallSpec, FirewallStatus } from "../protocol.js";
-import { linkMarker } from "../protocol.js";
+import { linkMarker, nftTableName } from "../protocol.js";
 
 function argsObj(args: unknown, keys: readonly string[]): Record<string, unknown> {
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
@@ -35,7 +35,14 @@ function argsObj(args: unknown, keys: readonly string[]): Record<string, unknown
 interface LinkRow {
   ifname?: string;
   ifalias?: string;
-  linkinfo?: { info_kind?: string };
+  linkinfo?: { info_kind?: string; info_slave_data?: { isolated?: boolean } };
+  addr_info?: Array<{ family?: string; local?: string }>;
+}
+
+/** Every link with its kind, alias, port isolation and addresses: one `ip` run. */
+async function readLinks(ctx: HelperContext): Promise<Map<string | undefined, LinkRow>> {
+  const r = await ctx.run(["ip", "-j", "-d", "addr", "show"]);
+  return new Map((JSON.parse(r.stdout || "[]") as LinkRow[]).map((l) => [l.ifname, l]));
 }
 
 /**
@@ -46,29 +53,30 @@ interface LinkRow {
  * owner is the caller's VMM uid (or the caller, as today's root daemon makes
  * them) and its name follows the bridge's TAP scheme.
  */
-export async function checkSpecLinks(ctx: HelperContext, spec: FirewallSpec): Promise<void> {
-  const links = await ctx.run(["ip", "-j", "-d", "link", "show"]);
-  const tuns = await ctx.run(["ip", "-j", "tuntap", "show"], { allowFailure: true });
-  const rows = new Map((JSON.parse(links.stdout || "[]") as LinkRow[]).map((l) => [l.ifname, l]));
+export async function checkSpecLinks(
+  ctx: HelperContext,
+  spec: FirewallSpec,
+  rows?: Map<string | undefined, LinkRow>,
+): Promise<Map<string | undefined, LinkRow>> {
+  const [links, tuns] = await Promise.all([
+    rows ?? readLinks(ctx),
+    ctx.run(["ip", "-j", "tuntap", "show"], { allowFailure: true }),
+  ]);
   const owners = new Map(
-    (
-      JSON.parse(tuns.code === 0 ? tuns.stdout || "[]" : "[]") as Array<{ ifname?: string; user?: number }>
-    ).map((t) => [t.ifname, t.user]),
+    (JSON.parse(tuns.code === 0 ? tuns.stdout || "[]" : "[]") as Array<{ ifname?: string; user?: number }>).map(
+      (t) => [t.ifname, t.user],
+    ),
   );
-  const br = rows.get(spec.bridge);
+  const br = links.get(spec.bridge);
   if (br?.linkinfo?.info_kind !== "bridge") {
-    throw new HelperError(
-      br ? "PERMISSION" : "NOT_FOUND",
-      `spec.bridge: ${spec.bridge} is not an existing bridge`,
-    );
+    throw new HelperError(br ? "PERMISSION" : "NOT_FOUND", `spec.bridge: ${spec.bridge} is not an existing bridge`);
   }
   const schemeRe = new RegExp(`^${tapPrefixOf(spec.bridge).replaceAll(".", "\\.")}(0|[1-9][0-9]{0,4})$`);
   spec.vms.forEach((vm, i) => {
-    const l = rows.get(vm.tap);
+    const l = links.get(vm.tap);
     const path = `spec.vms[${i}].tap`;
     if (!l) throw new HelperError("NOT_FOUND", `${path}: ${vm.tap} does not exist`);
-    if (l.linkinfo?.info_kind !== "tun")
-      throw new HelperError("PERMISSION", `${path}: ${vm.tap} is not a TAP`);
+    if (l.linkinfo?.info_kind !== "tun") throw new HelperError("PERMISSION", `${path}: ${vm.tap} is not a TAP`);
     const owner = owners.get(vm.tap);
     const marked = l.ifalias === linkMarker(ctx.uid) && owner === ctx.vmmUid;
     const legacy = schemeRe.test(vm.tap) && (owner === ctx.vmmUid || owner === ctx.uid);
@@ -79,32 +87,58 @@ export async function checkSpecLinks(ctx: HelperContext, spec: FirewallSpec): Pr
       );
     }
   });
+  return links;
 }
 
+/** The caller's counters (both tables) from one `nft -j list counters`. */
 async function currentCounters(ctx: HelperContext): Promise<CounterValues> {
+  const r = await ctx.run(["nft", "-j", "list", "counters"], { allowFailure: true });
   const m = new Map<string, { packets: number; bytes: number }>();
-  for (const fam of ["inet", "bridge"] as const) {
-    for (const c of parseCounters((await listTable(ctx, fam)) ?? [])) m.set(c.name, c);
+  for (const o of nftObjects(r.code === 0 ? r.stdout : "")) {
+    const c = o.counter as { table?: string; family?: string } | undefined;
+    if (c?.table !== nftTableName(ctx.uid) || (c.family !== "inet" && c.family !== "bridge")) continue;
+    for (const x of parseCounters([o])) m.set(x.name, x);
   }
   return m;
 }
 
 async function apply(ctx: HelperContext, args: unknown): Promise<null> {
   const spec = validateFirewallSpec(argsObj(args, ["spec"]).spec);
-  await checkSpecLinks(ctx, spec);
-  return applyChecked(ctx, spec);
+  // The reads are independent: run them at once (each is a process start).
+  const counters = currentCounters(ctx);
+  counters.catch(() => undefined);
+  const links = await checkSpecLinks(ctx, spec);
+  return applyChecked(ctx, spec, links, await counters);
+}
+
+function addrsOf(links: Map<string | undefined, LinkRow>): string[] {
+  const out = new Set<string>();
+  for (const l of links.values()) {
+    for (const a of l.addr_info ?? []) if (a.family === "inet" && typeof a.local === "string") out.add(a.local);
+  }
+  return [...out];
 }
 
 /** firewall.apply after its ownership check (the integration test drives it with veths standing for TAPs). */
-export async function applyChecked(ctx: HelperContext, spec: FirewallSpec): Promise<null> {
+export async function applyChecked(
+  ctx: HelperContext,
+  spec: FirewallSpec,
+  rows?: Map<string | undefined, LinkRow>,
+  counters?: CounterValues,
+): Promise<null> {
+  const links = rows ?? (await readLinks(ctx));
   const script = buildFirewallScript(spec, {
     uid: ctx.uid,
-    hostAddrs: await hostAddrs(ctx),
-    counters: await currentCounters(ctx),
+    hostAddrs: addrsOf(links),
+    counters: counters ?? (await currentCounters(ctx)),
   });
   await ctx.run(["nft", "-f", "-"], { input: script });
-  for (const t of isolatedTaps(spec)) {
-    await ctx.run(["bridge", "link", "set", "dev", t.tap, "isolated", t.isolated ? "on" : "off"]);
+  const changes = isolatedTaps(spec).filter(
+    (t) => links.get(t.tap)?.linkinfo?.info_slave_data?.isolated !== t.isolated,
+  );
+  if (changes.length > 0) {
+    const batch = changes.map((t) => `link set dev ${t.tap} isolated ${t.isolated ? "on" : "off"}`).join("\n");
+    await ctx.run(["bridge", "-batch", "-"], { input: `${batch}\n` });
   }
   return null;
 }
