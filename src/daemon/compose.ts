@@ -168,6 +168,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       if (r.adopted.length + r.stopped.length + r.removed.length > 0) log.info(r, "reconciled VMs");
       records.replaceAll(runningRecords(store));
       // The policy is in force for every VM that survived the restart (and removed when none did).
+      await firewall.seedFromKernel().catch(() => undefined);
       await firewall.sync().catch((e: Error) => log.error({ err: e.message }, "firewall reconcile failed"));
       // DNS is a convenience: a daemon whose port is taken still serves everything else, and says why.
       await dns.start(config.dns.listen.value).then(

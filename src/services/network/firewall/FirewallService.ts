@@ -138,6 +138,20 @@ export class FirewallService {
     await this.o.helper.call("firewall.allow", { vmIp, add: list });
   }
 
+  /** After a daemon restart: take the answered addresses still in the kernel's sets, so a re-apply keeps them. */
+  async seedFromKernel(): Promise<void> {
+    const st = await this.status();
+    const t = this.now();
+    for (const vm of st?.vms ?? []) {
+      for (const a of vm.allowed) {
+        if (a.expiresS === null || a.expiresS <= 0) continue;
+        const m = this.allowed.get(vm.ip) ?? new Map<string, number>();
+        this.allowed.set(vm.ip, m);
+        m.set(a.ip, t + a.expiresS * 1000);
+      }
+    }
+  }
+
   /** Forget a VM's answered addresses (its policy changed). */
   forgetAllowed(vmIp: string): void {
     this.allowed.delete(vmIp);

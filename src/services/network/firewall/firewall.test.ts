@@ -116,6 +116,26 @@ describe("FirewallService", () => {
     assert.deepEqual(later.vms[0]?.allowed, []);
   });
 
+  it("after a restart, keeps the answered addresses the kernel still holds", async () => {
+    const { helper, fw } = service([a]);
+    helper.handlers["firewall.status"] = () => ({
+      loaded: true,
+      vms: [
+        {
+          ip: "172.30.0.2",
+          dropped: { packets: 0, bytes: 0 },
+          spoofDropped: { packets: 0, bytes: 0 },
+          allowed: [{ ip: "203.0.113.9", expiresS: 42 }],
+        },
+      ],
+      host: { forwardDropChains: [], bridgeNfCallIptables: null, ipForward: true, nftAvailable: true },
+    });
+    await fw.seedFromKernel();
+    await fw.sync();
+    const spec = (helper.calls.find((x) => x.verb === "firewall.apply")?.args as { spec: FirewallSpec }).spec;
+    assert.deepEqual(spec.vms[0]?.allowed, [{ ip: "203.0.113.9", ttlS: 42 }]);
+  });
+
   it("removes the tables when no VM holds a TAP (also stale ones after a restart)", async () => {
     const { helper, fw } = service([c]);
     await fw.sync();
