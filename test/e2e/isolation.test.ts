@@ -192,15 +192,23 @@ describe("isolation by default and per-VM egress", { skip }, () => {
     assert.ok((shown.firewall?.dropped.packets ?? 0) > 0, "drop counters count");
   });
 
-  test("spoofed source IP and MAC are dropped", async () => {
-    const spoofIp = `ip addr flush dev eth0; ip addr add 172.30.0.99/24 dev eth0; ip route add default via ${GW}; nc -w 4 203.0.113.10 80; r=$?; ip addr flush dev eth0; ip addr add ${a.ip}/24 dev eth0; ip route add default via ${GW}; exit $r`;
-    const spoofMac = `ip link set eth0 address 06:66:66:66:66:66; nc -w 4 203.0.113.10 80; r=$?; ip link set eth0 address ${a.mac}; exit $r`;
+  test("spoofed source IP and MAC are dropped (with the gateway's MAC pinned, so no ARP is needed)", async () => {
+    const brMac = (JSON.parse(t.inNs("ip", ["-j", "link", "show", "banger0"])) as Array<{ address: string }>)[0]
+      ?.address;
+    assert.ok(brMac, "the bridge's MAC");
+    const pin = `ip neigh replace ${GW} lladdr ${brMac} dev eth0 nud permanent`;
+    const restoreIp = `ip addr flush dev eth0; ip addr add ${a.ip}/24 dev eth0; ip route add default via ${GW}`;
+    const spoofIp = `ip addr flush dev eth0; ip addr add 172.30.0.99/24 dev eth0; ip route add default via ${GW}; ${pin}; nc -w 4 203.0.113.10 80; r=$?; ${restoreIp}; exit $r`;
+    const spoofMac = `${pin}; ip link set eth0 address 06:66:66:66:66:66; nc -w 4 203.0.113.10 80; r=$?; ip link set eth0 address ${a.mac}; exit $r`;
+    const before = (await t.json<VmEgressView>(["vm", "egress", "a"])).firewall?.spoofDropped.packets ?? 0;
     const s = await probe("a", { spoofIp: `sh -c '${spoofIp}'` });
     const m = await probe("a", { spoofMac: `sh -c '${spoofMac}'` });
     assert.equal(verdict(s.spoofIp as string), "blocked", String(s.spoofIp));
     assert.equal(verdict(m.spoofMac as string), "blocked", String(m.spoofMac));
     const back = await probe("a", { again: nc("203.0.113.10", 80) });
     assert.equal(verdict(back.again as string), "reached:web10", "the probe restored the guest's own address");
+    const after = (await t.json<VmEgressView>(["vm", "egress", "a"])).firewall?.spoofDropped.packets ?? 0;
+    assert.ok(after > before, `anti-spoofing counted the frames (${before} -> ${after})`);
   });
 
   test("a runtime change takes effect without a restart", async () => {
