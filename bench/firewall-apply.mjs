@@ -18,7 +18,9 @@ if (process.getuid?.() !== 0 || spawnSync("nft", ["--version"]).status !== 0) {
   console.log("firewall-apply: skipped (needs root and nft)");
   process.exit(0);
 }
-const { HelperClient } = await import(pathToFileURL(path.join(root, "dist/src/host/helper/HelperClient.js")).href);
+const { HelperClient } = await import(
+  pathToFileURL(path.join(root, "dist/src/host/helper/HelperClient.js")).href
+);
 
 const sfx = randomBytes(3).toString("hex");
 const NS = `bgbench-fw-${sfx}`;
@@ -46,7 +48,14 @@ try {
     const ip = `172.30.0.${i + 2}`;
     const mac = `06:00:00:00:00:${(i + 2).toString(16).padStart(2, "0")}`;
     const egress = ["public", "allow", "none"][i % 3];
-    vms.push({ tap, mac, ip, egress, peers: [], allowed: egress === "allow" ? [{ ip: "203.0.113.7", ttlS: 300 }] : [] });
+    vms.push({
+      tap,
+      mac,
+      ip,
+      egress,
+      peers: [],
+      allowed: egress === "allow" ? [{ ip: "203.0.113.7", ttlS: 300 }] : [],
+    });
   }
   const base = { bridge: BR, subnet: "172.30.0.0/24", gateway: "172.30.0.1", dnsPort: 42053, nat: true };
   await helper.call("hello", {});
@@ -62,7 +71,9 @@ try {
     const m = median(times);
     const ok = m <= GOAL_MS;
     if (n === 1 && !ok) failed = true;
-    console.log(`  ${String(n).padStart(2)} VM(s): median ${m.toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms${n === 1 ? ` (goal <= ${GOAL_MS} ms: ${ok ? "met" : "MISSED"})` : ""}`);
+    console.log(
+      `  ${String(n).padStart(2)} VM(s): median ${m.toFixed(1)} ms, max ${Math.max(...times).toFixed(1)} ms${n === 1 ? ` (goal <= ${GOAL_MS} ms: ${ok ? "met" : "MISSED"})` : ""}`,
+    );
   }
   const t0 = performance.now();
   await helper.call("firewall.allow", { vmIp: "172.30.0.3", add: [{ ip: "203.0.113.8", ttlS: 60 }] });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { after, before, describe, it } from "node:test";
 import dnsPacket from "dns-packet";
-import { decide, GuestResolver, type GuestPolicy, resolvConfUpstreams } from "./GuestResolver.js";
+import { decide, type GuestPolicy, GuestResolver, resolvConfUpstreams } from "./GuestResolver.js";
 import { VmRecords } from "./records.js";
 
 describe("guest DNS policy decisions", () => {
@@ -68,7 +68,12 @@ describe("GuestResolver with a fake upstream", () => {
   after(() => upstream.close());
 
   const query = (name: string) =>
-    dnsPacket.encode({ type: "query", id: 77, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "A", name }] });
+    dnsPacket.encode({
+      type: "query",
+      id: 77,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: "A", name }],
+    });
   const ask = async (src: string, name: string) => {
     const out = await r.answer(query(name), src, "udp");
     return out ? (dnsPacket.decode(out) as ReturnType<typeof dnsPacket.decode> & { rcode?: string }) : null;

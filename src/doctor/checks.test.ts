@@ -149,7 +149,9 @@ test("preflight fails with the same message and fix as doctor, before anything r
 
 test("isolation: a forward chain dropping by default warns with nat, br_netfilter warns, TCG is named as no hardware boundary", async () => {
   const chains = JSON.stringify({
-    nftables: [{ chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" } }],
+    nftables: [
+      { chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" } },
+    ],
   });
   const rs = await runChecks(
     ctx(

@@ -4,8 +4,7 @@
  * sets; br_netfilter handing bridged frames to the IP hooks), and the
  * isolation layers in force, saying plainly that TCG is no hardware boundary.
  */
-import { parseForwardDropChains } from "../helper/firewallHost.js";
-import { nftObjects } from "../helper/firewallHost.js";
+import { nftObjects, parseForwardDropChains } from "../helper/firewallHost.js";
 import { nftTableName } from "../helper/protocol.js";
 import { kvmStatus } from "../host/kvm.js";
 import type { CheckContext, CheckDef } from "./checks.js";
@@ -21,7 +20,10 @@ export const nftCheck: CheckDef = {
     const nft = await probe.which("nft");
     const ct = await probe.which("conntrack");
     if (!nft) {
-      return fail("nft not found: every VM's isolation rules are nftables rules", "sudo apt-get install nftables");
+      return fail(
+        "nft not found: every VM's isolation rules are nftables rules",
+        "sudo apt-get install nftables",
+      );
     }
     if (!ct) {
       return warn(
@@ -39,7 +41,7 @@ export const forwardPolicyCheck: CheckDef = {
   async run({ probe, config }) {
     if (!(await probe.which("nft"))) return warn("cannot check without nft", "sudo apt-get install nftables");
     const r = await probe.run(["nft", "-j", "list", "chains"]);
-    if (!r || r.code !== 0) return pass("not readable without root (run `sudo banger doctor` to check)");
+    if (r?.code !== 0) return pass("not readable without root (run `sudo banger doctor` to check)");
     const drops = parseForwardDropChains(nftObjects(r.stdout));
     if (drops.length === 0) return pass("no forward chain drops by default");
     const sub = config.network.subnet.value;
@@ -71,7 +73,9 @@ async function tablesLoaded(ctx: CheckContext): Promise<string> {
   const r = await ctx.probe.run(["nft", "list", "table", "inet", nftTableName(ctx.probe.uid)]);
   if (!r) return "nft missing";
   if (r.code === 0) return `loaded (inet/bridge ${nftTableName(ctx.probe.uid)})`;
-  return /Operation not permitted|Permission denied/i.test(r.stderr) ? "not readable without root" : "not loaded (no VM running)";
+  return /Operation not permitted|Permission denied/i.test(r.stderr)
+    ? "not readable without root"
+    : "not loaded (no VM running)";
 }
 
 export const isolationLayersCheck: CheckDef = {

@@ -33,12 +33,22 @@ describe("helper request handling", () => {
         return { code: 0, stdout: "", stderr: "" };
       },
     };
-    const spec = { bridge: "banger0", subnet: "172.30.0.0/24", gateway: "172.30.0.1", dnsPort: 0, nat: true, vms: [] };
+    const spec = {
+      bridge: "banger0",
+      subnet: "172.30.0.0/24",
+      gateway: "172.30.0.1",
+      dnsPort: 0,
+      nat: true,
+      vms: [],
+    };
     const r = await handleLine(c, JSON.stringify({ id: 3, verb: "firewall.apply", args: { spec } }));
     assert.equal(!r.ok && r.error.code, "INVALID_ARGUMENT");
     assert.match(!r.ok ? r.error.message : "", /spec.dnsPort: 0 must be an integer from 1 to 65535/);
     assert.deepEqual(calls, []);
-    const f = await handleLine(c, JSON.stringify({ id: 4, verb: "conntrack.flush", args: { ip: "1.2.3.4; rm" } }));
+    const f = await handleLine(
+      c,
+      JSON.stringify({ id: 4, verb: "conntrack.flush", args: { ip: "1.2.3.4; rm" } }),
+    );
     assert.match(!f.ok ? f.error.message : "", /args.ip: "1.2.3.4; rm" is not an IPv4 address/);
   });
 

@@ -85,9 +85,11 @@ async function probe(vm: string, probes: Record<string, string>): Promise<Seen> 
   );
   const r = await t.cli(["vm", "exec", vm, "--", "sh", "-c", `${lines.join("\n")}\nwait`]);
   const seen: Seen = {};
-  for (const m of r.stdout.matchAll(/^PROBE (\S+) rc=(\d+) out=(.*)$/gm)) seen[m[1] as string] = `rc=${m[2]} ${m[3]}`;
+  for (const m of r.stdout.matchAll(/^PROBE (\S+) rc=(\d+) out=(.*)$/gm))
+    seen[m[1] as string] = `rc=${m[2]} ${m[3]}`;
   console.log(`# ${vm}: ${JSON.stringify(seen)}`);
-  for (const name of Object.keys(probes)) assert.ok(seen[name], `probe ${name} printed nothing:\n${r.stdout}${r.stderr}`);
+  for (const name of Object.keys(probes))
+    assert.ok(seen[name], `probe ${name} printed nothing:\n${r.stdout}${r.stderr}`);
   return seen;
 }
 
@@ -113,7 +115,9 @@ describe("isolation by default and per-VM egress", { skip }, () => {
 
   before(async () => {
     guest = await ensureTestGuest({ runner });
-    const extra: Record<string, string> = process.env.NODE_OPTIONS ? { NODE_OPTIONS: process.env.NODE_OPTIONS } : {};
+    const extra: Record<string, string> = process.env.NODE_OPTIONS
+      ? { NODE_OPTIONS: process.env.NODE_OPTIONS }
+      : {};
     t = await NsSandbox.create("bgiso", extra);
     t.sb.writeConfig(
       [
@@ -137,7 +141,9 @@ describe("isolation by default and per-VM egress", { skip }, () => {
     a = await t.json<VmView>(["vm", "show", "a"]);
     b = await t.json<VmView>(["vm", "show", "b"]);
     for (const n of ["a", "b"]) {
-      await until(`${n} agent`, async () => ((await t.cli(["vm", "exec", n, "--", "true"])).code === 0 ? true : undefined));
+      await until(`${n} agent`, async () =>
+        (await t.cli(["vm", "exec", n, "--", "true"])).code === 0 ? true : undefined,
+      );
     }
   });
 
@@ -185,16 +191,21 @@ describe("isolation by default and per-VM egress", { skip }, () => {
       otherDns: "nslookup ok.test 203.0.113.10",
     });
     assert.equal(verdict(s2.allowed as string), "reached:web10");
-    for (const k of ["bareIp", "dot", "otherDns"]) assert.equal(verdict(s2[k] as string), "blocked", `${k}: ${s2[k]}`);
+    for (const k of ["bareIp", "dot", "otherDns"])
+      assert.equal(verdict(s2[k] as string), "blocked", `${k}: ${s2[k]}`);
     const shown = await t.json<VmEgressView>(["vm", "egress", "b"]);
-    assert.deepEqual(shown.firewall?.allowed.map((x) => x.ip), ["203.0.113.10"]);
+    assert.deepEqual(
+      shown.firewall?.allowed.map((x) => x.ip),
+      ["203.0.113.10"],
+    );
     assert.ok((shown.firewall?.allowed[0]?.expiresS ?? 0) > 0);
     assert.ok((shown.firewall?.dropped.packets ?? 0) > 0, "drop counters count");
   });
 
   test("spoofed source IP and MAC are dropped (with the gateway's MAC pinned, so no ARP is needed)", async () => {
-    const brMac = (JSON.parse(t.inNs("ip", ["-j", "link", "show", "banger0"])) as Array<{ address: string }>)[0]
-      ?.address;
+    const brMac = (
+      JSON.parse(t.inNs("ip", ["-j", "link", "show", "banger0"])) as Array<{ address: string }>
+    )[0]?.address;
     assert.ok(brMac, "the bridge's MAC");
     const pin = `ip neigh replace ${GW} lladdr ${brMac} dev eth0 nud permanent`;
     const restoreIp = `ip addr flush dev eth0; ip addr add ${a.ip}/24 dev eth0; ip route add default via ${GW}`;
@@ -206,7 +217,11 @@ describe("isolation by default and per-VM egress", { skip }, () => {
     assert.equal(verdict(s.spoofIp as string), "blocked", String(s.spoofIp));
     assert.equal(verdict(m.spoofMac as string), "blocked", String(m.spoofMac));
     const back = await probe("a", { again: nc("203.0.113.10", 80) });
-    assert.equal(verdict(back.again as string), "reached:web10", "the probe restored the guest's own address");
+    assert.equal(
+      verdict(back.again as string),
+      "reached:web10",
+      "the probe restored the guest's own address",
+    );
     const after = (await t.json<VmEgressView>(["vm", "egress", "a"])).firewall?.spoofDropped.packets ?? 0;
     assert.ok(after > before, `anti-spoofing counted the frames (${before} -> ${after})`);
   });

@@ -114,6 +114,7 @@ function dns(o: { host: string; port: number; zone: Record<string, string> }): v
 }
 
 const [, , mode, arg] = process.argv;
-if (mode === "dns") dns(JSON.parse(arg ?? "{}") as { host: string; port: number; zone: Record<string, string> });
+if (mode === "dns")
+  dns(JSON.parse(arg ?? "{}") as { host: string; port: number; zone: Record<string, string> });
 if (mode === "serve") serve(JSON.parse(arg ?? "[]") as Listener[]);
 else if (mode === "probe") void probe(JSON.parse(arg ?? "[]") as Probe[]);

@@ -63,20 +63,24 @@ export async function checkSpecLinks(
     ctx.run(["ip", "-j", "tuntap", "show"], { allowFailure: true }),
   ]);
   const owners = new Map(
-    (JSON.parse(tuns.code === 0 ? tuns.stdout || "[]" : "[]") as Array<{ ifname?: string; user?: number }>).map(
-      (t) => [t.ifname, t.user],
-    ),
+    (
+      JSON.parse(tuns.code === 0 ? tuns.stdout || "[]" : "[]") as Array<{ ifname?: string; user?: number }>
+    ).map((t) => [t.ifname, t.user]),
   );
   const br = links.get(spec.bridge);
   if (br?.linkinfo?.info_kind !== "bridge") {
-    throw new HelperError(br ? "PERMISSION" : "NOT_FOUND", `spec.bridge: ${spec.bridge} is not an existing bridge`);
+    throw new HelperError(
+      br ? "PERMISSION" : "NOT_FOUND",
+      `spec.bridge: ${spec.bridge} is not an existing bridge`,
+    );
   }
   const schemeRe = new RegExp(`^${tapPrefixOf(spec.bridge).replaceAll(".", "\\.")}(0|[1-9][0-9]{0,4})$`);
   spec.vms.forEach((vm, i) => {
     const l = links.get(vm.tap);
     const path = `spec.vms[${i}].tap`;
     if (!l) throw new HelperError("NOT_FOUND", `${path}: ${vm.tap} does not exist`);
-    if (l.linkinfo?.info_kind !== "tun") throw new HelperError("PERMISSION", `${path}: ${vm.tap} is not a TAP`);
+    if (l.linkinfo?.info_kind !== "tun")
+      throw new HelperError("PERMISSION", `${path}: ${vm.tap} is not a TAP`);
     const owner = owners.get(vm.tap);
     const marked = l.ifalias === linkMarker(ctx.uid) && owner === ctx.vmmUid;
     const legacy = schemeRe.test(vm.tap) && (owner === ctx.vmmUid || owner === ctx.uid);
@@ -114,7 +118,8 @@ async function apply(ctx: HelperContext, args: unknown): Promise<null> {
 function addrsOf(links: Map<string | undefined, LinkRow>): string[] {
   const out = new Set<string>();
   for (const l of links.values()) {
-    for (const a of l.addr_info ?? []) if (a.family === "inet" && typeof a.local === "string") out.add(a.local);
+    for (const a of l.addr_info ?? [])
+      if (a.family === "inet" && typeof a.local === "string") out.add(a.local);
   }
   return [...out];
 }
@@ -137,7 +142,9 @@ export async function applyChecked(
     (t) => links.get(t.tap)?.linkinfo?.info_slave_data?.isolated !== t.isolated,
   );
   if (changes.length > 0) {
-    const batch = changes.map((t) => `link set dev ${t.tap} isolated ${t.isolated ? "on" : "off"}`).join("\n");
+    const batch = changes
+      .map((t) => `link set dev ${t.tap} isolated ${t.isolated ? "on" : "off"}`)
+      .join("\n");
     await ctx.run(["bridge", "-batch", "-"], { input: `${batch}\n` });
   }
   return null;

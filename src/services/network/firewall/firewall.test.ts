@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FakeHelper } from "../../../host/helper/FakeHelper.js";
 import type { FirewallSpec } from "../../../helper/protocol.js";
+import { FakeHelper } from "../../../host/helper/FakeHelper.js";
 import type { Vm } from "../../../model/vm.js";
 import { defaultEgress, domainAllowed, egressForCreate, formatEgress, parseEgress } from "./egress.js";
 import { FirewallService } from "./FirewallService.js";
@@ -26,7 +26,9 @@ describe("egress policies", () => {
       (e: Error & { hint?: string }) => /needs NAT/.test(e.message) && /nat = true/.test(e.hint ?? ""),
     );
     assert.throws(() => defaultEgress("allow=a.com", false), /\[network\] egress: egress "allow" needs NAT/);
-    assert.throws(() => egressForCreate({ peers: ["Bad_Name"] }, { fallback: { mode: "none", domains: [] }, nat: true }));
+    assert.throws(() =>
+      egressForCreate({ peers: ["Bad_Name"] }, { fallback: { mode: "none", domains: [] }, nat: true }),
+    );
   });
 
   it("defaults to public with nat and none without", () => {
@@ -53,6 +55,12 @@ function vm(name: string, ip: string, tap: string | null, egress?: Vm["egress"])
     network: { ip, mac: `06:00:00:00:00:${ip.split(".")[3]?.padStart(2, "0")}`, tap },
     ...(egress ? { egress } : {}),
   } as unknown as Vm;
+}
+
+/** The spec of a recorded firewall.apply call. */
+function applied(call: { args: unknown } | undefined): FirewallSpec {
+  assert.ok(call, "a firewall.apply call");
+  return (call.args as { spec: FirewallSpec }).spec;
 }
 
 function service(vms: Vm[], nat = true) {
@@ -107,12 +115,15 @@ describe("FirewallService", () => {
     });
     advance(30_000);
     await fw.sync(b.id);
-    const spec = (helper.calls.at(-2)?.args as { spec: FirewallSpec }).spec;
-    assert.deepEqual(spec.vms.map((v) => v.ip), ["172.30.0.2"]);
+    const spec = applied(helper.calls.at(-2));
+    assert.deepEqual(
+      spec.vms.map((v) => v.ip),
+      ["172.30.0.2"],
+    );
     assert.deepEqual(spec.vms[0]?.allowed, [{ ip: "203.0.113.5", ttlS: 30 }]);
     advance(31_000);
     await fw.sync();
-    const later = (helper.calls.filter((x) => x.verb === "firewall.apply").at(-1)?.args as { spec: FirewallSpec }).spec;
+    const later = applied(helper.calls.filter((x) => x.verb === "firewall.apply").at(-1));
     assert.deepEqual(later.vms[0]?.allowed, []);
   });
 
@@ -132,7 +143,7 @@ describe("FirewallService", () => {
     });
     await fw.seedFromKernel();
     await fw.sync();
-    const spec = (helper.calls.find((x) => x.verb === "firewall.apply")?.args as { spec: FirewallSpec }).spec;
+    const spec = applied(helper.calls.find((x) => x.verb === "firewall.apply"));
     assert.deepEqual(spec.vms[0]?.allowed, [{ ip: "203.0.113.9", ttlS: 42 }]);
   });
 
