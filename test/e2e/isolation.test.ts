@@ -207,10 +207,11 @@ describe("isolation by default and per-VM egress", { skip }, () => {
       JSON.parse(t.inNs("ip", ["-j", "link", "show", "banger0"])) as Array<{ address: string }>
     )[0]?.address;
     assert.ok(brMac, "the bridge's MAC");
-    const pin = `ip neigh replace ${GW} lladdr ${brMac} dev eth0 nud permanent`;
-    const restoreIp = `ip addr flush dev eth0; ip addr add ${a.ip}/24 dev eth0; ip route add default via ${GW}`;
+    // A pin that fails exits 99: the probe then reads as an error, never as "blocked".
+    const pin = `arp -i eth0 -s ${GW} ${brMac} || exit 99`;
+    const restoreIp = `ip addr flush dev eth0; ip addr add ${a.ip}/24 dev eth0; ip route add default via ${GW}; arp -i eth0 -d ${GW}`;
     const spoofIp = `ip addr flush dev eth0; ip addr add 172.30.0.99/24 dev eth0; ip route add default via ${GW}; ${pin}; nc -w 4 203.0.113.10 80; r=$?; ${restoreIp}; exit $r`;
-    const spoofMac = `${pin}; ip link set eth0 address 06:66:66:66:66:66; nc -w 4 203.0.113.10 80; r=$?; ip link set eth0 address ${a.mac}; exit $r`;
+    const spoofMac = `${pin}; ip link set eth0 address 06:66:66:66:66:66; nc -w 4 203.0.113.10 80; r=$?; ip link set eth0 address ${a.mac}; arp -i eth0 -d ${GW}; exit $r`;
     const before = (await t.json<VmEgressView>(["vm", "egress", "a"])).firewall?.spoofDropped.packets ?? 0;
     const s = await probe("a", { spoofIp: `sh -c '${spoofIp}'` });
     const m = await probe("a", { spoofMac: `sh -c '${spoofMac}'` });
