@@ -211,7 +211,8 @@ describe("isolation by default and per-VM egress", { skip }, () => {
     const pin = `arp -i eth0 -s ${GW} ${brMac} || exit 99`;
     const restoreIp = `ip addr flush dev eth0; ip addr add ${a.ip}/24 dev eth0; ip route add default via ${GW}; arp -i eth0 -d ${GW}`;
     const spoofIp = `ip addr flush dev eth0; ip addr add 172.30.0.99/24 dev eth0; ip route add default via ${GW}; ${pin}; nc -w 4 203.0.113.10 80; r=$?; ${restoreIp}; exit $r`;
-    const spoofMac = `${pin}; ip link set eth0 address 06:66:66:66:66:66; nc -w 4 203.0.113.10 80; r=$?; ip link set eth0 address ${a.mac}; arp -i eth0 -d ${GW}; exit $r`;
+    // The kernel flushes neighbour entries when the MAC changes: pin after it.
+    const spoofMac = `ip link set eth0 address 06:66:66:66:66:66; ${pin}; nc -w 4 203.0.113.10 80; r=$?; ip link set eth0 address ${a.mac}; arp -i eth0 -d ${GW}; exit $r`;
     const before = (await t.json<VmEgressView>(["vm", "egress", "a"])).firewall?.spoofDropped.packets ?? 0;
     const s = await probe("a", { spoofIp: `sh -c '${spoofIp}'` });
     const m = await probe("a", { spoofMac: `sh -c '${spoofMac}'` });
