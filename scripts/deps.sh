@@ -5,13 +5,15 @@
 # Packages banger uses at run time (doctor lists each with its purpose).
 # qemu: the VMM where Firecracker cannot run; e2fsprogs: disks without mounting;
 # kmod cpio xz-utils dpkg: the guest kernel and initrd; gcc libc6-dev: the guest
-# agent (a static binary); mmdebstrap: the golden image from Debian packages.
+# agent (a static binary); mmdebstrap: the golden image from Debian packages;
+# nftables conntrack: the per-user VM firewall (isolation, egress policy);
 # sudo: a normal user runs the privileged helper; acl: the Firecracker jail grants file access without chown.
-RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip
+RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 nftables conntrack kmod cpio xz-utils dpkg gzip
   ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring sudo acl)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
-# server, xfsprogs gives a reflink-capable filesystem to test clones on.
-TEST_APT_PACKAGES=(tmux dnsutils xfsprogs)
+# server, xfsprogs gives a reflink-capable filesystem to test clones on, ping probes
+# guest-to-guest isolation in the firewall tests.
+TEST_APT_PACKAGES=(tmux dnsutils xfsprogs iputils-ping)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

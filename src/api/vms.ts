@@ -13,3 +13,5 @@ export type SshInfo = z.infer<typeof S.SshInfo>;
 export type ImageView = z.infer<typeof S.ImageView>;
 export type ImageRegisterParams = z.input<typeof S.ImageRegisterParams>;
 export type VmCgroupView = z.infer<typeof S.VmCgroupView>;
+export type VmEgressParams = z.input<typeof S.VmEgressParams>;
+export type VmEgressView = z.infer<typeof S.VmEgressView>;

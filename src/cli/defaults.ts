@@ -35,6 +35,8 @@ export interface SpecFlags {
   vcpu?: number;
   memory?: number;
   diskSize?: number;
+  egress?: string;
+  peer?: string[];
 }
 
 /** Flags over defaults: explicit values for the daemon, and the `spec:` line that matches the VM created. */
@@ -53,6 +55,8 @@ export async function resolveSpec(
       vcpu,
       memoryMib,
       diskSizeBytes,
+      ...(o.egress !== undefined ? { egress: o.egress } : {}),
+      ...(o.peer?.length ? { peers: o.peer } : {}),
     },
     line: `${vcpu} vcpu · ${memoryMib} MiB · ${formatDiskSize(diskSizeBytes)} disk · image ${o.image ?? d.image.value}`,
   };

@@ -270,3 +270,28 @@ export const checkUidRange: Check<{ first: number; last: number }> = (v) => {
     return bad(`the range ${first}-${last} must hold at least 16 uids (one per running VM)`);
   return ok({ first, last });
 };
+
+/** `[network] egress`: the text is parsed where it is used (services/network/firewall/egress.ts). */
+export const checkEgress: Check<string | null> = str((s) => {
+  if (s === "none" || s === "public" || /^allow=[^,\s]+(,[^,\s]+)*$/.test(s)) return ok(s);
+  return bad(`"${s}" is not an egress policy: use "none", "public" or "allow=DOMAIN[,DOMAIN...]"`);
+}) as Check<string | null>;
+
+/** `[network] upstream_dns`: a list of "IP" or "IP:port". */
+export const checkUpstreamDns: Check<string[]> = (v) => {
+  if (!Array.isArray(v)) return expected('a list like ["1.1.1.1", "9.9.9.9:53"]', v);
+  for (const x of v) {
+    const m = typeof x === "string" ? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(x) : null;
+    if (
+      m === null ||
+      parseIpv4(m[1] as string) === null ||
+      Number(m[2] ?? 53) < 1 ||
+      Number(m[2] ?? 53) > 65535
+    ) {
+      return bad(
+        `${describeValue(x)} is not an IPv4 address with an optional port, like "1.1.1.1" or "9.9.9.9:53"`,
+      );
+    }
+  }
+  return ok(v as string[]);
+};

@@ -49,6 +49,9 @@ export function configShowRows(cfg: ResolvedConfig, vmDefaults?: VmDefaults): Co
     row("network.subnet", cfg.network.subnet),
     row("network.nat", cfg.network.nat),
     row("network.tap_pool_size", cfg.network.tap_pool_size),
+    row("network.egress", cfg.network.egress),
+    row("network.guest_dns_port", cfg.network.guest_dns_port),
+    row("network.upstream_dns", cfg.network.upstream_dns),
     row("dns.listen", cfg.dns.listen),
     ...vmDefaultRows(cfg, vmDefaults),
     row("file_sync", cfg.file_sync, (entries) =>

@@ -44,6 +44,12 @@ export interface ResolvedConfig {
     subnet: Sourced<string>;
     nat: Sourced<boolean>;
     tap_pool_size: Sourced<number>;
+    /** Default egress policy text (none | public | allow=...); null: public with nat, none without. */
+    egress: Sourced<string | null>;
+    /** The daemon's resolver port on the gateway (guests' port 53 is redirected there). */
+    guest_dns_port: Sourced<number>;
+    /** "IP" or "IP:port" upstream resolvers; empty: the host's /etc/resolv.conf nameservers. */
+    upstream_dns: Sourced<string[]>;
   };
   dns: {
     /** host:port */

@@ -130,6 +130,15 @@ const INVALID: Case[] = [
     "network.tap_pool_size",
     /expected an integer from 0 to 64, got 1\.5 \(a float\)/,
   ],
+  ["egress unknown", '[network]\negress = "open"', "network.egress", /"open" is not an egress policy/],
+  ["egress allow empty", '[network]\negress = "allow="', "network.egress", /not an egress policy/],
+  ["guest_dns_port privileged", "[network]\nguest_dns_port = 53", "network.guest_dns_port", /out of range/],
+  [
+    "upstream_dns not an address",
+    '[network]\nupstream_dns = ["dns.google"]',
+    "network.upstream_dns",
+    /"dns.google" \(a string\) is not an IPv4 address/,
+  ],
   ["dns listen no port", '[dns]\nlisten = "127.0.0.1"', "dns.listen", /not an IPv4 address and port/],
   [
     "dns listen port 0",

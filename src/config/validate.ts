@@ -5,6 +5,7 @@ import {
   checkBool,
   checkBridge,
   checkDiskSize,
+  checkEgress,
   checkFileMode,
   checkGuestPath,
   checkHostPath,
@@ -16,6 +17,7 @@ import {
   checkPollInterval,
   checkSubnet,
   checkUidRange,
+  checkUpstreamDns,
   checkUrl,
   describeValue,
   isTable,
@@ -56,7 +58,7 @@ export const CONFIG_DEFAULTS = {
   default_image_name: "debian-bookworm",
   stats_poll_interval_ms: 5000,
   /** bridge and subnet default per user: see defaultNetwork (bgr<uid>, 172.30.<uid % 256>.0/24). */
-  network: { nat: false, tap_pool_size: 2 },
+  network: { nat: false, tap_pool_size: 2, guest_dns_port: 42053 },
   dns: { listen: "127.0.0.1:42069" },
   firecracker: { jailer_uid_range: { first: 900000, last: 965535 } },
 } as const;
@@ -79,7 +81,7 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
     "file_sync",
     "firecracker",
   ],
-  network: ["bridge", "subnet", "nat", "tap_pool_size"],
+  network: ["bridge", "subnet", "nat", "tap_pool_size", "egress", "guest_dns_port", "upstream_dns"],
   dns: ["listen"],
   vm_defaults: ["vcpu", "memory", "disk_size"],
   file_sync: ["host", "guest", "mode"],
@@ -206,6 +208,9 @@ function validateNetwork(t: RawTable, ctx: Ctx): ResolvedConfig["network"] {
     subnet: field(t, "subnet", "network", d.subnet, checkSubnet, ctx),
     nat: field(t, "nat", "network", d.nat, checkBool, ctx),
     tap_pool_size: field(t, "tap_pool_size", "network", d.tap_pool_size, checkIntRange(0, 64), ctx),
+    egress: field<string | null>(t, "egress", "network", null, checkEgress, ctx),
+    guest_dns_port: field(t, "guest_dns_port", "network", d.guest_dns_port, checkIntRange(1024, 65535), ctx),
+    upstream_dns: field<string[]>(t, "upstream_dns", "network", [], checkUpstreamDns, ctx),
   };
 }
 

@@ -9,8 +9,10 @@ import { PullService } from "../catalog/PullService.js";
 import { ensureSshKey, hostResources, type Paths, resolveVmDefaults } from "../config/index.js";
 import type { ResolvedConfig } from "../config/types.js";
 import { DnsServer } from "../dns/DnsServer.js";
+import { GuestResolver, hostUpstreams } from "../dns/GuestResolver.js";
 import { VmRecords } from "../dns/records.js";
 import { preflight } from "../doctor/run.js";
+import type { PrivilegedHelper } from "../helper/protocol.js";
 import { HelperClient } from "../host/helper/HelperClient.js";
 import { directHelperEnv, HELPER_START_HINT, helperCommand } from "../host/helper/install.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
@@ -23,6 +25,9 @@ import { AgentPool } from "../services/agent/AgentPool.js";
 import { Ext4DiskManager } from "../services/disks/Ext4DiskManager.js";
 import { ChangeBus, notifyingStore } from "../services/events.js";
 import { ImageService } from "../services/images/ImageService.js";
+import { EgressService } from "../services/network/firewall/EgressService.js";
+import { defaultEgress } from "../services/network/firewall/egress.js";
+import { FirewallService } from "../services/network/firewall/FirewallService.js";
 import { IpNetworkManager } from "../services/network/IpNetworkManager.js";
 import { generateHostKey, SshFiles } from "../services/ssh/SshFiles.js";
 import { StatsSampler } from "../services/stats/StatsSampler.js";
@@ -34,6 +39,7 @@ import { capLogFile } from "../vmm/logfile.js";
 import { catalogHandlers } from "./catalogHandlers.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
+import { egressHandlers } from "./egressHandlers.js";
 import { guestHandlers } from "./guestHandlers.js";
 import { vmHandlers } from "./handlers.js";
 import { tapOwner, vmmIdentity } from "./vmmIdentity.js";
@@ -67,12 +73,22 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     ...tapOwner(),
     bridge: config.network.bridge.value,
     subnet: config.network.subnet.value,
-    nat: config.network.nat.value,
+    // NAT and forwarding belong to the firewall (FirewallService), not to the bridge's manager.
+    nat: false,
     poolSize: config.network.tap_pool_size.value,
     helper,
     runner,
     log,
   });
+  const records = new VmRecords();
+  const { firewall, guestDns, egress } = isolation(
+    config,
+    store,
+    network.subnet.gateway,
+    records,
+    helper,
+    log,
+  );
   const disks = new Ext4DiskManager({ runner });
   const checkCtx = realCheckContext(paths, config);
   const catalogs = new CatalogLoader({
@@ -119,6 +135,8 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     fileSync: config.file_sync.value,
     preflight: (ids) => preflight(checkCtx, ids),
     log,
+    firewall,
+    egress: { fallback: firewall.egressOf({}), nat: config.network.nat.value },
   });
   const images = new ImageService({
     store,
@@ -137,7 +155,6 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     capabilitiesOf: (vm) => images.capabilities(store.images.getById(vm.imageId)),
     sshBanner: readSshBanner,
   });
-  const records = new VmRecords();
   const dns = new DnsServer({ records, log });
   let dnsError: string | null = null;
   const timers: NodeJS.Timeout[] = [];
@@ -157,6 +174,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
   const handlers = vmHandlers(vms, images, guest);
   for (const [k, v] of guestHandlers(guest)) handlers.set(k, v);
   for (const [k, v] of catalogHandlers(pulls, kernels, images)) handlers.set(k, v);
+  for (const [k, v] of egressHandlers(egress)) handlers.set(k, v);
   handlers.set("events.watch", (_p, ctx) => watch(bus, ctx));
   return {
     handlers,
@@ -171,6 +189,9 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       const r = await vms.lifecycle.reconcile();
       if (r.adopted.length + r.stopped.length + r.removed.length > 0) log.info(r, "reconciled VMs");
       records.replaceAll(runningRecords(store));
+      // The policy is in force for every VM that survived the restart (and removed when none did).
+      await firewall.seedFromKernel().catch(() => undefined);
+      await firewall.sync().catch((e: Error) => log.error({ err: e.message }, "firewall reconcile failed"));
       // DNS is a convenience: a daemon whose port is taken still serves everything else, and says why.
       await dns.start(config.dns.listen.value).then(
         (at) => log.info({ listen: at }, "dns listening"),
@@ -205,10 +226,54 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       stopWatching();
       agents.closeAll();
       await dns.stop().catch(() => undefined);
+      await guestDns.stop().catch(() => undefined);
       await network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
       helper.close();
     },
   };
+}
+
+/** The VM firewall, the guests' resolver and `vm egress`, wired together. */
+function isolation(
+  config: ResolvedConfig,
+  store: Store,
+  gateway: string,
+  records: VmRecords,
+  helper: PrivilegedHelper,
+  log: Logger,
+) {
+  const nat = config.network.nat.value;
+  const dnsPort = config.network.guest_dns_port.value;
+  const upstream = config.network.upstream_dns.value;
+  let firewall: FirewallService;
+  const guestDns = new GuestResolver({
+    records,
+    policyFor: (ip) => {
+      const vm = store.vms
+        .list({ skipCorrupt: true })
+        .items.find((v) => v.network?.ip === ip && v.network.tap);
+      return vm ? firewall.egressOf(vm) : undefined;
+    },
+    upstreams: () =>
+      upstream.length > 0
+        ? upstream.map((u) => ({ host: u.split(":")[0] as string, port: Number(u.split(":")[1] ?? 53) }))
+        : hostUpstreams(),
+    allow: (vmIp, add) => firewall.allow(vmIp, add),
+    log,
+  });
+  firewall = new FirewallService({
+    helper,
+    store,
+    bridge: config.network.bridge.value,
+    subnet: config.network.subnet.value,
+    gateway,
+    nat,
+    dnsPort,
+    defaultEgress: defaultEgress(config.network.egress.value, nat),
+    ensureResolver: () => guestDns.start(gateway, dnsPort),
+    log,
+  });
+  return { firewall, guestDns, egress: new EgressService(store, firewall, nat) };
 }
 
 /** Every running VM with an address: the NAME.vm records after a (re)start. */

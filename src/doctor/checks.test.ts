@@ -125,10 +125,13 @@ test("a helper sudo refuses fails for a normal user, root needs none", async () 
   assert.equal(byId(root, "sudo")?.status, "pass");
 });
 
-test("nat = true without nft or iptables fails", async () => {
+test("without nft the firewall check fails (every VM's isolation is nftables), nat or not", async () => {
   const { nft: _n, ...bins } = ALL_BINS;
-  const rs = await runChecks(ctx({ bins }, { network: { nat: true } }));
-  assert.equal(byId(rs, "firewall")?.status, "fail");
+  for (const nat of [true, false]) {
+    const rs = await runChecks(ctx({ bins }, { network: { nat } }));
+    assert.equal(byId(rs, "firewall")?.status, "fail");
+    assert.equal(byId(rs, "firewall")?.fix, "sudo apt-get install nftables");
+  }
 });
 
 test("low disk space warns, then fails; unwritable state dir fails", async () => {
@@ -157,4 +160,30 @@ test("preflight fails with the same message and fix as doctor, before anything r
   });
   await preflight(ctx({}), ["qemu", "tun"]);
   await assert.rejects(preflight(ctx({}), ["nope"]), /unknown preflight checks: nope/);
+});
+
+test("isolation: a forward chain dropping by default warns with nat, br_netfilter warns, TCG is named as no hardware boundary", async () => {
+  const chains = JSON.stringify({
+    nftables: [
+      { chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" } },
+    ],
+  });
+  const rs = await runChecks(
+    ctx(
+      {
+        bins: { ...ALL_BINS, conntrack: "/usr/sbin/conntrack" },
+        files: { "/dev/net/tun": "", "/proc/sys/net/bridge/bridge-nf-call-iptables": "1\n" },
+        runs: { "sudo -n true": { code: 0 }, "nft -j list chains": { stdout: chains } },
+      },
+      { network: { nat: true } },
+    ),
+  );
+  assert.equal(byId(rs, "forward-policy")?.status, "warn");
+  assert.match(byId(rs, "forward-policy")?.detail ?? "", /ip filter FORWARD/);
+  assert.equal(byId(rs, "br-netfilter")?.status, "warn");
+  assert.equal(byId(rs, "isolation")?.status, "warn");
+  assert.match(byId(rs, "isolation")?.detail ?? "", /NOT a hardware boundary/);
+  assert.equal(byId(rs, "firewall")?.status, "pass");
+  const calm = await runChecks(ctx({ bins: { ...ALL_BINS, conntrack: "/usr/sbin/conntrack" } }));
+  assert.equal(byId(calm, "br-netfilter")?.status, "pass");
 });

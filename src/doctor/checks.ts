@@ -8,6 +8,7 @@ import type { ResolvedConfig, Sourced } from "../config/types.js";
 import { kvmStatus } from "../host/kvm.js";
 import type { HostProbe } from "../host/probe.js";
 import { selectVmm, type VmmFacts } from "../vmm/select.js";
+import { ISOLATION_CHECKS } from "./isolation.js";
 import { privilegesCheck } from "./privileges.js";
 
 export interface VmDefaultsView {
@@ -146,20 +147,6 @@ const tunCheck: CheckDef = {
   },
 };
 
-const firewallCheck: CheckDef = {
-  id: "firewall",
-  title: "nft or iptables",
-  async run({ probe, config }) {
-    const nft = await probe.which("nft");
-    const ipt = await probe.which("iptables");
-    if (nft || ipt) return pass([nft, ipt].filter(Boolean).join(", "));
-    const fix = "sudo apt-get install nftables";
-    return config.network.nat.value
-      ? fail("neither found, and [network] nat = true needs one", fix)
-      : warn("neither found (only needed for [network] nat = true)", fix);
-  },
-};
-
 const sudoCheck: CheckDef = {
   id: "sudo",
   title: "privileges",
@@ -207,7 +194,7 @@ export const CHECKS: readonly CheckDef[] = [
   vmmCheck,
   tunCheck,
   toolCheck("ip", "ip", ["-V"], "iproute2"),
-  firewallCheck,
+  ...ISOLATION_CHECKS,
   toolCheck("mkfs.ext4", "mkfs.ext4", ["-V"], "e2fsprogs"),
   toolCheck("e2fsck", "e2fsck", ["-V"], "e2fsprogs"),
   toolCheck("resize2fs", "resize2fs", [], "e2fsprogs"),

@@ -145,6 +145,11 @@ apply_ip
 if [ -n "$host" ] && [ -d /newroot/etc ]; then
   echo "$host" >/newroot/etc/hostname 2>/dev/null
 fi
+# The guest's resolver is banger's, on the gateway (the host firewall admits only that).
+if [ -n "$gw" ] && [ -d /newroot/etc ]; then
+  rm -f /newroot/etc/resolv.conf 2>/dev/null
+  echo "nameserver $gw" >/newroot/etc/resolv.conf 2>/dev/null
+fi
 [ -e "/newroot$INIT" ] || [ -L "/newroot$INIT" ] || fail "$INIT not found on the root filesystem $ROOT"
 for d in dev proc sys; do
   mkdir -p "/newroot/$d"

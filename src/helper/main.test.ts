@@ -24,6 +24,34 @@ describe("helper request handling", () => {
     assert.match(!r.ok ? r.error.message : "", /unknown verb "exec"/);
   });
 
+  it("has the firewall verbs, and refuses a bad spec naming the field before touching anything", async () => {
+    const calls: string[][] = [];
+    const c: HelperContext = {
+      ...ctx,
+      run: async (argv) => {
+        calls.push([...argv]);
+        return { code: 0, stdout: "", stderr: "" };
+      },
+    };
+    const spec = {
+      bridge: "banger0",
+      subnet: "172.30.0.0/24",
+      gateway: "172.30.0.1",
+      dnsPort: 0,
+      nat: true,
+      vms: [],
+    };
+    const r = await handleLine(c, JSON.stringify({ id: 3, verb: "firewall.apply", args: { spec } }));
+    assert.equal(!r.ok && r.error.code, "INVALID_ARGUMENT");
+    assert.match(!r.ok ? r.error.message : "", /spec.dnsPort: 0 must be an integer from 1 to 65535/);
+    assert.deepEqual(calls, []);
+    const f = await handleLine(
+      c,
+      JSON.stringify({ id: 4, verb: "conntrack.flush", args: { ip: "1.2.3.4; rm" } }),
+    );
+    assert.match(!f.ok ? f.error.message : "", /args.ip: "1.2.3.4; rm" is not an IPv4 address/);
+  });
+
   it("refuses prototype names and malformed lines", async () => {
     for (const line of [JSON.stringify({ id: 1, verb: "constructor" }), "{not json", "null", "42"]) {
       const r = await handleLine(ctx, line);

@@ -74,6 +74,35 @@ export interface FirewallSpec {
   vms: FirewallVm[];
 }
 
+/** Host settings that break or bypass the firewall (for doctor). */
+export interface FirewallHostFacts {
+  /** Forward-hook chains with policy drop, as "family table chain" (Docker sets one). */
+  forwardDropChains: string[];
+  /** br_netfilter's bridge-nf-call-iptables (null: br_netfilter not loaded). */
+  bridgeNfCallIptables: boolean | null;
+  ipForward: boolean;
+  /** `nft` ran. */
+  nftAvailable: boolean;
+}
+
+/** One VM's firewall state as the kernel has it. */
+export interface FirewallVmStatus {
+  ip: string;
+  /** Packets dropped by the VM's policy (to the host, egress, other VMs). */
+  dropped: { packets: number; bytes: number };
+  /** Frames dropped by anti-spoofing (wrong MAC, IP, ARP sender, IPv6 and other ethertypes). */
+  spoofDropped: { packets: number; bytes: number };
+  /** egress "allow": the addresses in its set, each with the seconds left (null: no timeout). */
+  allowed: Array<{ ip: string; expiresS: number | null }>;
+}
+
+export interface FirewallStatus {
+  /** Whether the caller's tables exist. */
+  loaded: boolean;
+  vms: FirewallVmStatus[];
+  host: FirewallHostFacts;
+}
+
 export interface CgroupLimits {
   memoryBytes: number;
   pids: number;
@@ -128,6 +157,8 @@ export interface HelperVerbs {
   "firewall.remove": { args: Record<string, never>; result: null };
   /** Add answered addresses to one VM's allow set (egress "allow"), each with its timeout. */
   "firewall.allow": { args: { vmIp: string; add: Array<{ ip: string; ttlS: number }> }; result: null };
+  /** The caller's firewall as loaded (drop counters, allow sets with expiry) and host facts for doctor. */
+  "firewall.status": { args: Record<string, never>; result: FirewallStatus };
   /** Delete conntrack entries from or to one of the caller's VM addresses. */
   "conntrack.flush": { args: { ip: string }; result: { flushed: number } };
   /** Set a named sysctl (only net.ipv4.ip_forward), counted per user so it is restored when no banger network needs it. */

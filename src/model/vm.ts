@@ -43,6 +43,15 @@ export interface VmExit {
   signal: string | null;
 }
 
+/** A VM's outbound policy (see the isolation issue and services/network/firewall/egress.ts). */
+export interface VmEgress {
+  mode: "none" | "public" | "allow";
+  /** mode "allow": the names it may resolve (`example.com`, `*.example.com`); else empty. */
+  domains: string[];
+  /** Names of VMs this one may reach and be reached by (both ways); empty by default. */
+  peers: string[];
+}
+
 export interface BootTiming {
   name: string;
   ms: number;
@@ -74,6 +83,8 @@ export interface Vm {
   lastError: string | null;
   exit: VmExit | null;
   bootTimings: BootTiming[] | null;
+  /** Absent on rows written before egress policies: the configured default applies. */
+  egress?: VmEgress;
 }
 
 /** Smallest vsock CID a guest may use (0-2 are reserved for the hypervisor and host). */

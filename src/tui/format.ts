@@ -127,6 +127,12 @@ function specLines(s: TuiState, vm: VmView): Array<[string, string]> {
     ["driver", driverText(vm)],
     ["pid", vm.pid === null ? "-" : String(vm.pid)],
     ["address", vm.ip ? `${vm.ip} (${vm.name}.vm; mac ${vm.mac}${vm.tap ? `, tap ${vm.tap}` : ""})` : "-"],
+    [
+      "egress",
+      vm.egress
+        ? `${vm.egress.policy}${vm.egress.peers.length ? ` · peers ${vm.egress.peers.join(", ")}` : ""}`
+        : "-",
+    ],
     ["vsock cid", String(vm.cid)],
   ];
 }

@@ -26,6 +26,7 @@ export const methodSchemas = {
   "vm.delete": m(vms.VmDeleteParams, Deleted),
   "vm.list": m(NoParams, vms.VmListResult),
   "vm.show": m(RefParams, vms.VmView),
+  "vm.egress": m(vms.VmEgressParams, vms.VmEgressView),
   /** Streams `log` events; with follow, ends only when the caller disconnects. */
   "vm.logs": m(vms.VmLogsParams, z.object({ bytes: z.number() })),
   "vm.sshInfo": m(RefParams, vms.SshInfo),

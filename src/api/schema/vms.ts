@@ -23,6 +23,19 @@ export const VmCgroupView = z.object({
   cpus: z.number().nullable(),
 });
 
+export const VmEgressPolicy = z.object({
+  mode: z.enum(["none", "public", "allow"]),
+  /** mode "allow": the names it may resolve (`example.com`, `*.example.com`); else empty. */
+  domains: z.array(z.string()),
+  /** Names of VMs this one may reach and be reached by (both ways); empty by default. */
+  peers: z.array(z.string()),
+  /** The policy as written: none | public | allow=DOMAIN,... */
+  policy: z.string(),
+});
+
+/** A list of VM names (at most 64). */
+const PeerNames = z.array(Name).max(64, "at most 64 peers");
+
 export const VmView = z.object({
   id: z.string(),
   name: z.string(),
@@ -67,6 +80,8 @@ export const VmView = z.object({
   bootTimings: z.array(z.object({ name: z.string(), ms: z.number() })).nullable(),
   /** The latest stats sample (vm.list and vm.show fill it in). */
   stats: VmStats.nullable().optional(),
+  /** The outbound policy in force: `policy` as written (none | public | allow=...), and the peers. */
+  egress: VmEgressPolicy.optional(),
   /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
   cgroup: VmCgroupView.nullable().optional(),
 });
@@ -79,6 +94,38 @@ export const VmCreateParams = z.strictObject({
   diskSizeBytes: Int(64 * MiB, 16 * TiB).optional(),
   /** Boot right away (default true). */
   start: z.boolean().optional(),
+  /** Outbound policy (none | public | allow=DOMAIN,...); default: [network] egress. */
+  egress: z.string().min(1).max(4096).optional(),
+  /** VM names this VM may reach and be reached by. */
+  peers: PeerNames.optional(),
+});
+
+/** `banger vm egress NAME [POLICY]`: show or change a VM's outbound policy. */
+export const VmEgressParams = z.strictObject({
+  name: Name,
+  /** New policy (none | public | allow=DOMAIN,...); absent: show only. */
+  egress: z.string().min(1).max(4096).optional(),
+  /** New peer list (VM names); absent: unchanged. */
+  peers: PeerNames.optional(),
+});
+
+const Counter = z.object({ packets: z.number(), bytes: z.number() });
+
+export const VmEgressView = z.object({
+  name: z.string(),
+  egress: VmEgressPolicy,
+  running: z.boolean(),
+  nat: z.boolean(),
+  /** The kernel's view, while the VM runs and the firewall could be read. */
+  firewall: z
+    .object({
+      dropped: Counter,
+      spoofDropped: Counter,
+      allowed: z.array(z.object({ ip: z.string(), expiresS: z.number().nullable() })),
+    })
+    .nullable(),
+  /** Connections cut after a change (conntrack entries). */
+  flushed: z.number().optional(),
 });
 
 export const VmStopParams = z.strictObject({

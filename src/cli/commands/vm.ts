@@ -8,6 +8,7 @@ import { renderVm, vmListTable } from "../render/vm.js";
 import { runSsh } from "../ssh.js";
 import { registerGuestCommands } from "./guest.js";
 import { registerRun, waitReady } from "./run.js";
+import { registerVmEgress } from "./vmEgress.js";
 import { type CreateOpts, createOptions, intOpt, waitOption } from "./vmOptions.js";
 
 export function registerVm(
@@ -39,6 +40,7 @@ export function registerVm(
     });
 
   registerRun(vm, ctx, defaults);
+  registerVmEgress(vm, ctx);
   registerGuestCommands(vm, ctx);
 
   for (const [verb, desc] of [

@@ -11,8 +11,18 @@ export interface CreateOpts {
   vcpu?: number;
   memory?: number;
   diskSize?: number;
+  egress?: string;
+  peer?: string[];
   json?: boolean;
 }
+
+/** Help for --egress and --peer (also shown by `vm egress --help`). */
+export const EGRESS_FLAG_HELP =
+  "outbound policy: none | public | allow=DOMAIN[,DOMAIN...] (*.example.com for subdomains); default [network] egress, else public with nat and none without";
+export const PEER_FLAG_HELP =
+  "another VM this one may reach and be reached by (repeatable; guests are isolated from each other by default)";
+
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function sizeOpt(field: string) {
   return (v: string) => {
@@ -72,6 +82,8 @@ export function createOptions(cmd: Command, d: DefaultsView | null): Command {
       `work disk (/root) size, e.g. 8G${dflt(d?.diskSizeBytes, (x: number) => formatDiskSize(x))}`,
       sizeOpt("--disk-size"),
     )
+    .option("--egress <policy>", EGRESS_FLAG_HELP)
+    .option("--peer <name>", PEER_FLAG_HELP, collect)
     .option("--json", "print JSON");
 }
 

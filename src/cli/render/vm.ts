@@ -64,6 +64,12 @@ export function renderVm(out: Out, v: VmView): void {
     ["pid", v.pid === null ? "-" : String(v.pid)],
     ...(v.cgroup ? [["cgroup", cgroupLine(v.cgroup)]] : []),
     ["address", v.ip ? `${v.ip} (mac ${v.mac}${v.tap ? `, tap ${v.tap}` : ""})` : "-"],
+    [
+      "egress",
+      v.egress
+        ? `${v.egress.policy}${v.egress.peers.length ? ` · peers ${v.egress.peers.join(", ")}` : ""} (banger vm egress ${v.name})`
+        : "-",
+    ],
     ["vsock cid", String(v.cid)],
     [
       "root",

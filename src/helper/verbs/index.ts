@@ -6,6 +6,7 @@ import type { HelperContext } from "../context.js";
 import { HELPER_PROTOCOL_VERSION, type HelperVerb } from "../protocol.js";
 import { bridgeEnsure } from "./bridge.js";
 import { cgroupVerbs, realCgroupEnv } from "./cgroup.js";
+import { firewallVerbs } from "./firewall.js";
 import { sysctlSet } from "./sysctl.js";
 import { tapCreate, tapDelete } from "./tap.js";
 
@@ -22,4 +23,5 @@ export const VERBS: Partial<Record<HelperVerb, VerbHandler>> = {
   "tap.delete": tapDelete,
   "sysctl.set": sysctlSet,
   ...cgroupVerbs(realCgroupEnv),
+  ...firewallVerbs,
 };

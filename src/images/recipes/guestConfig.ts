@@ -17,8 +17,8 @@ export function withSshdSettings(config: string): string {
   return `${SSHD_SETTINGS}\n${config}`;
 }
 
-/** The guest network has no DNS server yet: no nameserver. */
-export const RESOLV_CONF = "# banger: no DNS server on the guest network yet\n";
+/** Replaced at boot by the initrd: `nameserver GATEWAY` (banger's resolver for guests). */
+export const RESOLV_CONF = "# banger: the initrd writes the gateway (banger's resolver) here at boot\n";
 
 export const HOSTS = `127.0.0.1\tlocalhost
 ::1\t\tlocalhost ip6-localhost ip6-loopback

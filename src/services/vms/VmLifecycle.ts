@@ -118,6 +118,7 @@ export class VmLifecycle {
           c.tap = tap;
         },
       },
+      { name: "firewall", run: (c, cleanup) => this.firewallStep(c, cleanup) },
       {
         name: "cgroup",
         run: async (c, cleanup) => {
@@ -161,6 +162,19 @@ export class VmLifecycle {
         },
       },
     ];
+  }
+
+  /** The VM's policy is in force before its guest runs: its TAP is recorded, then the firewall re-applied. */
+  private async firewallStep(c: StartCtx, cleanup: (fn: () => Promise<void> | void) => void): Promise<void> {
+    const fw = this.deps.firewall;
+    if (!fw || !c.vm.network || !c.tap) return;
+    c.vm = this.deps.store.vms.update(c.vm.id, { network: { ...c.vm.network, tap: c.tap } });
+    cleanup(async () => {
+      await fw
+        .sync(c.vm.id)
+        .catch((e: Error) => this.deps.log.warn({ err: e.message }, "firewall re-apply failed"));
+    });
+    await fw.sync();
   }
 
   bootSpec(vm: Vm, tap: string): BootSpec {
@@ -231,8 +245,13 @@ export class VmLifecycle {
     });
   }
 
+  /** Give the TAP back and drop the VM from the firewall (a firewall failure is logged: the TAP is gone either way). */
   async releaseNetwork(vm: Vm): Promise<void> {
-    if (vm.network?.tap) await this.deps.network.releaseTap(vm.network.tap);
+    if (!vm.network?.tap) return;
+    await this.deps.network.releaseTap(vm.network.tap);
+    await this.deps.firewall
+      ?.sync(vm.id)
+      .catch((e: Error) => this.deps.log.warn({ vm: vm.name, err: e.message }, "firewall re-apply failed"));
   }
 
   /** A running VM whose VMM is gone: crashed, with the console's last lines. Skips VMs busy in an operation. */

@@ -108,6 +108,7 @@ describe("VmService", () => {
         "create:host-key",
         "start:ssh-key",
         "start:network",
+        "start:firewall",
         "start:cgroup",
         "boot:spawn",
       ],

@@ -7,6 +7,7 @@ import type { Vm, VmDisksRecord } from "../../model/vm.js";
 import { runSteps, type Step } from "../../vmm/steps.js";
 import { KeyedLock } from "../keyedLock.js";
 import { randomVmName, validateVmName } from "../names.js";
+import { egressForCreate, egressOf, egressView } from "../network/firewall/egress.js";
 import { macFromId } from "../network/NetworkManager.js";
 import { readHostKey } from "../ssh/SshFiles.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
@@ -32,7 +33,13 @@ export class VmService {
 
   view(vm: Vm): VmView {
     const image = this.deps.store.images.list({ skipCorrupt: true }).items.find((i) => i.id === vm.imageId);
-    return toVmView(vm, image, this.now());
+    return this.withEgress(vm, toVmView(vm, image, this.now()));
+  }
+
+  /** The policy in force, on the view (absent without egress defaults, as in unit tests). */
+  private withEgress(vm: Vm, v: VmView): VmView {
+    const d = this.deps.egress;
+    return d ? { ...v, egress: egressView(egressOf(vm, d.fallback)) } : v;
   }
 
   exists(id: string): boolean {
@@ -80,7 +87,7 @@ export class VmService {
     const images = new Map(this.deps.store.images.list({ skipCorrupt: true }).items.map((i) => [i.id, i]));
     const now = this.now();
     return {
-      vms: items.map((vm) => toVmView(vm, images.get(vm.imageId), now)),
+      vms: items.map((vm) => this.withEgress(vm, toVmView(vm, images.get(vm.imageId), now))),
       problems: problems.map((p) => p.message),
     };
   }
@@ -88,6 +95,7 @@ export class VmService {
   /** Validate everything before touching anything. */
   private async resolveCreate(p: VmCreateParams, progress: Progress) {
     const { store } = this.deps;
+    const egress = this.deps.egress ? egressForCreate(p, this.deps.egress) : undefined;
     if (p.name !== undefined) {
       validateVmName(p.name);
       if (store.vms.find(p.name)) {
@@ -104,7 +112,7 @@ export class VmService {
       memoryMib: p.memoryMib ?? d.memoryMib,
       diskSizeBytes: p.diskSizeBytes ?? d.diskSizeBytes,
     };
-    return { image, spec };
+    return { image, spec, egress };
   }
 
   /** A missing image: pulled (or built) from the catalog with a visible stage, or a NOT_FOUND listing what exists. */
@@ -139,7 +147,7 @@ export class VmService {
   }
 
   async create(p: VmCreateParams, progress: Progress = () => {}): Promise<VmView> {
-    const { image, spec } = await this.resolveCreate(p, progress);
+    const { image, spec, egress } = await this.resolveCreate(p, progress);
     const { store, disks, network } = this.deps;
     const id = (this.deps.newId ?? newId)();
     const vmDir = path.join(this.deps.vmsDir, id);
@@ -148,7 +156,13 @@ export class VmService {
       {
         name: "record",
         run: async (c, cleanup) => {
-          c.vm = this.insertRow(p.name, { id, imageId: image.id, spec, vmDir });
+          c.vm = this.insertRow(p.name, {
+            id,
+            imageId: image.id,
+            spec,
+            vmDir,
+            ...(egress ? { egress } : {}),
+          });
           cleanup(() => store.vms.delete(id));
         },
       },
@@ -225,7 +239,10 @@ export class VmService {
   }
 
   /** Insert the row; a generated name that loses a race to another create is drawn again. */
-  private insertRow(name: string | undefined, base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir">): Vm {
+  private insertRow(
+    name: string | undefined,
+    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress">,
+  ): Vm {
     const { store } = this.deps;
     const now = this.now();
     for (let attempt = 0; ; attempt++) {

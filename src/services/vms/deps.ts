@@ -2,6 +2,7 @@ import type { ProgressEvent } from "../../api/protocol.js";
 import type { FileSyncEntry } from "../../config/types.js";
 import type { PrivilegedHelper } from "../../helper/protocol.js";
 import type { Image } from "../../model/image.js";
+import type { VmEgress } from "../../model/vm.js";
 import type { Store } from "../../store/Store.js";
 import type { DriverName, VmmDriver } from "../../vmm/driver.js";
 import type { DiskManager } from "../disks/DiskManager.js";
@@ -43,6 +44,18 @@ export interface ImageProvider {
   ensure(name: string, progress: Progress): Promise<Image>;
 }
 
+/** The VM firewall as VM services use it (real: FirewallService). */
+export interface VmFirewall {
+  /** Re-apply from the store, leaving out `excludeId` (its TAP is going away). */
+  sync(excludeId?: string): Promise<void>;
+}
+
+/** Egress defaults: the policy of VMs created without --egress, and whether NAT is on. */
+export interface EgressDefaults {
+  fallback: Pick<VmEgress, "mode" | "domains">;
+  nat: boolean;
+}
+
 export interface VmServiceDeps {
   store: Store;
   network: NetworkManager;
@@ -62,6 +75,9 @@ export interface VmServiceDeps {
   /** Host checks a start needs (vmm, tun, ip, debugfs ...); throws PREFLIGHT_FAILED. */
   preflight: (ids: readonly string[]) => Promise<void>;
   log: ServiceLog;
+  /** Isolation: applied before boot and after a TAP is released (absent: no firewall, unit tests). */
+  firewall?: VmFirewall;
+  egress?: EgressDefaults;
   now?: () => Date;
   newId?: () => string;
   /** Grace period for a stop before the VMM is killed. */

@@ -126,6 +126,11 @@ function imageCapabilities(db: SqliteDb): void {
   addColumnIfMissing(db, "images", "capabilities", "TEXT");
 }
 
+/** The VM's egress policy ("none", "public", "allow=..."), as text; NULL for rows before version 7. */
+function vmEgress(db: SqliteDb): void {
+  addColumnIfMissing(db, "vms", "egress", "TEXT");
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "kernels and images", up: kernelsAndImages },
   { version: 2, name: "vms", up: vms },
@@ -133,6 +138,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: "vm exit info and boot timings", up: exitAndBootTimings },
   { version: 5, name: "vm disks and driver reason", up: disksAndDriverReason },
   { version: 6, name: "image capabilities", up: imageCapabilities },
+  { version: 7, name: "vm egress policy", up: vmEgress },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -6,6 +6,7 @@ import {
   VM_STATES,
   type Vm,
   type VmDisksRecord,
+  type VmEgress,
   type VmExit,
 } from "../../model/index.js";
 import type { Acceleration, VmmHandle } from "../../vmm/driver.js";
@@ -39,6 +40,15 @@ function isDisks(v: unknown): v is VmDisksRecord {
     typeof o.work === "string" &&
     (o.rootMode === "reflink" || o.rootMode === "overlay")
   );
+}
+
+const EGRESS_MODES = ["none", "public", "allow"];
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+
+function isEgress(v: unknown): v is VmEgress {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  return EGRESS_MODES.includes(o.mode as string) && isStrings(o.domains) && isStrings(o.peers);
 }
 
 function isTimings(v: unknown): v is BootTiming[] {
@@ -86,6 +96,9 @@ export function vmToParams(vm: Vm): Params {
       vm.bootTimings === null
         ? null
         : JSON.stringify(vm.bootTimings.map((t) => ({ name: t.name, ms: t.ms }))),
+    egress: vm.egress
+      ? JSON.stringify({ mode: vm.egress.mode, domains: vm.egress.domains, peers: vm.egress.peers })
+      : null,
   };
 }
 
@@ -127,5 +140,10 @@ export function readVm(r: RowReader): Vm {
     lastError: r.textOrNull("last_error"),
     exit: r.json("exit_info", isExit, "an object {code, signal}"),
     bootTimings: r.json("boot_timings", isTimings, "an array of {name, ms}"),
+    ...egressField(r.json("egress", isEgress, "an object {mode, domains, peers}")),
   };
+}
+
+function egressField(e: VmEgress | null): { egress?: VmEgress } {
+  return e ? { egress: e } : {};
 }
