@@ -194,6 +194,7 @@ for (const brNf of [1, 0]) {
 
     it("refuses TAPs that are not the caller's", async () => {
       const tun = `${BR}t9`;
+      inNs(H, "ip", "link", "set", "dev", BR, "alias", "banger:uid=0");
       inNs(H, "ip", "tuntap", "add", "dev", tun, "mode", "tap", "user", "4242");
       const vm = (tap: string) => [
         { tap, mac: MAC[0] as string, ip: IP[0] as string, egress: "none" as const, peers: [], allowed: [] },
