@@ -21,6 +21,7 @@ const runner = new NodeCommandRunner();
 const skip = e2eSkipReason();
 const PROBE = path.join(repoRoot(), "dist/test/integration/firewallProbe.js");
 const W = `bgisw-${process.pid}-${randomBytes(2).toString("hex")}`;
+/** Root's default subnet is 172.30.<uid % 256>.0/24 (bridge bgr<uid>): the tests run as root. */
 const GW = "172.30.0.1";
 let t: NsSandbox;
 let guest: TestGuest;
@@ -204,7 +205,9 @@ describe("isolation by default and per-VM egress", { skip }, () => {
 
   test("spoofed source IP and MAC are dropped (with the gateway's MAC pinned, so no ARP is needed)", async () => {
     const brMac = (
-      JSON.parse(t.inNs("ip", ["-j", "link", "show", "banger0"])) as Array<{ address: string }>
+      JSON.parse(t.inNs("ip", ["-j", "link", "show", `bgr${process.getuid?.() ?? 0}`])) as Array<{
+        address: string;
+      }>
     )[0]?.address;
     assert.ok(brMac, "the bridge's MAC");
     // A pin that fails exits 99: the probe then reads as an error, never as "blocked".
