@@ -28,10 +28,9 @@ import { Stages } from "./recipes/stages.js";
 import {
   type BuildUser,
   buildScratch,
-  checkUserNamespace,
   handToBuildUser,
   NamespaceRunner,
-  resolveBuildUser,
+  preparedBuildUser,
 } from "./userns.js";
 
 export type { ImageBuildSource } from "./buildParams.js";
@@ -51,8 +50,8 @@ export interface ImageBuildResult {
 
 export interface ImageBuilderDeps {
   runner: CommandRunner;
-  /** Default: process.getuid (root builds as banger-vmm). */
-  getuid?: () => number | undefined;
+  /** Who builds (default: this user, or banger-vmm for root; checked). */
+  buildUser?: () => Promise<BuildUser>;
   /** Copied into the image while packages install. Default /etc/resolv.conf. */
   hostResolvConf?: string;
   /** Free space the new rootfs has beyond its content's 30%. Default 256 MiB. */
@@ -73,13 +72,13 @@ export const OUTPUT_FILES = { rootfs: "rootfs.ext4", workSeed: "work-seed.ext4" 
 
 export class ImageBuilder {
   private readonly runner: CommandRunner;
-  private readonly getuid: () => number | undefined;
+  private readonly buildUser: () => Promise<BuildUser>;
   private readonly hostResolvConf: string;
   private readonly growBytes: number;
 
   constructor(deps: ImageBuilderDeps) {
     this.runner = deps.runner;
-    this.getuid = deps.getuid ?? (() => process.getuid?.());
+    this.buildUser = deps.buildUser ?? (() => preparedBuildUser(deps.runner, process.getuid?.()));
     this.hostResolvConf = deps.hostResolvConf ?? "/etc/resolv.conf";
     this.growBytes = deps.growBytes ?? 256 * MiB;
   }
@@ -90,8 +89,7 @@ export class ImageBuilder {
     ctx: ImageBuildContext,
   ): Promise<ImageBuildResult> {
     const plan = await planBuild(params, from);
-    const user = await resolveBuildUser(this.runner, this.getuid());
-    await checkUserNamespace(user);
+    const user = await this.buildUser();
     await mkdir(ctx.workDir, { recursive: true });
     const out = {
       rootfs: path.join(ctx.workDir, OUTPUT_FILES.rootfs),
@@ -103,12 +101,21 @@ export class ImageBuilder {
     );
     const scratch = await buildScratch(user, ctx.workDir, ".build");
     const ns = new NamespaceRunner(run, user);
-    const b: Build = { run, ns, user, stages: new Stages(ctx.onProgress, "build"), logFile: ctx.logFile, scratch };
+    const b: Build = {
+      run,
+      ns,
+      user,
+      stages: new Stages(ctx.onProgress, "build"),
+      logFile: ctx.logFile,
+      scratch,
+    };
     let done = false;
     try {
       const tree = path.join(scratch, "tree");
       const seedTree = path.join(scratch, "work-seed");
-      const src = await this.step(b, "stage", "give the build user the source images", () => this.sources(b, from));
+      const src = await this.step(b, "stage", "give the build user the source images", () =>
+        this.sources(b, from),
+      );
       await this.step(b, "unpack", "unpack the root filesystem and the work seed", async () => {
         await unpackImage(src.rootfs, tree, ns);
         await unpackImage(src.workSeed, path.join(tree, "root"), ns);
@@ -147,7 +154,10 @@ export class ImageBuilder {
       await chown(dst, b.user.uid, b.user.gid);
       return dst;
     };
-    return { rootfs: await copy(from.rootfsPath, "src-rootfs.ext4"), workSeed: await copy(from.workSeedPath, "src-seed.ext4") };
+    return {
+      rootfs: await copy(from.rootfsPath, "src-rootfs.ext4"),
+      workSeed: await copy(from.workSeedPath, "src-seed.ext4"),
+    };
   }
 
   /** mkfs.ext4 -d both trees (in the namespace) into the scratch dir, then move them to `out`. */
@@ -156,7 +166,10 @@ export class ImageBuilder {
     dirs: { tree: string; seedTree: string; srcRootfs: string },
     out: ImageBuildResult,
   ): Promise<void> {
-    const made = { rootfs: path.join(b.scratch, "rootfs.ext4"), workSeed: path.join(b.scratch, "work-seed.ext4") };
+    const made = {
+      rootfs: path.join(b.scratch, "rootfs.ext4"),
+      workSeed: path.join(b.scratch, "work-seed.ext4"),
+    };
     const srcBytes = (await stat(dirs.srcRootfs)).size;
     await this.step(b, "mkfs-rootfs", "make rootfs.ext4", () =>
       mkfsFromDir({
@@ -168,7 +181,13 @@ export class ImageBuilder {
       }),
     );
     await this.step(b, "mkfs-work-seed", "make work-seed.ext4", () =>
-      mkfsFromDir({ dir: dirs.seedTree, out: made.workSeed, label: WORK_SEED_LABEL, size: WORK_SEED_SIZE, runner: b.ns }),
+      mkfsFromDir({
+        dir: dirs.seedTree,
+        out: made.workSeed,
+        label: WORK_SEED_LABEL,
+        size: WORK_SEED_SIZE,
+        runner: b.ns,
+      }),
     );
     for (const role of ["rootfs", "workSeed"] as const) {
       await moveFile(b.run, made[role], out[role]);
@@ -183,8 +202,10 @@ export class ImageBuilder {
   }
 
   private async change(b: Build, plan: BuildPlan, tree: ImageTree): Promise<void> {
-    await tree.mountPoints(["dev", "proc"]);
-    await tree.makeBuildDir();
+    await this.step(b, "prepare", "check the image's /dev and /proc, make a staging dir", async () => {
+      await tree.mountPoints(["dev", "proc"]);
+      await tree.makeBuildDir();
+    });
     try {
       await this.changeSteps(b, plan, tree);
     } finally {
@@ -222,7 +243,9 @@ export class ImageBuilder {
       );
     }
     await b.ns.run(enterArgv(tree.root, ["apt-get", "update"]));
-    await b.ns.run(enterArgv(tree.root, ["apt-get", "install", "-y", "--no-install-recommends", ...packages]));
+    await b.ns.run(
+      enterArgv(tree.root, ["apt-get", "install", "-y", "--no-install-recommends", ...packages]),
+    );
     await b.ns.run(enterArgv(tree.root, ["apt-get", "clean"]));
   }
 }

@@ -55,7 +55,10 @@ export async function listImage(image: string, runner: CommandRunner): Promise<I
     const r = await runner.run(["debugfs", "-f", "-", image], { input, env: { ...DEBUGFS_ENV } });
     const errors = debugfsErrors(r.stderr);
     if (errors.length > 0) {
-      throw new BangerError(ErrorCodes.COMMAND_FAILED, `debugfs cannot list ${image}: ${errors.slice(0, 3).join("; ")}`);
+      throw new BangerError(
+        ErrorCodes.COMMAND_FAILED,
+        `debugfs cannot list ${image}: ${errors.slice(0, 3).join("; ")}`,
+      );
     }
     const level = parseLsSession(r.stdout);
     all.push(...level);
@@ -65,15 +68,22 @@ export async function listImage(image: string, runner: CommandRunner): Promise<I
 }
 
 /** What rdump cannot keep: chmod for special bits, ln for extra names of one inode. */
-export function repairPlan(entries: readonly ImageEntry[]): { chmods: ImageEntry[]; links: Array<[string, string]> } {
-  const chmods = entries.filter((e) => (e.mode & S_IFMT) === S_IFREG && (e.mode & SPECIAL_BITS) !== 0);
+export function repairPlan(entries: readonly ImageEntry[]): {
+  chmods: ImageEntry[];
+  links: Array<[string, string]>;
+} {
   const first = new Map<number, string>();
+  const chmods: ImageEntry[] = [];
   const links: Array<[string, string]> = [];
   for (const e of entries) {
     if ((e.mode & S_IFMT) !== S_IFREG) continue;
     const target = first.get(e.ino);
-    if (target === undefined) first.set(e.ino, e.path);
-    else links.push([target, e.path]);
+    if (target !== undefined) {
+      links.push([target, e.path]); // one inode: its mode is fixed through the first name
+      continue;
+    }
+    first.set(e.ino, e.path);
+    if ((e.mode & SPECIAL_BITS) !== 0) chmods.push(e);
   }
   return { chmods, links };
 }
@@ -84,10 +94,15 @@ export function repairPlan(entries: readonly ImageEntry[]): { chmods: ImageEntry
  */
 export async function unpackImage(image: string, dest: string, ns: CommandRunner): Promise<void> {
   await ns.run(["mkdir", "-p", "--", dest]);
-  const r = await ns.run(["debugfs", "-R", `rdump / ${debugfsQuote(dest)}`, image], { env: { ...DEBUGFS_ENV } });
+  const r = await ns.run(["debugfs", "-R", `rdump / ${debugfsQuote(dest)}`, image], {
+    env: { ...DEBUGFS_ENV },
+  });
   const errors = debugfsErrors(r.stderr);
   if (errors.length > 0) {
-    throw new BangerError(ErrorCodes.COMMAND_FAILED, `debugfs cannot unpack ${image}: ${errors.slice(0, 3).join("; ")}`);
+    throw new BangerError(
+      ErrorCodes.COMMAND_FAILED,
+      `debugfs cannot unpack ${image}: ${errors.slice(0, 3).join("; ")}`,
+    );
   }
   await ns.run(["rm", "-rf", "--", path.join(dest, "lost+found")]);
   const { chmods, links } = repairPlan(await listImage(image, ns));

@@ -24,7 +24,8 @@ export function subidRanges(text: string, user: { name: string; uid: number }): 
     if (owner !== user.name && owner !== String(user.uid)) continue;
     const s = Number(start);
     const c = Number(count);
-    if (Number.isSafeInteger(s) && Number.isSafeInteger(c) && s > 0 && c > 0) out.push({ start: s, count: c });
+    if (Number.isSafeInteger(s) && Number.isSafeInteger(c) && s > 0 && c > 0)
+      out.push({ start: s, count: c });
   }
   return out;
 }

@@ -13,12 +13,13 @@
  * from inside.
  */
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, chown, copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import { VMM_SYSTEM_USER } from "../helper/protocol.js";
-import type { CommandRunner, RunOptions, RunResult } from "../host/runner.js";
+import { type CommandRunner, formatArgv, type RunOptions, type RunResult } from "../host/runner.js";
+import { ENTER_SCRIPT } from "./chroot.js";
 import { subidStatus } from "./subids.js";
 
 export interface BuildUser {
@@ -73,6 +74,15 @@ export function parsePasswd(line: string, name: string): { uid: number; gid: num
   return Number.isSafeInteger(uid) && Number.isSafeInteger(gid) ? { uid, gid } : undefined;
 }
 
+/** A command for messages: a chroot entry shows as `chroot ROOT CMD...`, without the setup script and env. */
+export function describeNsCommand(argv: readonly string[]): string {
+  if (argv[0] === "sh" && argv[2] === ENTER_SCRIPT) {
+    const at = argv.indexOf("chroot", 5);
+    if (at !== -1) return formatArgv(argv.slice(at));
+  }
+  return formatArgv(argv);
+}
+
 /** The build user for this process: itself, or banger-vmm when root. */
 export async function resolveBuildUser(runner: CommandRunner, uid: number | undefined): Promise<BuildUser> {
   if (uid !== 0) {
@@ -97,17 +107,32 @@ export async function resolveBuildUser(runner: CommandRunner, uid: number | unde
 export async function checkUserNamespace(user: BuildUser): Promise<void> {
   const missing = ["/usr/bin/newuidmap", "/usr/bin/newgidmap"].filter((p) => !existsSync(p));
   if (missing.length > 0) {
-    throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `${missing.join(" and ")} not found: rootless image builds need them`, {
-      hint: "sudo apt-get install uidmap",
-    });
+    throw new BangerError(
+      ErrorCodes.PREFLIGHT_FAILED,
+      `${missing.join(" and ")} not found: rootless image builds need them`,
+      {
+        hint: "sudo apt-get install uidmap",
+      },
+    );
   }
   const read = (p: string) => readFile(p, "utf8").catch(() => null);
   const s = subidStatus(user, await read("/etc/subuid"), await read("/etc/subgid"));
   if (!s.ok) {
-    throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `rootless image builds need subordinate ids: ${s.detail}`, {
-      hint: `add them with: ${s.fix}`,
-    });
+    throw new BangerError(
+      ErrorCodes.PREFLIGHT_FAILED,
+      `rootless image builds need subordinate ids: ${s.detail}`,
+      {
+        hint: `add them with: ${s.fix}`,
+      },
+    );
   }
+}
+
+/** The build user, checked: resolveBuildUser then checkUserNamespace. */
+export async function preparedBuildUser(runner: CommandRunner, uid: number | undefined): Promise<BuildUser> {
+  const user = await resolveBuildUser(runner, uid);
+  await checkUserNamespace(user);
+  return user;
 }
 
 /** Runs every command as the build user inside the build namespace. */
@@ -117,8 +142,16 @@ export class NamespaceRunner implements CommandRunner {
     readonly user: BuildUser,
   ) {}
 
-  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
-    return this.inner.run(inNamespaceArgv(this.user, argv), opts);
+  /** A failure names the command as the build ran it (not the namespace plumbing around it). */
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const r = await this.inner.run(inNamespaceArgv(this.user, argv), { ...opts, allowFailure: true });
+    if (r.code === 0 || opts.allowFailure) return r;
+    const tail = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-5).join("\n");
+    throw new BangerError(
+      ErrorCodes.COMMAND_FAILED,
+      `${describeNsCommand(argv)} (as ${this.user.name}, in the build namespace) exited with code ${r.code}${tail ? `: ${tail}` : ""}`,
+      { details: r },
+    );
   }
 
   /** Remove a tree (files of subordinate ids included) from inside; a no-op when absent. */
@@ -126,6 +159,40 @@ export class NamespaceRunner implements CommandRunner {
     if (!existsSync(dir)) return;
     await this.run(["rm", "-rf", "--one-file-system", "--", dir]);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a downloaded binary (argv[0], an absolute path) as the build user in
+ * the namespace: for banger-vmm, a copy in a scratch dir of its own (root's
+ * directories are closed to it), removed afterwards. Never as host root.
+ */
+export class BinaryRunner implements CommandRunner {
+  private readonly ns: NamespaceRunner;
+
+  constructor(
+    private readonly inner: CommandRunner,
+    readonly user: BuildUser,
+  ) {
+    this.ns = new NamespaceRunner(inner, user);
+  }
+
+  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+    const [bin, ...args] = argv;
+    if (bin === undefined || !path.isAbsolute(bin)) {
+      throw new BangerError(ErrorCodes.INTERNAL, `BinaryRunner needs an absolute path, got ${String(bin)}`);
+    }
+    if (this.user.kind === "self") return this.ns.run(argv, opts);
+    const dir = await buildScratch(this.user, os.tmpdir(), "banger-bin");
+    try {
+      const copy = path.join(dir, path.basename(bin));
+      await copyFile(bin, copy);
+      await chown(copy, this.user.uid, this.user.gid);
+      await chmod(copy, 0o755);
+      return await this.ns.run([copy, ...args], { ...opts, cwd: "/" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }
 
