@@ -5,9 +5,10 @@
 # Packages banger uses at run time (doctor lists each with its purpose).
 # qemu: the VMM where Firecracker cannot run; e2fsprogs: disks without mounting;
 # kmod cpio xz-utils dpkg: the guest kernel and initrd; gcc libc6-dev: the guest
-# agent (a static binary); mmdebstrap: the golden image from Debian packages.
+# agent (a static binary); mmdebstrap: the golden image from Debian packages;
+# uidmap (newuidmap/newgidmap): image builds in a user namespace, without root.
 RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpio xz-utils dpkg gzip
-  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring)
+  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring uidmap)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
 # server, xfsprogs gives a reflink-capable filesystem to test clones on.
 TEST_APT_PACKAGES=(tmux dnsutils xfsprogs)
@@ -33,6 +34,17 @@ apt_install() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+}
+
+# Root's VMMs and image builds run as this unprivileged system user, with its
+# own subordinate ids for the build user namespace.
+ensure_vmm_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  if ! getent passwd banger-vmm >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin banger-vmm
+  fi
+  grep -q '^banger-vmm:' /etc/subuid 2>/dev/null || usermod --add-subuids 2000000000-2000065535 banger-vmm
+  grep -q '^banger-vmm:' /etc/subgid 2>/dev/null || usermod --add-subgids 2000000000-2000065535 banger-vmm
 }
 
 node_check() {

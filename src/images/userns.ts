@@ -171,7 +171,7 @@ export class BinaryRunner implements CommandRunner {
   private readonly ns: NamespaceRunner;
 
   constructor(
-    private readonly inner: CommandRunner,
+    inner: CommandRunner,
     readonly user: BuildUser,
   ) {
     this.ns = new NamespaceRunner(inner, user);

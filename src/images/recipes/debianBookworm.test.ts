@@ -17,6 +17,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import type { ProgressEvent } from "../../api/protocol.js";
 import { isBangerError } from "../../errors/index.js";
 import { FakeCommandRunner } from "../../host/fake/FakeCommandRunner.js";
+import { type BuildUser, UNSHARE_ARGV } from "../userns.js";
 import type { AgentProvider } from "./agent.js";
 import {
   customizeDebianTree,
@@ -25,7 +26,6 @@ import {
   debianImageVersion,
   mmdebstrapArgv,
 } from "./debianBookworm.js";
-import { type BuildUser, UNSHARE_ARGV } from "../userns.js";
 import { MASKED_UNITS } from "./debianSystemd.js";
 import { LocalRecipeRunner } from "./RecipeRunner.js";
 
