@@ -34,7 +34,16 @@ interface ThrowawayUser {
 
 async function createUser(): Promise<ThrowawayUser> {
   const name = `bgt-img-${randomBytes(3).toString("hex")}`;
-  await runner.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--user-group", name]);
+  await runner.run([
+    "useradd",
+    "--no-create-home",
+    "--home-dir",
+    "/nonexistent",
+    "--shell",
+    "/usr/sbin/nologin",
+    "--user-group",
+    name,
+  ]);
   const remove = async () => {
     await runner.run(["userdel", name], { allowFailure: true });
   };
@@ -83,7 +92,10 @@ echo note > /root/script-note
 `;
 
 /** debugfs stat: uid, gid, permission bits and link count. */
-async function stat(image: string, p: string): Promise<{ uid: number; gid: number; perm: number; links: number }> {
+async function stat(
+  image: string,
+  p: string,
+): Promise<{ uid: number; gid: number; perm: number; links: number }> {
   const r = await runner.run(["debugfs", "-R", `stat ${p}`, image], { env: { ...DEBUGFS_ENV } });
   const num = (re: RegExp) => Number(re.exec(r.stdout)?.[1] ?? Number.NaN);
   return {
@@ -150,7 +162,9 @@ describe("image build --from as a throwaway normal user (rootless)", {
       ],
       { cwd: home, allowFailure: true, timeoutMs: 9 * 60_000 },
     );
-    t.diagnostic(`build as ${user.name} (uid ${user.uid}): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    t.diagnostic(
+      `build as ${user.name} (uid ${user.uid}): ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as {
       ok: boolean;
       uid?: number;
@@ -164,9 +178,15 @@ describe("image build --from as a throwaway normal user (rootless)", {
 
     // What the build step saw, from its own side.
     assert.equal(await fs.cat("/etc/probe-uid"), "0\n", "root inside the namespace");
-    const map = (await fs.cat("/etc/probe-uidmap"))!.trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
+    const map = (await fs.cat("/etc/probe-uidmap"))!
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).map(Number));
     assert.deepEqual(map[0], [0, user.uid, 1], "namespace root is the user, not host root");
-    assert.ok(map.every(([, outer]) => outer !== 0), "no id maps to host root");
+    assert.ok(
+      map.every(([, outer]) => outer !== 0),
+      "no id maps to host root",
+    );
     const devs = (await fs.cat("/etc/probe-dev"))!.trim().split("\n").sort();
     assert.deepEqual(devs, [...BUILD_DEVICES, "fd", "pts", "shm", "stderr", "stdin", "stdout"].sort());
     assert.equal(await fs.cat("/etc/probe-mknod"), "mknod-denied\n");
@@ -183,14 +203,31 @@ describe("image build --from as a throwaway normal user (rootless)", {
     assert.equal((await seed.stat("/"))?.perm, 0o700);
 
     // A second build from the first: an unpacked image keeps what the first one made.
-    const again = { ...job, params: { name: "again", from: "rootless" },
+    const again = {
+      ...job,
+      params: { name: "again", from: "rootless" },
       from: { rootfsPath: out.res!.rootfs, workSeedPath: out.res!.workSeed },
-      out: path.join(home, "out2") };
+      out: path.join(home, "out2"),
+    };
     const r2 = await runner.run(
-      ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", process.execPath, child, dist, JSON.stringify(again)],
+      [
+        "setpriv",
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        "--init-groups",
+        "--",
+        process.execPath,
+        child,
+        dist,
+        JSON.stringify(again),
+      ],
       { cwd: home, allowFailure: true, timeoutMs: 5 * 60_000 },
     );
-    const out2 = JSON.parse(r2.stdout.trim().split("\n").at(-1) ?? "{}") as { ok: boolean; message?: string; res?: { rootfs: string } };
+    const out2 = JSON.parse(r2.stdout.trim().split("\n").at(-1) ?? "{}") as {
+      ok: boolean;
+      message?: string;
+      res?: { rootfs: string };
+    };
     assert.ok(out2.ok, out2.message ?? r2.stderr);
     const rootfs2 = out2.res!.rootfs;
     assert.deepEqual(await stat(rootfs2, "/usr/bin/suid-probe").then((s) => [s.uid, s.perm]), [0, 0o4755]);

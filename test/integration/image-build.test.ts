@@ -15,8 +15,8 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ProgressEvent } from "../../src/api/protocol.js";
 import { isBangerError } from "../../src/errors/index.js";
-import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { VMM_SYSTEM_USER } from "../../src/helper/protocol.js";
+import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ImageBuilder } from "../../src/images/ImageBuilder.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
 import { Ext4Inspector } from "../helpers/ext4Inspect.js";
@@ -28,8 +28,12 @@ const runner = new NodeCommandRunner();
 async function leftovers(dir: string): Promise<string[]> {
   const mounts = await runner.run(["findmnt", "-rn", "-o", "TARGET,SOURCE"], { allowFailure: true });
   const loops = await runner.run(["losetup", "-a"], { allowFailure: true });
-  const scratch = (await readdir("/var/tmp")).filter((n) => n.startsWith(".build-")).map((n) => `/var/tmp/${n}`);
-  return [...mounts.stdout.split("\n"), ...loops.stdout.split("\n")].filter((l) => l.includes(dir)).concat(scratch);
+  const scratch = (await readdir("/var/tmp"))
+    .filter((n) => n.startsWith(".build-"))
+    .map((n) => `/var/tmp/${n}`);
+  return [...mounts.stdout.split("\n"), ...loops.stdout.split("\n")]
+    .filter((l) => l.includes(dir))
+    .concat(scratch);
 }
 
 describe("ImageBuilder run by root (builds as banger-vmm)", {
@@ -99,7 +103,10 @@ describe("ImageBuilder run by root (builds as banger-vmm)", {
     assert.equal(await fs.cat("/opt/made/copy-of-hello"), "hello from the host\n");
     assert.deepEqual(await fs.ls("/root"), [], "the script's /root went to the work seed");
     assert.ok(!(await fs.ls("/"))!.some((e) => e.name.startsWith(".banger-build")), "no staging dir left");
-    assert.ok((await stat(res.rootfs)).size >= (await stat(guest.rootfs)).size, "never smaller than its source");
+    assert.ok(
+      (await stat(res.rootfs)).size >= (await stat(guest.rootfs)).size,
+      "never smaller than its source",
+    );
     assert.equal((await stat(res.rootfs)).uid, 0, "root's output is root's");
     const vmm = (await runner.run(["id", "-u", VMM_SYSTEM_USER])).stdout.trim();
     const map = (await fs.cat("/etc/probe-uidmap"))!.trim().split("\n")[0]!.trim().split(/\s+/);
@@ -146,7 +153,10 @@ describe("ImageBuilder run by root (builds as banger-vmm)", {
       }),
       (e: unknown) => {
         assert.ok(isBangerError(e));
-        assert.match(e.message, /^image build failed at stage "run-script": chroot .* \(as banger-vmm, in the build namespace\) exited with code 3/);
+        assert.match(
+          e.message,
+          /^image build failed at stage "run-script": chroot .* \(as banger-vmm, in the build namespace\) exited with code 3/,
+        );
         assert.match(e.hint ?? "", new RegExp(`the build log is ${logFile}`));
         return true;
       },
