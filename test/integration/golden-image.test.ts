@@ -43,7 +43,7 @@ const absent = await missing([
   "debugfs",
 ]);
 const skip = !isRoot
-  ? "needs root (mmdebstrap, network namespace, TAP)"
+  ? "needs root (network namespace, TAP for the boot)"
   : absent
     ? `${absent} not found (scripts/deps.sh; apt-get install mmdebstrap qemu-system-x86 openssh-client gcc)`
     : false;
