@@ -46,25 +46,37 @@ function unquote(s: string): string {
   return s.startsWith('"') && s.endsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s;
 }
 
-/** Every entry of the image, directory level by directory level (one debugfs run per level). */
+/** Directories listed per debugfs run: keeps each run's output far below the runner's output cap. */
+const DIRS_PER_RUN = 500;
+
+/** Every entry of the image, directory level by directory level (debugfs runs of DIRS_PER_RUN directories). */
 export async function listImage(image: string, runner: CommandRunner): Promise<ImageEntry[]> {
   const all: ImageEntry[] = [];
   let dirs = ["/"];
   while (dirs.length > 0) {
-    const input = `${dirs.map((d) => `ls -p ${debugfsQuote(d)}`).join("\n")}\n`;
-    const r = await runner.run(["debugfs", "-f", "-", image], { input, env: { ...DEBUGFS_ENV } });
-    const errors = debugfsErrors(r.stderr);
-    if (errors.length > 0) {
-      throw new BangerError(
-        ErrorCodes.COMMAND_FAILED,
-        `debugfs cannot list ${image}: ${errors.slice(0, 3).join("; ")}`,
-      );
+    const level: ImageEntry[] = [];
+    for (let i = 0; i < dirs.length; i += DIRS_PER_RUN) {
+      level.push(...(await listDirs(image, dirs.slice(i, i + DIRS_PER_RUN), runner)));
     }
-    const level = parseLsSession(r.stdout);
     all.push(...level);
     dirs = level.filter((e) => (e.mode & S_IFMT) === S_IFDIR && e.path !== "/lost+found").map((e) => e.path);
   }
   return all;
+}
+
+/** One debugfs run listing `dirs`; every directory must show up in its output (none cut off). */
+async function listDirs(image: string, dirs: string[], runner: CommandRunner): Promise<ImageEntry[]> {
+  const input = `${dirs.map((d) => `ls -p ${debugfsQuote(d)}`).join("\n")}\n`;
+  const r = await runner.run(["debugfs", "-f", "-", image], { input, env: { ...DEBUGFS_ENV } });
+  const errors = debugfsErrors(r.stderr);
+  const listed = r.stdout.split("\n").filter((l) => l.startsWith("debugfs: ls -p ")).length;
+  if (errors.length > 0 || listed !== dirs.length) {
+    throw new BangerError(
+      ErrorCodes.COMMAND_FAILED,
+      `debugfs cannot list ${image} (${listed} of ${dirs.length} directories): ${errors.slice(0, 3).join("; ")}`,
+    );
+  }
+  return parseLsSession(r.stdout);
 }
 
 /** What rdump cannot keep: chmod for special bits, ln for extra names of one inode. */
