@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { FakeCommandRunner } from "../host/fake/FakeCommandRunner.js";
 import { NodeCommandRunner } from "../host/node/NodeCommandRunner.js";
 import { enterArgv } from "./chroot.js";
-import { parseLsSession, repairPlan } from "./ext4Tree.js";
+import { listImage, parseLsSession, repairPlan } from "./ext4Tree.js";
 import { freeSubidStart, subidRanges, subidStatus, usermodLine } from "./subids.js";
 import { asBuildUserArgv, describeNsCommand, inNamespaceArgv, parsePasswd } from "./userns.js";
 
@@ -109,6 +110,19 @@ describe("unpacking an ext4 image with debugfs", () => {
       ],
     );
     assert.deepEqual(plan.links, [["/usr/my bin/perl", "/usr/my bin/perl5.36"]]);
+  });
+});
+
+describe("listing an image level by level", () => {
+  it("walks into directories, and refuses a listing that came back short", async () => {
+    const fake = new FakeCommandRunner().on(["debugfs", "-f", "-"], (_argv, opts) => {
+      const dirs = String(opts.input).trim().split("\n");
+      if (dirs[0] === "ls -p /")
+        return { stdout: "debugfs: ls -p /\n/12/040755/0/0/usr//\n/13/040755/0/0/etc//\n" };
+      return { stdout: "debugfs: ls -p /usr\n/14/104755/0/0/passwd/5/\n" }; // /etc's listing is missing
+    });
+    await assert.rejects(listImage("/img", fake), /cannot list \/img \(1 of 2 directories\)/);
+    assert.equal(fake.calls.length, 2);
   });
 });
 
