@@ -28,6 +28,7 @@ import {
 } from "./debianBookworm.js";
 import { MASKED_UNITS } from "./debianSystemd.js";
 import { LocalRecipeRunner } from "./RecipeRunner.js";
+import { PIPE_SCRIPT } from "./rootlessTree.js";
 
 let dir: string;
 beforeEach(() => {
@@ -109,12 +110,8 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
   /** A fake host; commands in the build namespace are unwrapped (and also recorded with "ns"). */
   function fakeRunner(): FakeCommandRunner {
     const fake = new FakeCommandRunner()
-      .on(["mmdebstrap"], (argv) => {
-        writeFileSync(argv[6]!, "tar");
-        return {};
-      })
-      .on(["tar", "-x"], (argv) => {
-        fakeDebootstrap(argv[argv.indexOf("-C") + 1]!);
+      .on(["bash", "-c", PIPE_SCRIPT], (argv) => {
+        fakeDebootstrap(argv[4]!);
         return {};
       })
       .on(["mkdir"], (argv) => {
@@ -170,13 +167,17 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
       mkfsAt.every((i) => runner.calls[i - 1]?.[0] === "ns"),
       "mkfs.ext4 -d runs in the build namespace",
     );
-    const tarAt = runner.calls.findIndex((c) => c[0] === "tar");
-    assert.deepEqual(runner.calls[tarAt - 1], ["ns"], "the tree is unpacked in the build namespace");
+    const stream = runner.calls.find((c) => c[0] === "bash")!;
+    assert.deepEqual(stream.slice(5, 9), ["mmdebstrap", "--variant=apt", "--mode=unshare", "--format=tar"]);
+    assert.equal(stream[stream.indexOf("bookworm") + 1], "-", "mmdebstrap writes the tarball to the pipe");
+    assert.match(
+      PIPE_SCRIPT,
+      /^"\$@" \| 'unshare' '--user' '--map-auto' '--map-root-user' .* 'tar' '-x' '-p' '--numeric-owner'/m,
+    );
     assert.ok(mkfs[0]!.includes("bangerroot") && mkfs[1]!.includes("bangerwork"));
     const done = events.filter((e) => e.phase === "done").map((e) => e.stage);
     assert.deepEqual(done, [
       "recipe:mmdebstrap",
-      "recipe:unpack",
       "recipe:agent",
       "recipe:customize",
       "recipe:mkfs-rootfs",
@@ -186,7 +187,7 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
 
     const again = await recipes.run("debian-bookworm", ctx);
     assert.deepEqual(again, res);
-    assert.equal(runner.calls.filter((c) => c[0] === "mmdebstrap").length, 1);
+    assert.equal(runner.calls.filter((c) => c[0] === "bash").length, 1);
     assert.equal(builds.length, 1);
   });
 

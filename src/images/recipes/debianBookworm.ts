@@ -3,8 +3,8 @@
  * (mmdebstrap), made into a banger image: no SSH host keys (each VM gets its
  * own), root login with keys only, the guest agent as an early systemd unit,
  * slow and pointless units masked, /root's skeleton moved into the work seed.
- * Built without root: `mmdebstrap --mode=unshare` writes a tarball, which is
- * unpacked and made into ext4 inside the build user namespace
+ * Built without root: `mmdebstrap --mode=unshare` streams a tarball that is
+ * unpacked, and later made into ext4, inside the build user namespace
  * (rootlessTree.ts); as root, the build is banger-vmm's.
  */
 import { readFile, rm } from "node:fs/promises";
@@ -12,7 +12,6 @@ import path from "node:path";
 import { INIT_SCRIPT } from "../../guest/initScript.js";
 import type { CommandRunner } from "../../host/runner.js";
 import type { BuildUser } from "../userns.js";
-import { asBuildUserArgv } from "../userns.js";
 import { AGENT_GUEST_PATH, type AgentProvider } from "./agent.js";
 import { buildCached, cacheKey, moduleTexts } from "./cache.js";
 import { applySystemdConfig } from "./debianSystemd.js";
@@ -21,10 +20,10 @@ import { DEFAULT_HOSTNAME, HOSTS, RESOLV_CONF, SSHD_SETTINGS } from "./guestConf
 import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import {
   endTreeBuild,
-  extractIntoTree,
   handOverTree,
   makeTreeImages,
   startTreeBuild,
+  streamIntoTree,
 } from "./rootlessTree.js";
 import { Stages } from "./stages.js";
 import { copyIntoTree, removeHostKeys, writeTreeFile } from "./treeFs.js";
@@ -60,7 +59,7 @@ export const DEBIAN_MIRRORS: readonly string[] = [
 /** The files of a built image inside its cache entry. */
 export { IMAGE_FILES };
 
-/** mmdebstrap without root: its own user namespace, the tree written as a tarball (owners kept). */
+/** mmdebstrap without root: its own user namespace, the tree written as a tarball (owners kept); "-" is stdout. */
 export function mmdebstrapArgv(
   tarball: string,
   packages: readonly string[],
@@ -140,19 +139,11 @@ async function buildDebianImage(deps: DebianRecipeDeps, out: string, stages: Sta
   const { runner } = deps;
   const tb = await startTreeBuild(runner, deps.buildUser, out);
   try {
-    const tarball = path.join(tb.scratch, "rootfs.tar");
     await stages.run(
       "mmdebstrap",
-      `mmdebstrap ${DEBIAN_SUITE} (${DEBIAN_PACKAGES.length} packages, as ${tb.user.name})`,
-      () =>
-        runner.run(asBuildUserArgv(tb.user, mmdebstrapArgv(tarball, DEBIAN_PACKAGES, DEBIAN_MIRRORS)), {
-          cwd: "/",
-        }),
+      `mmdebstrap ${DEBIAN_SUITE} (${DEBIAN_PACKAGES.length} packages, as ${tb.user.name}), unpacked as it streams`,
+      () => streamIntoTree(tb, mmdebstrapArgv("-", DEBIAN_PACKAGES, DEBIAN_MIRRORS)),
     );
-    await stages.run("unpack", "unpack the tree in the build namespace", async () => {
-      await extractIntoTree(tb, tarball);
-      await rm(tarball, { force: true });
-    });
     const agentBin = await stages.run("agent", "build the guest agent", () =>
       deps.agent.build(path.join(out, "agent")),
     );

@@ -10,7 +10,14 @@ import { chown, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { diskArgv } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
-import { type BuildUser, buildScratch, handToBuildUser, NamespaceRunner } from "../userns.js";
+import {
+  asBuildUserArgv,
+  type BuildUser,
+  buildScratch,
+  handToBuildUser,
+  NamespaceRunner,
+  UNSHARE_ARGV,
+} from "../userns.js";
 import { IMAGE_FILES, mkfsImageFiles } from "./ext4Image.js";
 import type { Stages } from "./stages.js";
 
@@ -44,22 +51,43 @@ export async function startTreeBuild(
   };
 }
 
-/** Unpack a tarball into the tree, inside the namespace (device nodes skipped: the guest has devtmpfs). */
+/** tar -x keeping owners, modes and xattrs as in-namespace ids; device nodes skipped (the guest has devtmpfs). */
+const EXTRACT_ARGV = [
+  "tar",
+  "-x",
+  "-p",
+  "--numeric-owner",
+  "--xattrs",
+  "--xattrs-include=*",
+  "--exclude=./dev/*",
+];
+
+/** Unpack a tarball into the tree, inside the namespace. */
 export async function extractIntoTree(tb: TreeBuild, tarball: string): Promise<void> {
   await tb.ns.run(["mkdir", "-p", "--", tb.root]);
-  await tb.ns.run([
-    "tar",
-    "-x",
-    "-p",
-    "--numeric-owner",
-    "--xattrs",
-    "--xattrs-include=*",
-    "--exclude=./dev/*",
-    "-f",
-    tarball,
-    "-C",
-    tb.root,
-  ]);
+  await tb.ns.run([...EXTRACT_ARGV, "-f", tarball, "-C", tb.root]);
+}
+
+/**
+ * Run the build user's tar producer (argv writing a tarball to stdout, e.g.
+ * `mmdebstrap ... -`) piped straight into the namespace's tar -x: no tarball
+ * on disk, and both run at once. A constant script: the tree and the argv
+ * are positional arguments.
+ */
+export const PIPE_SCRIPT = `set -euo pipefail
+root=$1
+shift
+"$@" | ${[...UNSHARE_ARGV, ...EXTRACT_ARGV].map((a) => `'${a}'`).join(" ")} -f - -C "$root"
+`;
+
+export async function streamIntoTree(tb: TreeBuild, producer: readonly string[]): Promise<void> {
+  await tb.ns.run(["mkdir", "-p", "--", tb.root]);
+  await tb.runner.run(
+    asBuildUserArgv(tb.user, ["bash", "-c", PIPE_SCRIPT, "banger-stream", tb.root, ...producer]),
+    {
+      cwd: "/",
+    },
+  );
 }
 
 /** After the host wrote into the tree: what root wrote becomes banger-vmm's (nothing for a normal user). */
