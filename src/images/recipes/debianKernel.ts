@@ -20,7 +20,7 @@ export const KERNEL_FILES = { vmlinux: "vmlinux", initrd: "initrd.img" } as cons
 
 export async function debianKernelHash(): Promise<string> {
   const sources = await moduleTexts(
-    ["../../guest/kernel.js", "../../guest/initrd.js", "./debianKernel.js"].map(
+    ["../../guest/kernel.js", "../../guest/initrd.js", "./debianKernel.js", "../userns.js"].map(
       (m) => new URL(m, import.meta.url),
     ),
   );
