@@ -7,9 +7,10 @@
 # kmod cpio xz-utils dpkg: the guest kernel and initrd; gcc libc6-dev: the guest
 # agent (a static binary); mmdebstrap: the golden image from Debian packages;
 # nftables conntrack: the per-user VM firewall (isolation, egress policy);
-# sudo: a normal user runs the privileged helper; acl: the Firecracker jail grants file access without chown.
+# sudo: a normal user runs the privileged helper; acl: the Firecracker jail grants file access without chown;
+# uidmap (newuidmap/newgidmap): image builds in a user namespace, without root.
 RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 nftables conntrack kmod cpio xz-utils dpkg gzip
-  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring sudo acl)
+  ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring sudo acl uidmap)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
 # server, xfsprogs gives a reflink-capable filesystem to test clones on, ping probes
 # guest-to-guest isolation in the firewall tests.

@@ -187,3 +187,55 @@ test("isolation: a forward chain dropping by default warns with nat, br_netfilte
   const calm = await runChecks(ctx({ bins: { ...ALL_BINS, conntrack: "/usr/sbin/conntrack" } }));
   assert.equal(byId(calm, "br-netfilter")?.status, "pass");
 });
+
+test("rootless image builds: subordinate ids and newuidmap; the exact usermod line when missing", async () => {
+  const tools = { ...ALL_BINS, newuidmap: "/usr/bin/newuidmap", newgidmap: "/usr/bin/newgidmap" };
+  const me = { "id -un": { stdout: "alice\n" } };
+  const ok = byId(
+    await runChecks(
+      ctx({
+        bins: tools,
+        runs: me,
+        files: {
+          "/dev/net/tun": "",
+          "/etc/subuid": "alice:100000:65536\n",
+          "/etc/subgid": "alice:100000:65536\n",
+        },
+      }),
+    ),
+    "rootless-images",
+  );
+  assert.equal(ok?.status, "pass");
+  assert.equal(ok?.detail, "subuid 100000+65536, subgid 100000+65536");
+
+  const none = byId(
+    await runChecks(ctx({ bins: tools, runs: me, files: { "/etc/subuid": "bob:100000:65536\n" } })),
+    "rootless-images",
+  );
+  assert.equal(none?.status, "warn");
+  assert.match(none?.detail ?? "", /no \/etc\/subuid range for alice; no \/etc\/subgid range for alice/);
+  assert.equal(none?.fix, "sudo usermod --add-subuids 196608-262143 --add-subgids 196608-262143 alice");
+
+  const noTools = byId(await runChecks(ctx({ runs: me })), "rootless-images");
+  assert.equal(noTools?.status, "warn");
+  assert.equal(noTools?.fix, "sudo apt-get install uidmap");
+
+  const root = byId(
+    await runChecks(
+      ctx({
+        uid: 0,
+        bins: tools,
+        runs: {
+          "getent passwd banger-vmm": { stdout: "banger-vmm:x:999:995::/nonexistent:/usr/sbin/nologin\n" },
+        },
+        files: {
+          "/etc/subuid": "banger-vmm:2000000000:65536\n",
+          "/etc/subgid": "banger-vmm:2000000000:65536\n",
+        },
+      }),
+    ),
+    "rootless-images",
+  );
+  assert.equal(root?.status, "pass");
+  assert.match(root?.detail ?? "", /root builds as banger-vmm/);
+});

@@ -5,8 +5,10 @@
 import type { CheckResult } from "../api/doctor.js";
 import type { Paths } from "../config/paths.js";
 import type { ResolvedConfig, Sourced } from "../config/types.js";
+import { VMM_SYSTEM_USER } from "../helper/protocol.js";
 import { kvmStatus } from "../host/kvm.js";
 import type { HostProbe } from "../host/probe.js";
+import { subidStatus } from "../images/subids.js";
 import { selectVmm, type VmmFacts } from "../vmm/select.js";
 import { ISOLATION_CHECKS } from "./isolation.js";
 import { privilegesCheck } from "./privileges.js";
@@ -153,6 +155,40 @@ const sudoCheck: CheckDef = {
   run: ({ probe }) => privilegesCheck(probe),
 };
 
+/** Rootless image builds: newuidmap/newgidmap and the builder's subordinate ids (root builds as banger-vmm). */
+const rootlessImagesCheck: CheckDef = {
+  id: "rootless-images",
+  title: "image builds without root",
+  async run({ probe }) {
+    const tools = ["newuidmap", "newgidmap"];
+    const found = await Promise.all(tools.map((b) => probe.which(b)));
+    const missingTools = tools.filter((_, i) => !found[i]);
+    if (missingTools.length > 0)
+      return warn(`${missingTools.join(", ")} not found: image builds fail`, "sudo apt-get install uidmap");
+    const who =
+      probe.uid === 0
+        ? await probe.run(["getent", "passwd", VMM_SYSTEM_USER])
+        : await probe.run(["id", "-un"]);
+    const name = probe.uid === 0 ? who?.stdout.split(":")[0]?.trim() : who?.stdout.trim();
+    if (!name || who?.code !== 0) {
+      return probe.uid === 0
+        ? warn(
+            `no user ${VMM_SYSTEM_USER}: root's image builds run as that user`,
+            "run scripts/install as root (it creates the user)",
+          )
+        : warn("cannot tell this user's name (id -un)", "check the user database");
+    }
+    const uid = probe.uid === 0 ? Number(who.stdout.split(":")[2]) : probe.uid;
+    const s = subidStatus(
+      { name, uid },
+      await probe.readText("/etc/subuid"),
+      await probe.readText("/etc/subgid"),
+    );
+    const as = probe.uid === 0 ? ` (root builds as ${name})` : "";
+    return s.ok ? pass(`${s.detail}${as}`) : warn(`${s.detail}: image builds fail${as}`, s.fix ?? "");
+  },
+};
+
 const stateDirCheck: CheckDef = {
   id: "state-dir",
   title: "state directory",
@@ -202,6 +238,7 @@ export const CHECKS: readonly CheckDef[] = [
   toolCheck("ssh", "ssh", ["-V"], "openssh-client"),
   toolCheck("ssh-keygen", "ssh-keygen", [], "openssh-client"),
   sudoCheck,
+  rootlessImagesCheck,
   stateDirCheck,
   vmDefaultsCheck,
 ];

@@ -59,6 +59,11 @@ export interface BuildInitrdOptions {
   /** Scratch directory; by default a temp dir that is removed afterwards. */
   workDir?: string;
   onStage?: (stage: string) => void;
+  /**
+   * Runs the downloaded busybox (to list its applets). Default: `runner`.
+   * A root build passes one that runs it as the unprivileged build user.
+   */
+  binaryRunner?: CommandRunner;
 }
 
 export interface ShowDepends {
@@ -117,7 +122,10 @@ export async function resolveModules(
   return moduleLoadOrder([res.stdout]);
 }
 
-/** Copy busybox to ROOT/bin/busybox and link every applet it lists (`--list-full`) to it. */
+/**
+ * Copy busybox to ROOT/bin/busybox and link every applet it lists
+ * (`--list-full`, run through `runner`: the one command that executes it) to it.
+ */
 export async function installBusybox(root: string, busybox: string, runner: CommandRunner): Promise<void> {
   await mkdir(path.join(root, "bin"), { recursive: true });
   const dest = path.join(root, "bin", "busybox");
@@ -198,7 +206,7 @@ export async function buildInitrd(opts: BuildInitrdOptions): Promise<void> {
       stage(`download ${BUSYBOX_PACKAGE}`);
       busybox = path.join(await fetchDeb(BUSYBOX_PACKAGE, workDir, runner), "bin", "busybox");
     }
-    await installBusybox(root, busybox, runner);
+    await installBusybox(root, busybox, opts.binaryRunner ?? runner);
     stage("resolve modules");
     const modules = [...INITRD_MODULES, ...(opts.extraModules ?? [])];
     const files = await resolveModules(opts.kernelTree, opts.kernelVersion, modules, runner);

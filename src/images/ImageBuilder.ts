@@ -1,29 +1,37 @@
 /**
  * `image build NAME --from IMAGE [--install PKG...] [--script FILE] [--copy SRC:DEST...]`:
- * a new rootfs and work seed made from an existing image. The rootfs is
- * copied sparsely and grown, loop-mounted in a private temp dir with the
- * work seed (also grown) mounted at its /root, exactly as a VM sees them,
- * and /proc, /sys, /dev bound in for the chroot. Files are copied, packages
- * installed (apt-get, with the host's resolv.conf for the duration), the
- * script run; then everything is unmounted and detached (always, also on
- * failure) and the work seed rebuilt compactly from the image's /root.
- * Every command's output goes to the build log; a failure names its stage
- * and the log, and leaves no output behind.
+ * a new rootfs and work seed made from an existing image, without host root.
+ * Both images are unpacked (debugfs, no mounting) into a scratch tree inside
+ * the build user namespace (see userns.ts), the work seed at the tree's /root,
+ * exactly as a VM sees them. Files are copied, packages installed (apt-get,
+ * with the host's resolv.conf for the duration), the script run, each in a
+ * chroot whose /dev holds only the build devices (chroot.ts); then /root is
+ * split off and both images are made with `mkfs.ext4 -d` inside the
+ * namespace, so owners and setuid bits stay the image's. Run as root, the
+ * whole build is banger-vmm's. Every command's output goes to the build log;
+ * a failure names its stage and the log, and leaves no output behind.
  */
-import { chmod, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { chown, mkdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { ImageBuildParams } from "../api/methods.js";
 import type { ProgressEvent } from "../api/protocol.js";
-import { GiB } from "../config/sizes.js";
+import { MiB } from "../config/sizes.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
-import { diskArgv, E2FSCK_OK_CODES } from "../host/disk.js";
+import { diskArgv } from "../host/disk.js";
 import type { CommandRunner } from "../host/runner.js";
 import { type BuildPlan, type ImageBuildSource, planBuild } from "./buildParams.js";
-import { chrootArgv, LoggingRunner, MountStack } from "./chroot.js";
+import { enterArgv, LoggingRunner } from "./chroot.js";
+import { unpackImage } from "./ext4Tree.js";
 import { ImageTree } from "./imageTree.js";
-import { removeUnlessMounted } from "./mounts.js";
-import { mkfsFromDir, WORK_SEED_LABEL, WORK_SEED_SIZE } from "./recipes/ext4Image.js";
+import { mkfsFromDir, ROOTFS_LABEL, WORK_SEED_LABEL, WORK_SEED_SIZE } from "./recipes/ext4Image.js";
 import { Stages } from "./recipes/stages.js";
+import {
+  type BuildUser,
+  buildScratch,
+  handToBuildUser,
+  NamespaceRunner,
+  preparedBuildUser,
+} from "./userns.js";
 
 export type { ImageBuildSource } from "./buildParams.js";
 
@@ -42,17 +50,19 @@ export interface ImageBuildResult {
 
 export interface ImageBuilderDeps {
   runner: CommandRunner;
-  /** Default: process.getuid. */
-  getuid?: () => number | undefined;
+  /** Who builds (default: this user, or banger-vmm for root; checked). */
+  buildUser?: () => Promise<BuildUser>;
   /** Copied into the image while packages install. Default /etc/resolv.conf. */
   hostResolvConf?: string;
-  /** Free space added to the rootfs and to the work seed while building. Default 1 GiB. */
+  /** Free space the new rootfs has beyond its content's 30%. Default 256 MiB. */
   growBytes?: number;
 }
 
 /** One build's state. */
 interface Build {
   run: LoggingRunner;
+  ns: NamespaceRunner;
+  user: BuildUser;
   stages: Stages;
   logFile: string;
   scratch: string;
@@ -62,15 +72,15 @@ export const OUTPUT_FILES = { rootfs: "rootfs.ext4", workSeed: "work-seed.ext4" 
 
 export class ImageBuilder {
   private readonly runner: CommandRunner;
-  private readonly getuid: () => number | undefined;
+  private readonly buildUser: () => Promise<BuildUser>;
   private readonly hostResolvConf: string;
   private readonly growBytes: number;
 
   constructor(deps: ImageBuilderDeps) {
     this.runner = deps.runner;
-    this.getuid = deps.getuid ?? (() => process.getuid?.());
+    this.buildUser = deps.buildUser ?? (() => preparedBuildUser(deps.runner, process.getuid?.()));
     this.hostResolvConf = deps.hostResolvConf ?? "/etc/resolv.conf";
-    this.growBytes = deps.growBytes ?? GiB;
+    this.growBytes = deps.growBytes ?? 256 * MiB;
   }
 
   async build(
@@ -78,53 +88,51 @@ export class ImageBuilder {
     from: ImageBuildSource,
     ctx: ImageBuildContext,
   ): Promise<ImageBuildResult> {
-    this.preflight(params.name);
     const plan = await planBuild(params, from);
+    const user = await this.buildUser();
     await mkdir(ctx.workDir, { recursive: true });
     const out = {
       rootfs: path.join(ctx.workDir, OUTPUT_FILES.rootfs),
       workSeed: path.join(ctx.workDir, OUTPUT_FILES.workSeed),
     };
-    const scratch = await mkdtemp(path.join(ctx.workDir, ".build-"));
-    await chmod(scratch, 0o700);
     const run = new LoggingRunner(this.runner, ctx.logFile);
     await run.log(
-      `# banger image build ${params.name} (from ${from.rootfsPath}) ${new Date().toISOString()}`,
+      `# banger image build ${params.name} (from ${from.rootfsPath}) as ${user.name} ${new Date().toISOString()}`,
     );
-    const b: Build = { run, stages: new Stages(ctx.onProgress, "build"), logFile: ctx.logFile, scratch };
+    const scratch = await buildScratch(user, ctx.workDir, ".build");
+    const ns = new NamespaceRunner(run, user);
+    const b: Build = {
+      run,
+      ns,
+      user,
+      stages: new Stages(ctx.onProgress, "build"),
+      logFile: ctx.logFile,
+      scratch,
+    };
     let done = false;
     try {
-      const seedImage = path.join(scratch, "work-seed.img");
-      await this.step(b, "copy-rootfs", "copy and grow the root filesystem", () =>
-        this.copyAndGrow(b, from.rootfsPath, out.rootfs),
+      const tree = path.join(scratch, "tree");
+      const seedTree = path.join(scratch, "work-seed");
+      const src = await this.step(b, "stage", "give the build user the source images", () =>
+        this.sources(b, from),
       );
-      await this.step(b, "copy-work-seed", "copy and grow the work seed", () =>
-        this.copyAndGrow(b, from.workSeedPath, seedImage),
-      );
-      const seedTree = await this.inImage(b, plan, out.rootfs, seedImage);
-      await this.step(b, "check-rootfs", "check the root filesystem", () => this.fsck(b, out.rootfs));
-      await this.step(b, "work-seed", "rebuild the work seed from /root", () =>
-        mkfsFromDir({
-          dir: seedTree,
-          out: out.workSeed,
-          label: WORK_SEED_LABEL,
-          size: WORK_SEED_SIZE,
-          runner: b.run,
-        }),
-      );
+      await this.step(b, "unpack", "unpack the root filesystem and the work seed", async () => {
+        await unpackImage(src.rootfs, tree, ns);
+        await unpackImage(src.workSeed, path.join(tree, "root"), ns);
+        await ns.run(["chmod", "0700", "--", path.join(tree, "root")]);
+      });
+      await this.change(b, plan, new ImageTree(tree, run, ns, (d) => handToBuildUser(run, user, d)));
+      await this.step(b, "save-work-seed", "split /root off as the work seed", async () => {
+        await ns.run(["mv", "--", path.join(tree, "root"), seedTree]);
+        await ns.run(["mkdir", "-m", "0700", "--", path.join(tree, "root")]);
+      });
+      await this.makeImages(b, { tree, seedTree, srcRootfs: from.rootfsPath }, out);
       done = true;
       return out;
     } finally {
-      await removeScratch(b);
+      await ns.removeTree(scratch).catch((e: Error) => this.warnCleanup(b, e));
       if (!done) await Promise.all([rm(out.rootfs, { force: true }), rm(out.workSeed, { force: true })]);
     }
-  }
-
-  private preflight(name: string): void {
-    if (this.getuid() === 0) return;
-    throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `building image "${name}" needs root`, {
-      hint: "image build loop-mounts the image and runs apt-get and your script in a chroot: run bangerd as root (sudo), or build the image elsewhere and `banger image register` it",
-    });
   }
 
   /** Run a named stage; a failure becomes an error that names the stage and the build log. */
@@ -137,71 +145,75 @@ export class ImageBuilder {
     }
   }
 
-  private async copyAndGrow(b: Build, src: string, dst: string): Promise<void> {
-    await b.run.run(diskArgv.sparseCopy(src, dst));
-    await chmod(dst, 0o600);
-    await this.fsck(b, dst);
-    await b.run.run(diskArgv.truncate(dst, (await stat(dst)).size + this.growBytes));
-    await b.run.run(diskArgv.resize2fs(dst));
+  /** The images as the build user can read them: as they are, or copied into banger-vmm's scratch. */
+  private async sources(b: Build, from: ImageBuildSource): Promise<{ rootfs: string; workSeed: string }> {
+    if (b.user.kind === "self") return { rootfs: from.rootfsPath, workSeed: from.workSeedPath };
+    const copy = async (src: string, name: string) => {
+      const dst = path.join(b.scratch, name);
+      await b.run.run(diskArgv.sparseCopy(src, dst));
+      await chown(dst, b.user.uid, b.user.gid);
+      return dst;
+    };
+    return {
+      rootfs: await copy(from.rootfsPath, "src-rootfs.ext4"),
+      workSeed: await copy(from.workSeedPath, "src-seed.ext4"),
+    };
   }
 
-  private async fsck(b: Build, image: string): Promise<void> {
-    const r = await b.run.run(diskArgv.e2fsckForce(image), { allowFailure: true });
-    if (!E2FSCK_OK_CODES.has(r.code)) {
-      throw new BangerError(ErrorCodes.COMMAND_FAILED, `e2fsck ${image} exited with code ${r.code}`, {
-        details: r,
-      });
-    }
-  }
-
-  /**
-   * Mount, change, copy /root out, and ALWAYS unmount and detach. Returns the
-   * directory holding a copy of the image's /root (the new work seed's content).
-   */
-  private async inImage(b: Build, plan: BuildPlan, rootfs: string, seedImage: string): Promise<string> {
-    const mnt = path.join(b.scratch, "mnt");
-    const seedTree = path.join(b.scratch, "work-seed");
-    await mkdir(mnt, { mode: 0o700 });
-    const mounts = new MountStack(b.run);
-    const tree = new ImageTree(mnt, b.run);
-    let error: unknown;
-    try {
-      await this.step(b, "mount", "mount the image", () => this.mountAll(mounts, tree, rootfs, seedImage));
-      await tree.makeBuildDir();
-      await this.change(b, plan, tree);
-      await this.step(b, "save-work-seed", "copy /root out of the image", () => tree.copyRootTo(seedTree));
-    } catch (e) {
-      error = e;
-    }
-    // Always: whatever happened above, nothing stays mounted or attached.
-    await tree.removeBuildDir().catch((e: Error) => b.run.log(`! ${e.message}`));
-    const problems = await mounts.releaseAll();
-    if (problems.length > 0) {
-      await b.run.log(`! unmount: ${problems.join("; ")}`);
-      b.stages.warn("unmount", problems.join("; "));
-      // A build that already failed keeps its own error; the log has these too.
-      error ??= stageError("unmount", new Error(problems.join("; ")), b.logFile);
-    }
-    if (error !== undefined) throw error;
-    return seedTree;
-  }
-
-  private async mountAll(
-    mounts: MountStack,
-    tree: ImageTree,
-    rootfs: string,
-    seedImage: string,
+  /** mkfs.ext4 -d both trees (in the namespace) into the scratch dir, then move them to `out`. */
+  private async makeImages(
+    b: Build,
+    dirs: { tree: string; seedTree: string; srcRootfs: string },
+    out: ImageBuildResult,
   ): Promise<void> {
-    await mounts.loop(rootfs, tree.root);
-    const dirs = await tree.mountPoints(["root", "proc", "sys", "dev"]);
-    await mounts.loop(seedImage, dirs.root!);
-    await mounts.bind("/proc", dirs.proc!);
-    await mounts.bind("/sys", dirs.sys!);
-    await mounts.bind("/dev", dirs.dev!);
-    await mounts.bind("/dev/pts", path.join(dirs.dev!, "pts"));
+    const made = {
+      rootfs: path.join(b.scratch, "rootfs.ext4"),
+      workSeed: path.join(b.scratch, "work-seed.ext4"),
+    };
+    const srcBytes = (await stat(dirs.srcRootfs)).size;
+    await this.step(b, "mkfs-rootfs", "make rootfs.ext4", () =>
+      mkfsFromDir({
+        dir: dirs.tree,
+        out: made.rootfs,
+        label: ROOTFS_LABEL,
+        size: { minBytes: srcBytes, headroom: 0.3, overheadBytes: 96 * MiB + this.growBytes },
+        runner: b.ns,
+      }),
+    );
+    await this.step(b, "mkfs-work-seed", "make work-seed.ext4", () =>
+      mkfsFromDir({
+        dir: dirs.seedTree,
+        out: made.workSeed,
+        label: WORK_SEED_LABEL,
+        size: WORK_SEED_SIZE,
+        runner: b.ns,
+      }),
+    );
+    for (const role of ["rootfs", "workSeed"] as const) {
+      await moveFile(b.run, made[role], out[role]);
+      if (b.user.kind === "vmm") await chown(out[role], process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+    }
+  }
+
+  private async warnCleanup(b: Build, e: Error): Promise<void> {
+    const msg = `${b.scratch} could not be removed: ${e.message}`;
+    await b.run.log(`! ${msg}`).catch(() => undefined);
+    b.stages.warn("cleanup", msg);
   }
 
   private async change(b: Build, plan: BuildPlan, tree: ImageTree): Promise<void> {
+    await this.step(b, "prepare", "check the image's /dev and /proc, make a staging dir", async () => {
+      await tree.mountPoints(["dev", "proc"]);
+      await tree.makeBuildDir();
+    });
+    try {
+      await this.changeSteps(b, plan, tree);
+    } finally {
+      await tree.removeBuildDir().catch((e: Error) => b.run.log(`! ${e.message}`));
+    }
+  }
+
+  private async changeSteps(b: Build, plan: BuildPlan, tree: ImageTree): Promise<void> {
     if (plan.copies.length > 0) {
       await this.step(b, "copy-files", `copy ${plan.copies.length} file(s) into the image`, async () => {
         for (const [i, c] of plan.copies.entries()) await tree.copyIn(c, i);
@@ -230,21 +242,23 @@ export class ImageBuilder {
         },
       );
     }
-    await b.run.run(chrootArgv(tree.root, ["apt-get", "update"]));
-    await b.run.run(
-      chrootArgv(tree.root, ["apt-get", "install", "-y", "--no-install-recommends", ...packages]),
+    await b.ns.run(enterArgv(tree.root, ["apt-get", "update"]));
+    await b.ns.run(
+      enterArgv(tree.root, ["apt-get", "install", "-y", "--no-install-recommends", ...packages]),
     );
-    await b.run.run(chrootArgv(tree.root, ["apt-get", "clean"]));
+    await b.ns.run(enterArgv(tree.root, ["apt-get", "clean"]));
   }
 }
 
-/** Remove the scratch dir, unless something is still mounted below it (then it stays, logged). */
-async function removeScratch(b: Build): Promise<void> {
-  const mounted = await removeUnlessMounted(b.scratch);
-  if (mounted.length === 0) return;
-  const msg = `${b.scratch} kept: still mounted there: ${mounted.join(", ")}`;
-  await b.run.log(`! ${msg}`).catch(() => undefined);
-  b.stages.warn("cleanup", msg);
+/** rename, or a sparse copy where the scratch dir is on another filesystem (banger-vmm's /var/tmp). */
+async function moveFile(run: CommandRunner, src: string, dst: string): Promise<void> {
+  try {
+    await rename(src, dst);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+    await run.run(diskArgv.sparseCopy(src, dst));
+    await rm(src, { force: true });
+  }
 }
 
 /** An error naming the failed stage, keeping the cause's code, pointing at the build log. */

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { isBangerError } from "../errors/index.js";
 import { FakeCommandRunner } from "../host/fake/FakeCommandRunner.js";
-import { chrootArgv, LoggingRunner, MountStack } from "./chroot.js";
+import { BUILD_DEVICES, chrootArgv, ENTER_SCRIPT, enterArgv, LoggingRunner } from "./chroot.js";
 
 let dir: string;
 beforeEach(() => {
@@ -21,42 +21,17 @@ describe("chroot helpers", () => {
     assert.deepEqual(argv.slice(-4), ["chroot", "/mnt/x", "apt-get", "update"]);
   });
 
-  it("releases mounts in reverse, lazily when busy, then detaches leftover loop devices", async () => {
-    const fake = new FakeCommandRunner()
-      .on(["umount", "/m/proc"], { code: 32, stderr: "target is busy" })
-      .on(["losetup", "-n", "-O", "NAME", "-j", "/img/root.ext4"], { stdout: "/dev/loop7\n" });
-    const m = new MountStack(fake);
-    await m.loop("/img/root.ext4", "/m");
-    await m.bind("/proc", "/m/proc");
-    await m.bind("/dev", "/m/dev");
-    fake.calls.length = 0;
-    assert.deepEqual(await m.releaseAll(), []);
-    assert.deepEqual(fake.calls, [
-      ["umount", "/m/dev"],
-      ["umount", "/m/proc"],
-      ["umount", "-l", "/m/proc"],
-      ["umount", "/m"],
-      ["losetup", "-n", "-O", "NAME", "-j", "/img/root.ext4"],
-      ["losetup", "-d", "/dev/loop7"],
-    ]);
-    assert.deepEqual(m.mounted, []);
-  });
-
-  it("reports what it could not undo instead of throwing", async () => {
-    const fake = new FakeCommandRunner().on(["umount"], { code: 32, stderr: "not mounted" });
-    const m = new MountStack(fake);
-    await m.bind("/sys", "/m/sys");
-    const problems = await m.releaseAll();
-    assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /cannot unmount \/m\/sys: not mounted/);
-  });
-
-  it("a failed loop mount still gets its loop devices checked", async () => {
-    const fake = new FakeCommandRunner().on(["mount"], { code: 32, stderr: "wrong fs type" });
-    const m = new MountStack(fake);
-    await assert.rejects(m.loop("/img/x.ext4", "/m"));
-    await m.releaseAll();
-    assert.deepEqual(fake.calls.at(-1), ["losetup", "-n", "-O", "NAME", "-j", "/img/x.ext4"]);
+  it("a build step enters through the constant script: root and command are arguments, never shell text", () => {
+    const argv = enterArgv("/t/tree; rm -rf /", ["/bin/sh", "/.b/x.sh"]);
+    assert.deepEqual(argv.slice(0, 3), ["sh", "-c", ENTER_SCRIPT]);
+    assert.equal(argv[3], "banger-enter");
+    assert.equal(argv[4], "/t/tree; rm -rf /");
+    assert.deepEqual(argv.slice(5), chrootArgv("/t/tree; rm -rf /", ["/bin/sh", "/.b/x.sh"]));
+    assert.ok(!ENTER_SCRIPT.includes("/t/tree"));
+    for (const d of BUILD_DEVICES) assert.ok(/^[a-z]+$/.test(d));
+    assert.deepEqual([...BUILD_DEVICES].sort(), ["full", "null", "random", "tty", "urandom", "zero"]);
+    assert.match(ENTER_SCRIPT, /mount -t tmpfs .* "\$root\/dev"/);
+    assert.doesNotMatch(ENTER_SCRIPT, /--rbind|mount --bind \/dev "/, "never the host's whole /dev");
   });
 
   it("LoggingRunner logs argv, output and exit code; failures throw with the command's words", async () => {

@@ -1,7 +1,6 @@
 /**
- * What `image build` needs to work inside an image: argv builders for loop
- * and bind mounts and for commands in a chroot, a stack of mounts that is
- * always released in reverse (loop devices detached), and a runner that
+ * What `image build` needs to work inside an image tree: commands in a chroot
+ * whose /dev and /proc are the build namespace's own, and a runner that
  * writes every command and its output to the build log.
  */
 import { appendFile } from "node:fs/promises";
@@ -17,77 +16,43 @@ export const CHROOT_ENV: Readonly<Record<string, string>> = {
   TERM: "dumb",
 };
 
-export const mountArgv = {
-  loop: (image: string, dir: string) => ["mount", "-o", "loop", image, dir],
-  bind: (src: string, dir: string) => ["mount", "--bind", src, dir],
-  umount: (dir: string) => ["umount", dir],
-  /** Last resort when a plain umount fails (busy): detach now, free when unused. */
-  umountLazy: (dir: string) => ["umount", "-l", dir],
-  /** The loop devices backed by `image`, one name a line. */
-  loopsOf: (image: string) => ["losetup", "-n", "-O", "NAME", "-j", image],
-  detach: (dev: string) => ["losetup", "-d", dev],
-} as const;
-
 /** `env -i VARS chroot DIR ARGV...`: a command inside the image, with a clean environment. */
 export function chrootArgv(dir: string, argv: readonly string[]): string[] {
   const env = Object.entries(CHROOT_ENV).map(([k, v]) => `${k}=${v}`);
   return ["env", "-i", ...env, "chroot", dir, ...argv];
 }
 
-/** Mounts made in order, released in reverse; loop devices of the loop-mounted images detached. */
-export class MountStack {
-  private readonly mounts: string[] = [];
-  private readonly images: string[] = [];
+/** The device nodes a build step sees in /dev: bound from the host one by one; no block device, no host /dev. */
+export const BUILD_DEVICES: readonly string[] = ["null", "zero", "full", "random", "urandom", "tty"];
 
-  constructor(private readonly runner: CommandRunner) {}
+/**
+ * Run inside the build namespace (its own mount and PID namespaces, the
+ * builder as root of a user namespace): give ROOT a private /dev (tmpfs with
+ * only BUILD_DEVICES bound in, plus the usual fd links) and its own /proc,
+ * then exec the rest of the argv. Every mount lives and dies with the
+ * namespace; nothing is mounted on the host. A constant script: ROOT and the
+ * command are positional arguments, never spliced into shell text.
+ */
+export const ENTER_SCRIPT = `set -eu
+root=$1
+shift
+mount -t tmpfs -o mode=0755,nosuid,noexec,size=1m banger-dev "$root/dev"
+for n in ${BUILD_DEVICES.join(" ")}; do
+  : > "$root/dev/$n"
+  mount --bind "/dev/$n" "$root/dev/$n"
+done
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+mkdir "$root/dev/pts" "$root/dev/shm"
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+exec "$@"
+`;
 
-  async loop(image: string, dir: string): Promise<void> {
-    this.images.push(image); // before mounting: a failed mount may still leave a device behind
-    await this.runner.run(mountArgv.loop(image, dir));
-    this.mounts.push(dir);
-  }
-
-  async bind(src: string, dir: string): Promise<void> {
-    await this.runner.run(mountArgv.bind(src, dir));
-    this.mounts.push(dir);
-  }
-
-  get mounted(): readonly string[] {
-    return this.mounts;
-  }
-
-  /**
-   * Unmount everything (reverse order; a busy mount is detached lazily) and
-   * detach every loop device still backed by the images. Never throws:
-   * returns what could not be undone.
-   */
-  async releaseAll(): Promise<string[]> {
-    const problems: string[] = [];
-    while (this.mounts.length > 0) {
-      const dir = this.mounts.pop()!;
-      const r = await this.runner.run(mountArgv.umount(dir), { allowFailure: true }).catch(asResult);
-      if (r.code === 0) continue;
-      const lazy = await this.runner.run(mountArgv.umountLazy(dir), { allowFailure: true }).catch(asResult);
-      if (lazy.code !== 0) problems.push(`cannot unmount ${dir}: ${(lazy.stderr || r.stderr).trim()}`);
-    }
-    while (this.images.length > 0) {
-      const image = this.images.pop()!;
-      const r = await this.runner.run(mountArgv.loopsOf(image), { allowFailure: true }).catch(asResult);
-      const devs = r.stdout
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l.startsWith("/dev/"));
-      for (const dev of devs) {
-        const d = await this.runner.run(mountArgv.detach(dev), { allowFailure: true }).catch(asResult);
-        if (d.code !== 0) problems.push(`cannot detach ${dev} (${image}): ${d.stderr.trim()}`);
-      }
-    }
-    return problems;
-  }
-}
-
-function asResult(e: unknown): RunResult {
-  return { argv: [], code: 1, stdout: "", stderr: e instanceof Error ? e.message : String(e) };
+/** ARGV run in the image at ROOT (chrootArgv) after ENTER_SCRIPT set up its /dev and /proc; run it in the namespace. */
+export function enterArgv(root: string, argv: readonly string[]): string[] {
+  return ["sh", "-c", ENTER_SCRIPT, "banger-enter", root, ...chrootArgv(root, argv)];
 }
 
 /** Runs commands through `inner`, appending each argv, its output and exit code to a log file. */

@@ -1,8 +1,10 @@
 /**
- * Work inside a mounted image (as root on the host). The image may hold
- * absolute symlinks that would lead the host to its OWN files: every host
- * side path used here is checked to be a real directory first, and copies to
- * image paths happen inside the chroot, where symlinks resolve in the image.
+ * Work inside an unpacked image tree. Commands in the image run in the build
+ * namespace (`ns`), chrooted with only the build devices in /dev (enterArgv);
+ * the host side only stages files. The image may hold absolute symlinks that
+ * would lead the host to its OWN files: every host side path used here is
+ * checked to be a real directory first, and copies to image paths happen
+ * inside the chroot, where symlinks resolve in the image.
  */
 import { randomBytes } from "node:crypto";
 import { chmod, copyFile, lstat, mkdir, rename, rm, writeFile } from "node:fs/promises";
@@ -10,7 +12,7 @@ import path from "node:path";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import type { CommandRunner } from "../host/runner.js";
 import type { CopySpec } from "./buildParams.js";
-import { chrootArgv } from "./chroot.js";
+import { enterArgv } from "./chroot.js";
 
 /** Keeps services from starting while packages install in the chroot. */
 export const POLICY_RC_D = "#!/bin/sh\n# banger image build: no service starts in the chroot\nexit 101\n";
@@ -19,10 +21,20 @@ export class ImageTree {
   private buildDir: string | undefined;
 
   constructor(
-    /** The host directory the image is mounted at. */
+    /** The host directory the image is unpacked in. */
     readonly root: string,
+    /** Host commands (staging copies). */
     private readonly runner: CommandRunner,
+    /** Commands in the build namespace. */
+    private readonly ns: CommandRunner,
+    /** Makes what the host staged the build user's (root -> banger-vmm). */
+    private readonly handOver: (dir: string) => Promise<void> = async () => {},
   ) {}
+
+  /** ARGV in the image: chrooted, in the build namespace. */
+  inImage(argv: readonly string[]) {
+    return this.ns.run(enterArgv(this.root, argv));
+  }
 
   /** ROOT/REL when every component is a real directory (missing ones made, 0755; /root 0700). */
   async realDir(rel: string): Promise<string> {
@@ -53,6 +65,7 @@ export class ImageTree {
   async makeBuildDir(): Promise<string> {
     const name = `.banger-build-${randomBytes(4).toString("hex")}`;
     await mkdir(path.join(this.root, name), { mode: 0o700 });
+    await this.handOver(path.join(this.root, name));
     this.buildDir = name;
     return name;
   }
@@ -70,17 +83,18 @@ export class ImageTree {
 
   /**
    * Like `cp -a SRC DEST` run in the image (root-owned): staged under the
-   * build dir by the host, then copied to DEST inside the chroot.
+   * build dir by the host (owned by the builder, root in the namespace), then
+   * copied to DEST inside the chroot.
    */
   async copyIn(c: CopySpec, i: number): Promise<void> {
     const base = path.basename(c.src);
     const stageRel = `/${this.staging()}/copy-${i}`;
     const hostStage = path.join(this.root, stageRel);
     await mkdir(hostStage, { mode: 0o700 });
-    await this.runner.run(["cp", "-a", "--", c.src, path.join(hostStage, base)]);
-    await this.runner.run(["chown", "-R", "0:0", "--", path.join(hostStage, base)]);
-    await this.runner.run(chrootArgv(this.root, ["mkdir", "-p", path.posix.dirname(c.dest)]));
-    await this.runner.run(chrootArgv(this.root, ["cp", "-a", `${stageRel}/${base}`, c.dest]));
+    await this.runner.run(["cp", "-a", "--no-preserve=ownership", "--", c.src, path.join(hostStage, base)]);
+    await this.handOver(hostStage);
+    await this.inImage(["mkdir", "-p", path.posix.dirname(c.dest)]);
+    await this.inImage(["cp", "-a", `${stageRel}/${base}`, c.dest]);
     await rm(hostStage, { recursive: true, force: true });
   }
 
@@ -95,7 +109,8 @@ export class ImageTree {
     const rel = `/${this.staging()}/${path.basename(script)}`;
     await copyFile(script, path.join(this.root, rel));
     await chmod(path.join(this.root, rel), 0o700);
-    await this.runner.run(chrootArgv(this.root, ["/bin/sh", rel]));
+    await this.handOver(path.join(this.root, rel));
+    await this.inImage(["/bin/sh", rel]);
   }
 
   /**
@@ -129,13 +144,5 @@ export class ImageTree {
     return (await this.has("usr/sbin/policy-rc.d"))
       ? undefined
       : path.join(this.root, "usr/sbin/policy-rc.d");
-  }
-
-  /** Copy the image's /root (the mounted work seed) to DEST, without lost+found. */
-  async copyRootTo(dest: string): Promise<void> {
-    const home = await this.realDir("root");
-    await mkdir(dest, { mode: 0o700 });
-    await this.runner.run(["cp", "-a", "--", `${home}/.`, dest]);
-    await rm(path.join(dest, "lost+found"), { recursive: true, force: true });
   }
 }

@@ -1,10 +1,16 @@
 /**
  * The golden image for real: the debian-bookworm image and the debian kernel
- * built through LocalRecipeRunner (cached under /var/cache/banger-test, so a
- * warm run only checks and boots), their files checked with debugfs, then a
- * VM booted from them with the QEMU driver (TCG) inside a network namespace
- * this test creates and deletes, reached over SSH with a key written into its
- * work disk. Root only (mmdebstrap, netns, TAP).
+ * built through LocalRecipeRunner, rootless: run by root, the builds are
+ * banger-vmm's (mmdebstrap --mode=unshare, mkfs.ext4 -d in its user
+ * namespace). Cached under /var/cache/banger-test by recipe hash, and the
+ * hash covers the rootless build code, so the rootless path runs at least
+ * once per recipe change; a warm run only checks and boots. The files are
+ * checked with debugfs (owners, setuid bits, package users), then a VM is
+ * booted from them with the QEMU driver (TCG) inside a network namespace this
+ * test creates and deletes, reached over SSH with a key written into its work
+ * disk. Builds run in the host network namespace (the mirror is not reachable
+ * from a test namespace) and create no network devices. Root for the boot
+ * (netns, TAP); the throwaway-user build is image-build-rootless.test.ts.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import type { ProgressEvent } from "../../src/api/protocol.js";
+import { DEBUGFS_ENV } from "../../src/host/disk.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { LocalRecipeRunner, type RecipeResult } from "../../src/images/recipes/RecipeRunner.js";
 import { ext4Problem, readExt4Superblock } from "../../src/services/disks/ext4.js";
@@ -27,6 +34,7 @@ const missing = async (bins: string[]) => {
 };
 const absent = await missing([
   "mmdebstrap",
+  "newuidmap",
   "qemu-system-x86_64",
   "ip",
   "ssh",
@@ -35,7 +43,7 @@ const absent = await missing([
   "debugfs",
 ]);
 const skip = !isRoot
-  ? "needs root (mmdebstrap, network namespace, TAP)"
+  ? "needs root (network namespace, TAP for the boot)"
   : absent
     ? `${absent} not found (scripts/deps.sh; apt-get install mmdebstrap qemu-system-x86 openssh-client gcc)`
     : false;
@@ -89,6 +97,7 @@ describe("golden image: debian-bookworm + debian kernel", { skip }, () => {
     if (typeof sb !== "string")
       t.diagnostic(`rootfs ${sb.sizeBytes >> 20} MiB, ${sb.usedBytes >> 20} MiB used`);
     await checkRootfs(new Ext4Inspector(image.files.rootfs!, runner));
+    await checkOwners(image.files.rootfs!);
     await checkWorkSeed(new Ext4Inspector(image.files.workSeed!, runner));
   });
 
@@ -149,4 +158,38 @@ async function checkWorkSeed(fs: Ext4Inspector): Promise<void> {
   assert.equal(ssh?.perm, 0o700);
   assert.equal(ssh?.uid, 0);
   assert.match((await fs.cat("/.profile")) ?? "", /bashrc/);
+}
+
+/** uid, gid and permission bits of a path in an image (debugfs stat). */
+async function owner(image: string, p: string): Promise<[number, number, number]> {
+  const r = await new NodeCommandRunner().run(["debugfs", "-R", `stat ${p}`, image], {
+    env: { ...DEBUGFS_ENV },
+  });
+  const n = (re: RegExp) => Number(re.exec(r.stdout)?.[1] ?? Number.NaN);
+  return [
+    n(/User:\s+(\d+)/),
+    n(/Group:\s+(\d+)/),
+    Number.parseInt(/Mode:\s+(\d+)/.exec(r.stdout)?.[1] ?? "x", 8),
+  ];
+}
+
+/** Built without root, yet owners and setuid bits are Debian's: ids from the image's own passwd and group. */
+async function checkOwners(image: string): Promise<void> {
+  const fs = new Ext4Inspector(image);
+  const idOf = (text: string | null, name: string) =>
+    Number(
+      (text ?? "")
+        .split("\n")
+        .find((l) => l.startsWith(`${name}:`))
+        ?.split(":")[2] ?? Number.NaN,
+    );
+  const shadowGid = idOf(await fs.cat("/etc/group"), "shadow");
+  const aptUid = idOf(await fs.cat("/etc/passwd"), "_apt");
+  assert.ok(shadowGid > 0 && aptUid > 0, "the image has a shadow group and an _apt user");
+  assert.deepEqual(await owner(image, "/usr/bin/passwd"), [0, 0, 0o4755]);
+  assert.deepEqual(await owner(image, "/usr/bin/su"), [0, 0, 0o4755]);
+  assert.deepEqual(await owner(image, "/etc/shadow"), [0, shadowGid, 0o640]);
+  assert.deepEqual(await owner(image, "/usr/bin/chage"), [0, shadowGid, 0o2755]);
+  assert.deepEqual(await owner(image, "/var/cache/apt/archives/partial"), [aptUid, 0, 0o700]);
+  assert.deepEqual(await owner(image, "/usr/sbin/banger-agent"), [0, 0, 0o755]);
 }

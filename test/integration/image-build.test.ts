@@ -1,17 +1,21 @@
 /**
- * ImageBuilder for real (root only): builds from the tiny test guest's rootfs
- * (busybox sh) with --copy and --script (no --install: no network needed),
- * checks the result with debugfs, and that no mount or loop device is left,
- * also when the script fails.
+ * ImageBuilder for real, run by root: the build is handed to the unprivileged
+ * banger-vmm (scripts/deps.sh ensure_vmm_user) and runs in its user
+ * namespace. Builds from the tiny test guest's rootfs (busybox sh) with
+ * --copy and --script (no --install: no network needed), checks the result
+ * with debugfs, that the script ran as banger-vmm's namespace root and never
+ * as host root, and that no mount, loop device or scratch tree is left, also
+ * when the script fails.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ProgressEvent } from "../../src/api/protocol.js";
 import { isBangerError } from "../../src/errors/index.js";
+import { VMM_SYSTEM_USER } from "../../src/helper/protocol.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ImageBuilder } from "../../src/images/ImageBuilder.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
@@ -20,15 +24,20 @@ import { Ext4Inspector } from "../helpers/ext4Inspect.js";
 const isRoot = process.getuid?.() === 0;
 const runner = new NodeCommandRunner();
 
-/** Mounts and loop devices that mention `dir`. */
+/** Mounts and loop devices that mention `dir`, and banger-vmm's scratch trees in /var/tmp. */
 async function leftovers(dir: string): Promise<string[]> {
   const mounts = await runner.run(["findmnt", "-rn", "-o", "TARGET,SOURCE"], { allowFailure: true });
   const loops = await runner.run(["losetup", "-a"], { allowFailure: true });
-  return [...mounts.stdout.split("\n"), ...loops.stdout.split("\n")].filter((l) => l.includes(dir));
+  const scratch = (await readdir("/var/tmp"))
+    .filter((n) => n.startsWith(".build-"))
+    .map((n) => `/var/tmp/${n}`);
+  return [...mounts.stdout.split("\n"), ...loops.stdout.split("\n")]
+    .filter((l) => l.includes(dir))
+    .concat(scratch);
 }
 
-describe("ImageBuilder with real mounts", {
-  skip: isRoot ? false : "needs root (loop mount, chroot)",
+describe("ImageBuilder run by root (builds as banger-vmm)", {
+  skip: isRoot ? false : "needs root (the build is handed to banger-vmm)",
 }, () => {
   let guest: TestGuest;
   let dir: string;
@@ -57,6 +66,7 @@ describe("ImageBuilder with real mounts", {
       [
         "set -e",
         "echo built-by-script > /etc/script-was-here",
+        "cat /proc/self/uid_map > /etc/probe-uidmap",
         "mkdir -p /opt/made && cat /opt/app/hello.txt > /opt/made/copy-of-hello",
         'echo "note from the script" > /root/script-note',
         `mkdir -p ${escapeDir} && ln -s ${escapeDir} /opt/escape`,
@@ -93,16 +103,23 @@ describe("ImageBuilder with real mounts", {
     assert.equal(await fs.cat("/opt/made/copy-of-hello"), "hello from the host\n");
     assert.deepEqual(await fs.ls("/root"), [], "the script's /root went to the work seed");
     assert.ok(!(await fs.ls("/"))!.some((e) => e.name.startsWith(".banger-build")), "no staging dir left");
-    const grown = (await stat(res.rootfs)).size - (await stat(guest.rootfs)).size;
-    assert.equal(grown, 1024 ** 3);
+    assert.ok(
+      (await stat(res.rootfs)).size >= (await stat(guest.rootfs)).size,
+      "never smaller than its source",
+    );
+    assert.equal((await stat(res.rootfs)).uid, 0, "root's output is root's");
+    const vmm = (await runner.run(["id", "-u", VMM_SYSTEM_USER])).stdout.trim();
+    const map = (await fs.cat("/etc/probe-uidmap"))!.trim().split("\n")[0]!.trim().split(/\s+/);
+    assert.deepEqual(map, ["0", vmm, "1"], "the script ran as banger-vmm, root only in its namespace");
     const seed = new Ext4Inspector(res.workSeed, runner);
     assert.equal(await seed.cat("/script-note"), "note from the script\n");
     assert.equal((await seed.stat("/"))?.perm, 0o700);
     assert.equal((await seed.stat("/.ssh"))?.perm, 0o700);
     assert.equal(await seed.ls("/lost+found").then((l) => l?.length ?? 0), 0);
     const log = await readFile(logFile, "utf8");
-    assert.match(log, /\$ mount -o loop /);
-    assert.match(log, /\$ umount /);
+    assert.match(log, /as banger-vmm/);
+    assert.match(log, /\$ setpriv --reuid=\d+ .* unshare --user --map-auto --map-root-user /);
+    assert.doesNotMatch(log, /\$ (mount|losetup) /, "nothing mounted on the host");
     assert.deepEqual(await leftovers(dir), []);
 
     // A copy through an absolute symlink in the image lands in the image, never on the host.
@@ -136,7 +153,10 @@ describe("ImageBuilder with real mounts", {
       }),
       (e: unknown) => {
         assert.ok(isBangerError(e));
-        assert.match(e.message, /^image build failed at stage "run-script": .*exited with code 3/);
+        assert.match(
+          e.message,
+          /^image build failed at stage "run-script": chroot .* \(as banger-vmm, in the build namespace\) exited with code 3/,
+        );
         assert.match(e.hint ?? "", new RegExp(`the build log is ${logFile}`));
         return true;
       },

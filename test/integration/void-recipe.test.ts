@@ -1,13 +1,15 @@
 /**
  * The "void" recipe against a small fake Void-like rootfs tarball served over
- * HTTP on 127.0.0.1 (this machine cannot reach Void's servers): download with
- * sha256 check, extraction, the customizations, rootfs and work seed checked
- * with debugfs, the cache reused. Root only (ownership-preserving extraction).
+ * HTTP on 127.0.0.1 (this machine cannot reach Void's servers), pinned by the
+ * test's own sha256 in the catalog entry (the recipe's default URL has its own
+ * pin): download with sha256 check, extraction in the build namespace (root
+ * hands it to banger-vmm), the customizations, rootfs and work seed checked
+ * with debugfs (owners and setuid bits kept), the cache reused. Run as root.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -58,8 +60,12 @@ async function fakeVoidTarball(dir: string, hostFile: string): Promise<Buffer> {
   await symlink("runit-init", path.join(tree, "sbin/init"));
   await symlink(hostFile, path.join(tree, "etc/resolv.conf"));
   await chmod(path.join(tree, "root"), 0o700);
+  // Owners and modes the build namespace must keep: a setuid binary, files of a package user.
+  await chmod(path.join(tree, "usr/bin/ssh-keygen"), 0o4755);
+  await mkdir(path.join(tree, "var/empty-of-user"), { recursive: true });
+  await chown(path.join(tree, "var/empty-of-user"), 100, 101);
   const out = path.join(dir, "void.tar.xz");
-  await runner.run(["tar", "-cJf", out, "--owner=0", "--group=0", "--numeric-owner", "-C", tree, "."]);
+  await runner.run(["tar", "-cJf", out, "--numeric-owner", "-C", tree, "."]);
   return readFile(out);
 }
 
@@ -109,6 +115,9 @@ describe("void recipe", { skip: process.getuid?.() === 0 ? false : "needs root" 
     assert.deepEqual(Object.keys(res.files).sort(), ["rootfs", "workSeed"]);
     const fs = new Ext4Inspector(res.files.rootfs!, runner);
     assert.equal((await fs.stat("/usr/sbin/banger-agent"))?.perm, 0o755);
+    assert.equal((await fs.stat("/usr/sbin/banger-agent"))?.uid, 0);
+    assert.deepEqual(await fs.stat("/usr/bin/ssh-keygen").then((s) => [s?.uid, s?.perm]), [0, 0o4755]);
+    assert.equal((await fs.stat("/var/empty-of-user"))?.uid, 100, "a package user's file keeps its owner");
     assert.match((await fs.cat("/etc/sv/banger-agent/run")) ?? "", /exec \/usr\/sbin\/banger-agent/);
     assert.equal((await fs.stat("/etc/sv/banger-agent/run"))?.perm, 0o755);
     const links = await fs.ls("/etc/runit/runsvdir/default");

@@ -156,7 +156,7 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
   image
     .command("build")
     .description(
-      "derive a new image from a registered one: install packages, run a script, copy files (needs root)",
+      "derive a new image from a registered one: install packages, run a script, copy files (no root: a user namespace)",
     )
     .argument("<name>", "name of the new image")
     .requiredOption("--from <image>", "the image to start from")

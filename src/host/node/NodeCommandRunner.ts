@@ -4,6 +4,20 @@ import { type CommandRunner, formatArgv, type RunOptions, type RunResult } from 
 
 const MAX_OUTPUT = 8 * 1024 * 1024;
 
+/** Where Debian keeps admin tools (mkfs.ext4, debugfs, depmod, ip, nft): not on a normal user's PATH. */
+export const SBIN_DIRS: readonly string[] = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/**
+ * The environment a command runs with: PATH gains the sbin directories it
+ * lacks (appended, so the caller's own PATH still wins), for the lookup of
+ * the command itself and for the tools it runs in turn.
+ */
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const dirs = (env.PATH ?? "/usr/local/bin:/usr/bin:/bin").split(":").filter((d) => d !== "");
+  const missing = SBIN_DIRS.filter((d) => !dirs.includes(d));
+  return missing.length === 0 ? env : { ...env, PATH: [...dirs, ...missing].join(":") };
+}
+
 /** The real runner: child_process.spawn with an argv, no shell. */
 export class NodeCommandRunner implements CommandRunner {
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -12,7 +26,7 @@ export class NodeCommandRunner implements CommandRunner {
     return new Promise((resolve, reject) => {
       const child = spawn(cmd, args, {
         cwd: opts.cwd,
-        env: opts.env ? { ...process.env, ...opts.env } : process.env,
+        env: childEnv(opts.env ? { ...process.env, ...opts.env } : process.env),
         stdio: ["pipe", "pipe", "pipe"],
         timeout: opts.timeoutMs,
       });

@@ -9,6 +9,7 @@
 import type { ProgressEvent } from "../../api/protocol.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { CommandRunner } from "../../host/runner.js";
+import { type BuildUser, preparedBuildUser } from "../userns.js";
 import { type AgentProvider, defaultAgentProvider } from "./agent.js";
 import { DEBIAN_BOOKWORM_RECIPE, runDebianBookworm } from "./debianBookworm.js";
 import { DEBIAN_KERNEL_RECIPE, runDebianKernel } from "./debianKernel.js";
@@ -41,8 +42,8 @@ export interface LocalRecipeRunnerDeps {
   now?: () => Date;
   /** Downloads (default: the global fetch). */
   fetch?: typeof fetch;
-  /** Default process.getuid: the image recipes need root. */
-  getuid?: () => number | undefined;
+  /** Who builds images (default: this user, or banger-vmm for root; checked before a build). */
+  buildUser?: () => Promise<BuildUser>;
 }
 
 export const RECIPE_IDS: readonly string[] = [DEBIAN_KERNEL_RECIPE, DEBIAN_BOOKWORM_RECIPE, VOID_RECIPE];
@@ -53,7 +54,7 @@ export class LocalRecipeRunner implements RecipeRunner {
   private readonly agent: AgentProvider;
   private readonly now: () => Date;
   private readonly fetch: typeof fetch;
-  private readonly getuid: () => number | undefined;
+  private readonly buildUser: () => Promise<BuildUser>;
 
   constructor(deps: LocalRecipeRunnerDeps) {
     this.runner = deps.runner;
@@ -61,7 +62,7 @@ export class LocalRecipeRunner implements RecipeRunner {
     this.agent = deps.agent ?? defaultAgentProvider(deps.runner);
     this.now = deps.now ?? (() => new Date());
     this.fetch = deps.fetch ?? ((...args) => fetch(...args));
-    this.getuid = deps.getuid ?? (() => process.getuid?.());
+    this.buildUser = deps.buildUser ?? (() => preparedBuildUser(deps.runner, process.getuid?.()));
   }
 
   run(recipeId: string, ctx: RecipeContext): Promise<RecipeResult> {
@@ -71,7 +72,7 @@ export class LocalRecipeRunner implements RecipeRunner {
       agent: this.agent,
       now: this.now,
       fetch: this.fetch,
-      getuid: this.getuid,
+      buildUser: this.buildUser,
     };
     switch (recipeId) {
       case DEBIAN_KERNEL_RECIPE:

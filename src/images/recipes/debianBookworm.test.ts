@@ -17,6 +17,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import type { ProgressEvent } from "../../api/protocol.js";
 import { isBangerError } from "../../errors/index.js";
 import { FakeCommandRunner } from "../../host/fake/FakeCommandRunner.js";
+import { type BuildUser, UNSHARE_ARGV } from "../userns.js";
 import type { AgentProvider } from "./agent.js";
 import {
   customizeDebianTree,
@@ -27,6 +28,7 @@ import {
 } from "./debianBookworm.js";
 import { MASKED_UNITS } from "./debianSystemd.js";
 import { LocalRecipeRunner } from "./RecipeRunner.js";
+import { PIPE_SCRIPT } from "./rootlessTree.js";
 
 let dir: string;
 beforeEach(() => {
@@ -56,11 +58,11 @@ function fakeDebootstrap(root: string): void {
 }
 
 describe("debian-bookworm recipe pieces", () => {
-  it("mmdebstrap: apt variant, root mode, directory output, the packages and mirrors", () => {
-    const argv = mmdebstrapArgv("/w/rootfs", DEBIAN_PACKAGES, DEBIAN_MIRRORS);
-    assert.deepEqual(argv.slice(0, 4), ["mmdebstrap", "--variant=apt", "--mode=root", "--format=directory"]);
+  it("mmdebstrap: apt variant, unshare mode (no root), tar output, the packages and mirrors", () => {
+    const argv = mmdebstrapArgv("/w/rootfs.tar", DEBIAN_PACKAGES, DEBIAN_MIRRORS);
+    assert.deepEqual(argv.slice(0, 4), ["mmdebstrap", "--variant=apt", "--mode=unshare", "--format=tar"]);
     assert.match(argv[4]!, /^--include=systemd-sysv,udev,openssh-server,iproute2,ca-certificates,curl,git,/);
-    assert.deepEqual(argv.slice(5, 7), ["bookworm", "/w/rootfs"]);
+    assert.deepEqual(argv.slice(5, 7), ["bookworm", "/w/rootfs.tar"]);
     assert.ok(argv.includes("deb http://deb.debian.org/debian-security bookworm-security main"));
   });
 
@@ -105,10 +107,19 @@ describe("debian-bookworm recipe pieces", () => {
 });
 
 describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
+  /** A fake host; commands in the build namespace are unwrapped (and also recorded with "ns"). */
   function fakeRunner(): FakeCommandRunner {
-    return new FakeCommandRunner()
-      .on(["mmdebstrap"], (argv) => {
-        fakeDebootstrap(argv[6]!);
+    const fake = new FakeCommandRunner()
+      .on(["bash", "-c", PIPE_SCRIPT], (argv) => {
+        fakeDebootstrap(argv[4]!);
+        return {};
+      })
+      .on(["mkdir"], (argv) => {
+        mkdirSync(argv.at(-1)!, { recursive: true });
+        return {};
+      })
+      .on(["rm", "-rf"], (argv) => {
+        rmSync(argv.at(-1)!, { recursive: true, force: true });
         return {};
       })
       .on(["du"], { stdout: "314572800\tx\n" })
@@ -116,7 +127,16 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
         writeFileSync(argv[argv.length - 2]!, "ext4");
         return {};
       });
+    const run = fake.run.bind(fake);
+    fake.run = (argv, opts) => {
+      const ns = UNSHARE_ARGV.every((a, i) => argv[i] === a);
+      if (!ns) return run(argv, opts);
+      fake.calls.push(["ns"]);
+      return run(argv.slice(UNSHARE_ARGV.length), opts);
+    };
+    return fake;
   }
+  const me: BuildUser = { kind: "self", name: "tester", uid: 1000, gid: 1000 };
 
   it("builds into the cache (work seed from /root), then reuses it; progress has timed stages", async () => {
     const runner = fakeRunner();
@@ -126,7 +146,7 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
       cacheDir: path.join(dir, "cache"),
       agent: fakeAgent(builds),
       now: () => new Date("2025-01-02T03:04:05Z"),
-      getuid: () => 0,
+      buildUser: async () => me,
     });
     const events: ProgressEvent[] = [];
     const ctx = {
@@ -140,8 +160,20 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
     assert.ok(existsSync(res.files.workSeed!));
     const entry = path.dirname(res.files.rootfs!);
     assert.deepEqual(readdirSync(entry).sort(), ["manifest.json", "rootfs.ext4", "work-seed.ext4"]);
-    const mkfs = runner.calls.filter((c) => c[0] === "mkfs.ext4");
+    const mkfsAt = runner.calls.flatMap((c, i) => (c[0] === "mkfs.ext4" ? [i] : []));
+    const mkfs = mkfsAt.map((i) => runner.calls[i]!);
     assert.equal(mkfs.length, 2);
+    assert.ok(
+      mkfsAt.every((i) => runner.calls[i - 1]?.[0] === "ns"),
+      "mkfs.ext4 -d runs in the build namespace",
+    );
+    const stream = runner.calls.find((c) => c[0] === "bash")!;
+    assert.deepEqual(stream.slice(5, 9), ["mmdebstrap", "--variant=apt", "--mode=unshare", "--format=tar"]);
+    assert.equal(stream[stream.indexOf("bookworm") + 1], "-", "mmdebstrap writes the tarball to the pipe");
+    assert.match(
+      PIPE_SCRIPT,
+      /^"\$@" \| 'unshare' '--user' '--map-auto' '--map-root-user' .* 'tar' '-x' '-p' '--numeric-owner'/m,
+    );
     assert.ok(mkfs[0]!.includes("bangerroot") && mkfs[1]!.includes("bangerwork"));
     const done = events.filter((e) => e.phase === "done").map((e) => e.stage);
     assert.deepEqual(done, [
@@ -155,16 +187,23 @@ describe("LocalRecipeRunner: debian-bookworm with a fake runner", () => {
 
     const again = await recipes.run("debian-bookworm", ctx);
     assert.deepEqual(again, res);
-    assert.equal(runner.calls.filter((c) => c[0] === "mmdebstrap").length, 1);
+    assert.equal(runner.calls.filter((c) => c[0] === "bash").length, 1);
     assert.equal(builds.length, 1);
   });
 
-  it("needs root, and says so before doing anything", async () => {
+  it("a build user that fails its preflight stops the build before any command", async () => {
     const runner = fakeRunner();
-    const recipes = new LocalRecipeRunner({ runner, cacheDir: dir, agent: fakeAgent(), getuid: () => 1000 });
+    const recipes = new LocalRecipeRunner({
+      runner,
+      cacheDir: dir,
+      agent: fakeAgent(),
+      buildUser: async () => {
+        throw new Error("rootless image builds need subordinate ids");
+      },
+    });
     await assert.rejects(
       recipes.run("debian-bookworm", { workDir: dir, onProgress: () => {}, catalogEntry: {} }),
-      (e: unknown) => isBangerError(e) && e.code === "PREFLIGHT_FAILED" && /root/.test(e.hint ?? ""),
+      /subordinate ids/,
     );
     assert.equal(runner.calls.length, 0);
   });

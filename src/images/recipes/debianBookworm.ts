@@ -3,18 +3,28 @@
  * (mmdebstrap), made into a banger image: no SSH host keys (each VM gets its
  * own), root login with keys only, the guest agent as an early systemd unit,
  * slow and pointless units masked, /root's skeleton moved into the work seed.
+ * Built without root: `mmdebstrap --mode=unshare` streams a tarball that is
+ * unpacked, and later made into ext4, inside the build user namespace
+ * (rootlessTree.ts); as root, the build is banger-vmm's.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { INIT_SCRIPT } from "../../guest/initScript.js";
 import type { CommandRunner } from "../../host/runner.js";
+import type { BuildUser } from "../userns.js";
 import { AGENT_GUEST_PATH, type AgentProvider } from "./agent.js";
-import { buildCached, cacheKey, moduleTexts, removeBuildDir } from "./cache.js";
+import { buildCached, cacheKey, moduleTexts } from "./cache.js";
 import { applySystemdConfig } from "./debianSystemd.js";
-import { IMAGE_FILES, mkfsImageFiles, splitWorkSeed } from "./ext4Image.js";
+import { IMAGE_FILES, splitWorkSeed } from "./ext4Image.js";
 import { DEFAULT_HOSTNAME, HOSTS, RESOLV_CONF, SSHD_SETTINGS } from "./guestConfig.js";
 import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
+import {
+  endTreeBuild,
+  handOverTree,
+  makeTreeImages,
+  startTreeBuild,
+  streamIntoTree,
+} from "./rootlessTree.js";
 import { Stages } from "./stages.js";
 import { copyIntoTree, removeHostKeys, writeTreeFile } from "./treeFs.js";
 
@@ -49,19 +59,20 @@ export const DEBIAN_MIRRORS: readonly string[] = [
 /** The files of a built image inside its cache entry. */
 export { IMAGE_FILES };
 
+/** mmdebstrap without root: its own user namespace, the tree written as a tarball (owners kept); "-" is stdout. */
 export function mmdebstrapArgv(
-  dir: string,
+  tarball: string,
   packages: readonly string[],
   mirrors: readonly string[],
 ): string[] {
   return [
     "mmdebstrap",
     "--variant=apt",
-    "--mode=root",
-    "--format=directory",
+    "--mode=unshare",
+    "--format=tar",
     `--include=${packages.join(",")}`,
     DEBIAN_SUITE,
-    dir,
+    tarball,
     ...mirrors,
   ];
 }
@@ -77,18 +88,26 @@ export interface DebianRecipeDeps {
   runner: CommandRunner;
   agent: AgentProvider;
   now: () => Date;
-  getuid: () => number | undefined;
+  /** Who builds (checked); see preparedBuildUser. */
+  buildUser: () => Promise<BuildUser>;
 }
 
-/** The recipe's cache key: its modules, the initrd's init, the agent, packages and mirrors. */
+/** The recipe's cache key: its modules (the rootless build path included), the initrd's init, the agent, packages and mirrors. */
 export async function debianRecipeHash(agent: AgentProvider): Promise<string> {
   const sources = await moduleTexts(
-    ["./debianBookworm.js", "./debianSystemd.js", "./guestConfig.js", "./ext4Image.js", "./treeFs.js"].map(
-      (m) => new URL(m, import.meta.url),
-    ),
+    [
+      "./debianBookworm.js",
+      "./debianSystemd.js",
+      "./guestConfig.js",
+      "./ext4Image.js",
+      "./treeFs.js",
+      "./rootlessTree.js",
+      "../userns.js",
+    ].map((m) => new URL(m, import.meta.url)),
   );
   return cacheKey({
     recipe: DEBIAN_BOOKWORM_RECIPE,
+    build: "rootless",
     sources,
     initScript: INIT_SCRIPT,
     agent: await agent.sourceKey(),
@@ -103,7 +122,6 @@ export async function runDebianBookworm(
   cacheRoot: string,
   ctx: RecipeContext,
 ): Promise<RecipeResult> {
-  requireRoot(DEBIAN_BOOKWORM_RECIPE, deps.getuid);
   const hash = await debianRecipeHash(deps.agent);
   const stages = new Stages(ctx.onProgress, "recipe");
   const entry = await buildCached({
@@ -119,29 +137,30 @@ export async function runDebianBookworm(
 
 async function buildDebianImage(deps: DebianRecipeDeps, out: string, stages: Stages) {
   const { runner } = deps;
-  const work = path.join(out, "work");
-  const root = path.join(work, "rootfs");
-  const seed = path.join(work, "work-seed");
-  await mkdir(work, { recursive: true });
+  const tb = await startTreeBuild(runner, deps.buildUser, out);
   try {
-    await stages.run("mmdebstrap", `mmdebstrap ${DEBIAN_SUITE} (${DEBIAN_PACKAGES.length} packages)`, () =>
-      runner.run(mmdebstrapArgv(root, DEBIAN_PACKAGES, DEBIAN_MIRRORS)),
+    await stages.run(
+      "mmdebstrap",
+      `mmdebstrap ${DEBIAN_SUITE} (${DEBIAN_PACKAGES.length} packages, as ${tb.user.name}), unpacked as it streams`,
+      () => streamIntoTree(tb, mmdebstrapArgv("-", DEBIAN_PACKAGES, DEBIAN_MIRRORS)),
     );
     const agentBin = await stages.run("agent", "build the guest agent", () =>
-      deps.agent.build(path.join(work, "agent")),
+      deps.agent.build(path.join(out, "agent")),
     );
     await stages.run("customize", "configure the guest", async () => {
-      await customizeDebianTree(root, agentBin);
-      await splitWorkSeed(root, seed);
+      await customizeDebianTree(tb.root, agentBin);
+      await splitWorkSeed(tb.root, tb.seed);
+      await handOverTree(tb);
     });
     const version = debianImageVersion(
-      await readFile(path.join(root, "etc/debian_version"), "utf8"),
+      await readFile(path.join(tb.root, "etc/debian_version"), "utf8"),
       deps.now(),
     );
-    await mkfsImageFiles(stages, { root, seed }, out, runner);
+    await makeTreeImages(tb, stages, out);
     return { files: { ...IMAGE_FILES }, artifactVersion: version, stages: stages.timings };
   } finally {
-    await removeBuildDir(work);
+    await rm(path.join(out, "agent"), { recursive: true, force: true });
+    await endTreeBuild(tb);
   }
 }
 
@@ -156,12 +175,4 @@ export async function customizeDebianTree(root: string, agentBinary: string): Pr
   await writeTreeFile(root, "etc/resolv.conf", RESOLV_CONF);
   await writeTreeFile(root, "etc/fstab", "# banger: the initrd mounts / (overlay) and /root (work disk)\n");
   await writeTreeFile(root, "etc/machine-id", ""); // empty: each VM makes its own at first boot
-}
-
-/** The recipes that build root trees keep file ownership: they must run as root. */
-export function requireRoot(recipe: string, getuid: () => number | undefined): void {
-  if (getuid() === 0) return;
-  throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `the ${recipe} recipe must run as root`, {
-    hint: `building an image creates root-owned files and runs a package manager: run it as root (sudo), or pull a prebuilt bundle`,
-  });
 }

@@ -10,6 +10,7 @@ import { buildInitrd, INITRD_MODULES } from "../../guest/initrd.js";
 import { INIT_SCRIPT } from "../../guest/initScript.js";
 import { KERNEL_META_PACKAGE, prepareKernel } from "../../guest/kernel.js";
 import type { CommandRunner } from "../../host/runner.js";
+import { BinaryRunner, type BuildUser } from "../userns.js";
 import { buildCached, cacheKey, moduleTexts, removeBuildDir } from "./cache.js";
 import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import { Stages } from "./stages.js";
@@ -19,7 +20,7 @@ export const KERNEL_FILES = { vmlinux: "vmlinux", initrd: "initrd.img" } as cons
 
 export async function debianKernelHash(): Promise<string> {
   const sources = await moduleTexts(
-    ["../../guest/kernel.js", "../../guest/initrd.js", "./debianKernel.js"].map(
+    ["../../guest/kernel.js", "../../guest/initrd.js", "./debianKernel.js", "../userns.js"].map(
       (m) => new URL(m, import.meta.url),
     ),
   );
@@ -33,7 +34,7 @@ export async function debianKernelHash(): Promise<string> {
 }
 
 export async function runDebianKernel(
-  deps: { runner: CommandRunner },
+  deps: { runner: CommandRunner; buildUser: () => Promise<BuildUser> },
   cacheRoot: string,
   ctx: RecipeContext,
 ): Promise<RecipeResult> {
@@ -44,13 +45,20 @@ export async function runDebianKernel(
     recipe: DEBIAN_KERNEL_RECIPE,
     hash,
     name: `kernel-debian-${hash.slice(0, 16)}`,
-    build: (tmp) => buildDebianKernel(deps.runner, tmp, stages),
+    build: async (tmp) =>
+      buildDebianKernel(deps.runner, new BinaryRunner(deps.runner, await deps.buildUser()), tmp, stages),
   });
   if (entry.cached) stages.info("cache", `reusing the kernel built ${entry.manifest.builtAt} (${entry.dir})`);
   return { files: entry.files, version: entry.manifest.artifactVersion };
 }
 
-async function buildDebianKernel(runner: CommandRunner, out: string, stages: Stages) {
+/** `binaries` runs what the kernel build executes of the downloaded packages (busybox): never as host root. */
+async function buildDebianKernel(
+  runner: CommandRunner,
+  binaries: CommandRunner,
+  out: string,
+  stages: Stages,
+) {
   const work = path.join(out, "work");
   await mkdir(work, { recursive: true });
   try {
@@ -65,6 +73,7 @@ async function buildDebianKernel(runner: CommandRunner, out: string, stages: Sta
         kernelVersion: kernel.kernelVersion,
         out: path.join(out, KERNEL_FILES.initrd),
         runner,
+        binaryRunner: binaries,
         workDir: work,
         onStage,
       }),

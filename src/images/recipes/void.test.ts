@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { customizeVoidTree, download, VOID_DEFAULT_URL, voidSource } from "./void.js";
+import { customizeVoidTree, download, VOID_DEFAULT_SHA256, VOID_DEFAULT_URL, voidSource } from "./void.js";
 
 let dir: string;
 beforeEach(() => {
@@ -17,7 +17,12 @@ const fetchOf = (body: string, status = 200): typeof fetch =>
 
 describe("void recipe pieces", () => {
   it("reads source.url/sha256 from the catalog entry, with a default URL and the date as version", () => {
-    assert.deepEqual(voidSource({}), { url: VOID_DEFAULT_URL, sha256: undefined, version: "20250202" });
+    assert.deepEqual(voidSource({}), {
+      url: VOID_DEFAULT_URL,
+      sha256: VOID_DEFAULT_SHA256,
+      version: "20250202",
+    });
+    assert.match(VOID_DEFAULT_SHA256, /^[0-9a-f]{64}$/);
     const sha = "AB".repeat(32);
     const s = voidSource({
       version: "rolling",
@@ -29,6 +34,23 @@ describe("void recipe pieces", () => {
       version: "rolling",
     });
     assert.throws(() => voidSource({ source: { sha256: "nope" } }), /not a sha256/);
+  });
+
+  it("a download needs a pinned sha256 or https", () => {
+    assert.throws(
+      () => voidSource({ source: { url: "http://mirror.example/void-x86_64-ROOTFS-20250202.tar.xz" } }),
+      (e: Error & { hint?: string }) =>
+        /source\.url http:\/\/mirror\.example\/.* is neither https nor pinned/.test(e.message) &&
+        /source\.sha256/.test(e.hint ?? ""),
+    );
+    const https = voidSource({
+      source: { url: "https://mirror.example/void-x86_64-ROOTFS-20250301.tar.xz" },
+    });
+    assert.deepEqual(https, {
+      url: "https://mirror.example/void-x86_64-ROOTFS-20250301.tar.xz",
+      sha256: undefined,
+      version: "20250301",
+    });
   });
 
   it("downloads and checks the sha256; a mismatch removes the file", async () => {

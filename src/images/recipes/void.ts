@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { lstat, mkdir, readFile, rm } from "node:fs/promises";
+import { chown, copyFile, lstat, mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -15,10 +15,10 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { INIT_SCRIPT } from "../../guest/initScript.js";
 import type { CommandRunner } from "../../host/runner.js";
+import type { BuildUser } from "../userns.js";
 import { AGENT_GUEST_PATH, type AgentProvider } from "./agent.js";
-import { buildCached, cacheKey, moduleTexts, removeBuildDir } from "./cache.js";
-import { requireRoot } from "./debianBookworm.js";
-import { IMAGE_FILES, mkfsImageFiles, splitWorkSeed } from "./ext4Image.js";
+import { buildCached, cacheKey, moduleTexts } from "./cache.js";
+import { IMAGE_FILES, splitWorkSeed } from "./ext4Image.js";
 import {
   DEFAULT_HOSTNAME,
   RESOLV_CONF,
@@ -27,6 +27,14 @@ import {
   withSshdSettings,
 } from "./guestConfig.js";
 import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
+import {
+  endTreeBuild,
+  extractIntoTree,
+  handOverTree,
+  makeTreeImages,
+  startTreeBuild,
+  type TreeBuild,
+} from "./rootlessTree.js";
 import { Stages } from "./stages.js";
 import {
   copyIntoTree,
@@ -41,6 +49,11 @@ import {
 export const VOID_RECIPE = "void";
 export const VOID_DEFAULT_URL =
   "https://repo-default.voidlinux.org/live/20250202/void-x86_64-ROOTFS-20250202.tar.xz";
+/**
+ * The sha256 of VOID_DEFAULT_URL (Void's published sha256sum.txt): pinned, so
+ * the default tarball is checked even if the mirror or its TLS is not.
+ */
+export const VOID_DEFAULT_SHA256 = "3f48e6673ac5907a897d913c97eb96edbfb230162731b4016562c51b3b8f1876";
 const RUNSVDIR = "etc/runit/runsvdir/default";
 
 export interface VoidSource {
@@ -52,7 +65,8 @@ export interface VoidSource {
 
 /**
  * What the recipe reads from its catalog entry: source.url, source.sha256 (both
- * optional), version (when the tarball's name carries no date).
+ * optional), version (when the tarball's name carries no date). The default
+ * URL has its pinned sha256; any other download needs a sha256 or https.
  */
 export function voidSource(entry: unknown): VoidSource {
   const e = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
@@ -65,9 +79,17 @@ export function voidSource(entry: unknown): VoidSource {
       `catalog entry: source.sha256 is not a sha256: ${sha}`,
     );
   }
+  const sha256 = sha ?? (url === VOID_DEFAULT_URL ? VOID_DEFAULT_SHA256 : undefined);
+  if (sha256 === undefined && new URL(url).protocol !== "https:") {
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `catalog entry: source.url ${url} is neither https nor pinned by a source.sha256`,
+      { hint: "use an https URL, or add the tarball's sha256 as source.sha256" },
+    );
+  }
   const fromName = /(\d{8})/.exec(path.posix.basename(new URL(url).pathname))?.[1];
   const version = fromName ?? (typeof e.version === "string" && e.version !== "" ? e.version : "unknown");
-  return { url, sha256: sha, version };
+  return { url, sha256, version };
 }
 
 /** The runit service that keeps the agent up. */
@@ -80,7 +102,8 @@ export interface VoidRecipeDeps {
   runner: CommandRunner;
   agent: AgentProvider;
   fetch: typeof fetch;
-  getuid: () => number | undefined;
+  /** Who builds (checked); see preparedBuildUser. */
+  buildUser: () => Promise<BuildUser>;
 }
 
 export async function runVoid(
@@ -88,12 +111,16 @@ export async function runVoid(
   cacheRoot: string,
   ctx: RecipeContext,
 ): Promise<RecipeResult> {
-  requireRoot(VOID_RECIPE, deps.getuid);
   const source = voidSource(ctx.catalogEntry);
   const sources = await moduleTexts(
-    ["./void.js", "./guestConfig.js", "./ext4Image.js", "./treeFs.js"].map(
-      (m) => new URL(m, import.meta.url),
-    ),
+    [
+      "./void.js",
+      "./guestConfig.js",
+      "./ext4Image.js",
+      "./treeFs.js",
+      "./rootlessTree.js",
+      "../userns.js",
+    ].map((m) => new URL(m, import.meta.url)),
   );
   const hash = cacheKey({
     recipe: VOID_RECIPE,
@@ -118,30 +145,42 @@ async function buildVoidImage(deps: VoidRecipeDeps, source: VoidSource, out: str
   const { runner } = deps;
   const work = path.join(out, "work");
   const tarball = path.join(work, "rootfs.tar");
-  const root = path.join(work, "rootfs");
-  const seed = path.join(work, "work-seed");
-  await mkdir(root, { recursive: true });
+  await mkdir(work, { recursive: true });
+  const tb = await startTreeBuild(runner, deps.buildUser, out);
   try {
     await stages.run("download", `download ${source.url}`, () =>
       download(deps.fetch, source, tarball, (current, total) =>
         stages.info("download", "downloading", { current, ...(total ? { total } : {}) }),
       ),
     );
-    await stages.run("extract", "extract the rootfs tarball", () =>
-      runner.run(["tar", "-x", "-p", "--numeric-owner", "-f", tarball, "-C", root]),
-    );
+    await stages.run("extract", "extract the rootfs tarball in the build namespace", async () => {
+      const readable = await tarballForBuildUser(tb, tarball);
+      await extractIntoTree(tb, readable);
+      await rm(tarball, { force: true });
+    });
     const agentBin = await stages.run("agent", "build the guest agent", () =>
       deps.agent.build(path.join(work, "agent")),
     );
     await stages.run("customize", "configure the guest", async () => {
-      await customizeVoidTree(root, agentBin);
-      await splitWorkSeed(root, seed);
+      await customizeVoidTree(tb.root, agentBin);
+      await splitWorkSeed(tb.root, tb.seed);
+      await handOverTree(tb);
     });
-    await mkfsImageFiles(stages, { root, seed }, out, runner);
+    await makeTreeImages(tb, stages, out);
     return { files: { ...IMAGE_FILES }, artifactVersion: source.version, stages: stages.timings };
   } finally {
-    await removeBuildDir(work);
+    await rm(work, { recursive: true, force: true });
+    await endTreeBuild(tb);
   }
+}
+
+/** The tarball where the build user can read it: banger-vmm cannot enter root's cache, so it gets a copy. */
+async function tarballForBuildUser(tb: TreeBuild, tarball: string): Promise<string> {
+  if (tb.user.kind === "self") return tarball;
+  const copy = path.join(tb.scratch, "rootfs.tar");
+  await copyFile(tarball, copy);
+  await chown(copy, tb.user.uid, tb.user.gid);
+  return copy;
 }
 
 /** Stream URL into FILE, checking the sha256 when known. */
