@@ -2,6 +2,7 @@
 import type { HealthReport, ListeningPort, VmStats } from "./agent.js";
 import type { CatalogEntryView, KernelView, PullParams } from "./catalog.js";
 import type { DoctorReport } from "./doctor.js";
+import type { CallInput, CpInParams, CpOutParams, CpResult } from "./files.js";
 import type {
   ImageRegisterParams,
   ImageView,
@@ -66,7 +67,12 @@ export interface VmExecParams {
   /** Working directory in the guest (default /root). */
   cwd?: string;
   env?: Record<string, string>;
+  /** Kill the command after this long; the result is then exit code 124 with timedOut. */
   timeoutMs?: number;
+  /** The caller streams stdin with call.input (data, eof); without it stdin is closed at once. */
+  stdin?: boolean;
+  /** Run on a pty of this size in the guest (stdout carries all output). */
+  pty?: { rows: number; cols: number };
 }
 
 export interface Methods {
@@ -100,7 +106,13 @@ export interface Methods {
   "kernel.available": { params: Record<string, never>; result: { entries: CatalogEntryView[] } };
   "vm.health": { params: VmRefParams; result: HealthReport };
   /** Streams exec-output events; the result carries the exit code. */
-  "vm.exec": { params: VmExecParams; result: { exitCode: number } };
+  "vm.exec": { params: VmExecParams; result: { exitCode: number; timedOut?: boolean } };
+  /** Input into a call in flight on this connection (exec stdin/signals/resize, cp entries/credit). */
+  "call.input": { params: CallInput; result: null };
+  /** Copy into the guest: the client sends entries and data with call.input. */
+  "vm.cpIn": { params: CpInParams; result: CpResult };
+  /** Copy out of the guest: file-entry / file-data events, paced by the client's credit. */
+  "vm.cpOut": { params: CpOutParams; result: CpResult };
   "vm.ports": { params: VmRefParams; result: { ports: ListeningPort[] } };
   "vm.stats": { params: { name?: string }; result: { stats: VmStats[] } };
   /** Streams change events until the caller disconnects. */

@@ -6,6 +6,7 @@
  * requests may be in flight on one connection.
  */
 import type { ErrorPayload } from "../errors/index.js";
+import type { FileDataEvent, FileEntryEvent, FileWarningEvent } from "./files.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -56,7 +57,14 @@ export interface ChangeEvent {
   name: string;
 }
 
-export type RpcEvent = ProgressEvent | LogEvent | ExecOutputEvent | ChangeEvent;
+export type RpcEvent =
+  | ProgressEvent
+  | LogEvent
+  | ExecOutputEvent
+  | ChangeEvent
+  | FileEntryEvent
+  | FileDataEvent
+  | FileWarningEvent;
 
 export type RpcResponse =
   | { id: number; type: "event"; event: RpcEvent }

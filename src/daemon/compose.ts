@@ -33,6 +33,7 @@ import { catalogHandlers } from "./catalogHandlers.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
 import { guestHandlers } from "./guestHandlers.js";
+import { streamHandlers } from "./streamHandlers.js";
 import { vmHandlers } from "./handlers.js";
 
 const CRASH_POLL_MS = 500;
@@ -139,6 +140,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
 
   const handlers = vmHandlers(vms, images, guest);
   for (const [k, v] of guestHandlers(guest)) handlers.set(k, v);
+  for (const [k, v] of streamHandlers(guest)) handlers.set(k, v);
   for (const [k, v] of catalogHandlers(pulls, kernels, images)) handlers.set(k, v);
   handlers.set("events.watch", (_p, ctx) => watch(bus, ctx));
   return {

@@ -1,4 +1,5 @@
 import net from "node:net";
+import type { Duplex } from "node:stream";
 import type { MethodName, ParamsOf, ResultOf } from "../api/methods.js";
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type RpcEvent, type RpcResponse } from "../api/protocol.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
@@ -8,6 +9,8 @@ export interface CallOptions {
   onEvent?: (e: RpcEvent) => void;
   /** Give up after this long (default: no limit; long operations stream events). */
   timeoutMs?: number;
+  /** Told the request id before the request is sent (to address `call.input` to it). */
+  onId?: (id: number) => void;
 }
 
 interface Pending {
@@ -23,7 +26,7 @@ export class RpcClient {
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | null = null;
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(private readonly sock: Duplex) {
     const decoder = new LineDecoder(MAX_MESSAGE_BYTES);
     sock.on("data", (chunk: Buffer) => {
       try {
@@ -43,6 +46,11 @@ export class RpcClient {
     sock.on("error", () => {
       /* reported through close */
     });
+  }
+
+  /** A client over an already open byte stream (the Unix socket, or an ssh bridge's stdio). */
+  static over(stream: Duplex): RpcClient {
+    return new RpcClient(stream);
   }
 
   /** Connect to the daemon socket. Rejects with the errno code in `cause` when nothing listens. */
@@ -94,6 +102,7 @@ export class RpcClient {
         onEvent: opts.onEvent,
         timer,
       });
+      opts.onId?.(id);
       this.sock.write(encode({ v: PROTOCOL_VERSION, id, method, params }));
     });
   }

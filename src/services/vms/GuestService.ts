@@ -6,7 +6,7 @@ import type { Store } from "../../store/Store.js";
 import type { AgentClient, ExecOptions } from "../agent/AgentClient.js";
 import type { ProcessStats } from "../stats/StatsSampler.js";
 
-export type AgentApi = Pick<AgentClient, "ping" | "health" | "ports" | "exec">;
+export type AgentApi = Pick<AgentClient, "ping" | "health" | "ports" | "exec" | "session">;
 
 /** One connection per VM (QEMU's agent channel serves one client at a time). Real: AgentPool. */
 export interface AgentSource {
@@ -86,6 +86,11 @@ export class GuestService {
   async exec(name: string, argv: string[], opts: ExecOptions): Promise<number> {
     if (argv.length === 0) throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "argv: give a command to run");
     return (await this.agent(this.running(name))).exec(argv, opts);
+  }
+
+  /** The guest agent of a running VM (for file transfers). */
+  async agentFor(name: string): Promise<AgentApi> {
+    return this.agent(this.running(name));
   }
 
   async ports(name: string): Promise<ListeningPort[]> {
