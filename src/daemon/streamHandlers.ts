@@ -39,7 +39,11 @@ function ptySize(p: Record<string, unknown>): { rows: number; cols: number } | u
 }
 
 /** Apply one exec input: signal, resize, stdin data, stdin end. */
-async function execInput(i: CallInput, stdin: InputQueue | undefined, control: () => ExecControl | undefined) {
+async function execInput(
+  i: CallInput,
+  stdin: InputQueue | undefined,
+  control: () => ExecControl | undefined,
+) {
   if (i.signal !== undefined) {
     if (!Number.isInteger(i.signal) || i.signal < 1 || i.signal > 64)
       throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `signal must be 1..64, got ${i.signal}`);
@@ -115,7 +119,10 @@ function cpInHandler(guest: GuestService): Handler {
     const started = guest.agentFor(name).then((a) => putFiles(a, dest, baseName));
     ctx.onInput(async (i) => {
       const put = await started;
-      if (i.entry) r.entries++, await put.entry(entryOf(i.entry));
+      if (i.entry) {
+        r.entries++;
+        await put.entry(entryOf(i.entry));
+      }
       if (typeof i.data === "string") {
         const b = Buffer.from(i.data, "base64");
         r.bytes += b.length;

@@ -156,7 +156,10 @@ function inputHandler(inputs: InputTable): Handler {
   return (raw) => {
     const p = raw as Partial<CallInput> | null;
     if (typeof p !== "object" || p === null || typeof p.call !== "number") {
-      throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "call.input: call must be the id of a call in flight");
+      throw new BangerError(
+        ErrorCodes.INVALID_ARGUMENT,
+        "call.input: call must be the id of a call in flight",
+      );
     }
     const entry = inputs.get(p.call);
     if (!entry) {

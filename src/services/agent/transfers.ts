@@ -41,7 +41,9 @@ export function getFiles(agent: TransferAgent, src: string, opts: GetOptions): G
     };
     const onAbort = () => {
       session?.write(encodeKill(session.id, 9));
-      done(() => reject(new BangerError(ErrorCodes.CANCELLED, `copying ${src} out of the guest was cancelled`)));
+      done(() =>
+        reject(new BangerError(ErrorCodes.CANCELLED, `copying ${src} out of the guest was cancelled`)),
+      );
     };
     let line: string;
     try {
@@ -89,14 +91,11 @@ export function putFiles(agent: TransferAgent, dest: string, name: string): PutH
     failed ??= e;
     finished?.(failed);
   };
-  const session = agent.session(
-    (r) => {
-      if (r.kind === "exit" && r.code === 0) finished?.(null);
-      else if (r.kind === "error") fail(agentRefusal(r.message, `copy to ${dest}`));
-      else if (r.kind === "exit") fail(new BangerError(ErrorCodes.COMMAND_FAILED, `copy to ${dest} failed`));
-    },
-    fail,
-  );
+  const session = agent.session((r) => {
+    if (r.kind === "exit" && r.code === 0) finished?.(null);
+    else if (r.kind === "error") fail(agentRefusal(r.message, `copy to ${dest}`));
+    else if (r.kind === "exit") fail(new BangerError(ErrorCodes.COMMAND_FAILED, `copy to ${dest} failed`));
+  }, fail);
   const send = async (lines: string[]) => {
     for (const l of lines) {
       if (failed) throw failed;
