@@ -772,8 +772,8 @@ static void do_put(const char *id, char **t, int nt) {
   snprintf(x->root, sizeof x->root, "%s", name);
 }
 
-/* Walk REL ("" for the copy's root) below the put's parent, never through a symlink:
- * returns an fd of the entry's directory and points *last at its name, or -1. */
+/* Walk REL ("" for the copy's root; cut up in place) below the put's parent, never through
+ * a symlink: returns an fd of the entry's directory and points *last at its name, or -1. */
 static int put_walk(struct xfer *x, char *rel, const char **last) {
   int fd = fcntl(x->parent, F_DUPFD_CLOEXEC, 0);
   const char *name = x->root;
@@ -788,9 +788,8 @@ static int put_walk(struct xfer *x, char *rel, const char **last) {
     int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     close(fd);
     fd = next;
-    name = p;
+    name = p; /* REL is cut at each '/' for good: NAME must stay one component */
     if (!slash) break;
-    *slash = '/';
     p = slash + 1;
   }
   *last = name;
