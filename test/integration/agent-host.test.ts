@@ -210,6 +210,6 @@ describe("the real C agent on the host (--unix)", { skip: noGcc }, () => {
     client = await AgentClient.connect({ driver: "qemu", agentSocket: socketPath });
     assert.equal(await client.ping(), "2");
     assert.equal(agent?.exitCode, null);
-    assert.equal(agentStderr, `banger-agent: version 1 serving on ${socketPath}\n`, "only the start line");
+    assert.equal(agentStderr, `banger-agent: version 2 serving on ${socketPath}\n`, "only the start line");
   });
 });
