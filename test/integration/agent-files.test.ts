@@ -87,12 +87,7 @@ async function put(dest: string, name: string, entries: Array<FileEntry & { data
 }
 
 type PutEntry = FileEntry & { data?: string };
-const ent = (
-  type: FileEntry["type"],
-  p: string,
-  mode: number,
-  extra: Partial<PutEntry> = {},
-): PutEntry => ({
+const ent = (type: FileEntry["type"], p: string, mode: number, extra: Partial<PutEntry> = {}): PutEntry => ({
   type,
   path: p,
   mode,
