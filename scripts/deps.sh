@@ -10,7 +10,7 @@ RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 kmod cpi
   ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
 # server, xfsprogs gives a reflink-capable filesystem to test clones on.
-TEST_APT_PACKAGES=(tmux dnsutils xfsprogs)
+TEST_APT_PACKAGES=(tmux dnsutils xfsprogs openssh-server)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -23,6 +23,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ["config", async () => (await import("./commands/config.js")).registerConfig],
   ["version", async () => (await import("./commands/version.js")).registerVersion],
   ["tui", async () => (await import("./commands/tui.js")).registerTui],
+  ["system", async () => (await import("./commands/system.js")).registerSystem],
 ];
 
 /** The command `argv` runs (its first word), or undefined when it names none (help, version, a typo). */
@@ -53,10 +54,22 @@ export async function buildProgram(
 }
 
 /** Run the CLI; returns the exit code (0 ok, 2 usage/config errors, 1 otherwise). */
-export async function main(argv: string[]): Promise<number> {
+/** `--host URL` / `--host=URL` before the command: taken out of argv, it sets BANGER_HOST. */
+export function takeHostOption(argv: readonly string[]): { argv: string[]; host?: string } {
+  const rest = [...argv];
+  for (let i = 0; i < rest.length && rest[i]!.startsWith("-"); i++) {
+    const a = rest[i]!;
+    if (a === "--host" && i + 1 < rest.length) return { argv: rest.toSpliced(i, 2), host: rest[i + 1]! };
+    if (a.startsWith("--host=")) return { argv: rest.toSpliced(i, 1), host: a.slice(7) };
+  }
+  return { argv: rest };
+}
+
+export async function main(rawArgv: string[]): Promise<number> {
+  const { argv, host } = takeHostOption(rawArgv);
   let ctx: CliContext | undefined;
   const getCtx = () => {
-    ctx ??= new CliContext();
+    ctx ??= new CliContext(host === undefined ? process.env : { ...process.env, BANGER_HOST: host });
     return ctx;
   };
   const asJson = argv.includes("--json");

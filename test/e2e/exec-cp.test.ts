@@ -220,7 +220,11 @@ describe("vm exec and vm cp on a real guest", { skip }, () => {
     await guestSh("mkdir -p /root/pl /tmp/elsewhere && ln -s /tmp/elsewhere /root/pl/sub");
     const r2 = await t.cli(["vm", "cp", pl, "box:/root/"]);
     assert.equal(r2.code, 1);
-    assert.match(r2.stderr, /cannot write pl\/sub: File exists/, "the planted link is not a directory: refused");
+    assert.match(
+      r2.stderr,
+      /cannot write pl\/sub: File exists/,
+      "the planted link is not a directory: refused",
+    );
     assert.equal(
       await guestSh("ls -A /tmp/elsewhere; echo end"),
       "end\n",

@@ -7,7 +7,7 @@ import { resolveSpec } from "../defaults.js";
 import { stillRunningReminder } from "../reminder.js";
 import { paint } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
-import { runSsh } from "../ssh.js";
+import { remoteVmSsh, runSsh } from "../ssh.js";
 import { type CreateOpts, createOptions } from "./vmOptions.js";
 
 interface RunOpts extends CreateOpts {
@@ -75,8 +75,10 @@ export function registerRun(vm: Command, ctx: () => CliContext, defaults: Defaul
       let code = 1;
       try {
         await waitReady(c, v, o.wait);
-        const info = await client.call("vm.sshInfo", { name: v.name });
-        code = await runSsh(info, command);
+        const remote = c.remote();
+        code = remote
+          ? await remoteVmSsh(remote, v.name, command, c.env)
+          : await runSsh(await client.call("vm.sshInfo", { name: v.name }), command);
       } finally {
         if (o.rm) {
           await client
