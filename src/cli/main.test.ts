@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CliContext } from "./context.js";
-import { buildProgram, commandOf } from "./main.js";
+import { buildProgram, commandOf, takeHostOption } from "./main.js";
 
 const noCtx = (): CliContext => {
   throw new Error("no context in this test");
@@ -26,8 +26,21 @@ describe("CLI command table", () => {
     const all = await buildProgram(noCtx);
     assert.deepEqual(
       all.commands.map((c) => c.name()),
-      ["vm", "image", "kernel", "ssh-config", "daemon", "doctor", "config", "version", "tui"],
+      ["vm", "image", "kernel", "ssh-config", "daemon", "doctor", "config", "version", "tui", "system"],
     );
     assert.ok(one.commands[0]?.commands.some((c) => c.name() === "list"));
+  });
+});
+
+describe("--host", () => {
+  it("is taken out of argv before the command, in both spellings", () => {
+    assert.deepEqual(takeHostOption(["--host", "ssh://a", "vm", "list"]), {
+      argv: ["vm", "list"],
+      host: "ssh://a",
+    });
+    assert.deepEqual(takeHostOption(["--host=ssh://b", "vm", "ls"]), { argv: ["vm", "ls"], host: "ssh://b" });
+    assert.deepEqual(takeHostOption(["vm", "exec", "x", "--", "--host", "y"]), {
+      argv: ["vm", "exec", "x", "--", "--host", "y"],
+    });
   });
 });

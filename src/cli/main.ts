@@ -41,6 +41,7 @@ export async function buildProgram(
   const program = new Command("banger")
     .description("fresh, isolated microVMs for development, in one command")
     .version(`${buildInfo().version} (build ${buildInfo().buildId})`, "-V, --version")
+    .option("--host <ssh-url>", "work with the banger of another machine through ssh (or set BANGER_HOST)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   const wanted = COMMANDS.filter(([name]) => only === undefined || name === only);
