@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { SshInfo } from "../api/vms.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
-import { type SshTarget, sshArgv as remoteSshArgv } from "../rpc/sshTransport.js";
+import { sshArgv as remoteSshArgv, type SshTarget } from "../rpc/sshTransport.js";
 import { shellQuote } from "../util/shellQuote.js";
 
 /**

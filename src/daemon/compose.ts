@@ -33,8 +33,8 @@ import { catalogHandlers } from "./catalogHandlers.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
 import { guestHandlers } from "./guestHandlers.js";
-import { streamHandlers } from "./streamHandlers.js";
 import { vmHandlers } from "./handlers.js";
+import { streamHandlers } from "./streamHandlers.js";
 
 const CRASH_POLL_MS = 500;
 const LOG_CAP_MS = 30_000;

@@ -1,5 +1,6 @@
 import { chmodSync } from "node:fs";
 import net from "node:net";
+import type { CallInput } from "../api/files.js";
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
@@ -7,7 +8,6 @@ import {
   type RpcRequest,
   type RpcResponse,
 } from "../api/protocol.js";
-import type { CallInput } from "../api/files.js";
 import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
 import { encode, LineDecoder } from "./framing.js";
 

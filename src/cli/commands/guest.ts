@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import type { VmStats } from "../../api/agent.js";
 import type { CliContext } from "../context.js";
-import { registerCp } from "./cp.js";
-import { registerExec } from "./exec.js";
 import { formatUptime, json, type Out, paint, table } from "../render/output.js";
 import { humanBytes } from "../render/vm.js";
+import { registerCp } from "./cp.js";
+import { registerExec } from "./exec.js";
 
 function statsRows(stats: VmStats[]): string[][] {
   return stats.map((s) => {
