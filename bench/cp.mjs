@@ -89,30 +89,33 @@ try {
   closeSync(fd);
   const want = createHash("sha256").update(readFileSync(file)).digest("hex");
 
+  const daemonPid = Number(readFileSync(path.join(env.XDG_RUNTIME_DIR, "banger", "bangerd.pid"), "utf8"));
+  const hwm = () =>
+    Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemonPid}/status`, "utf8"))?.[1]) * 1024;
+  const before = hwm();
   const cpIn = run(["vm", "cp", file, "bench:/root/agent.bin"]);
   const cpOut = run(["vm", "cp", "bench:/root/agent.bin", path.join(dir, "agent.out")]);
-  const sshIn = run(["vm", "ssh", "bench", "--", "sh", "-c", "cat > /root/ssh.bin"], {
-    input: readFileSync(file),
-  });
-  const sshOut = run(["vm", "ssh", "bench", "--", "cat", "/root/ssh.bin"], { maxBuffer: SIZE + MiB });
+  const after = hwm();
   const got = createHash("sha256")
     .update(readFileSync(path.join(dir, "agent.out")))
     .digest("hex");
   if (got !== want || statSync(path.join(dir, "agent.out")).size !== SIZE)
     throw new Error("vm cp round trip differs");
-  const daemonPid = Number(readFileSync(path.join(env.XDG_RUNTIME_DIR, "banger", "bangerd.pid"), "utf8"));
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemonPid}/status`, "utf8"))?.[1];
-  console.log(`vm cp vs ssh cat (scp's byte stream), ${mib(SIZE)}, QEMU ${process.env.BENCH_NOTE ?? ""}`);
+  const withSsh = process.env.BENCH_CP_SSH !== "0";
+  const sshIn = withSsh
+    ? run(["vm", "ssh", "bench", "--", "sh", "-c", "cat > /root/ssh.bin"], { input: readFileSync(file) })
+    : null;
+  const sshOut = withSsh
+    ? run(["vm", "ssh", "bench", "--", "cat", "/root/ssh.bin"], { maxBuffer: SIZE + MiB })
+    : null;
+  const ssh = (r) => (r ? `${mibps(r.s)} MiB/s (${r.s.toFixed(1)} s)` : "not run (BENCH_CP_SSH=0)");
+  console.log(`vm cp vs ssh cat (scp's byte stream), ${mib(SIZE)}, QEMU`);
+  console.log(`  into the guest:  vm cp ${mibps(cpIn.s)} MiB/s (${cpIn.s.toFixed(1)} s) | ssh ${ssh(sshIn)}`);
   console.log(
-    `  into the guest:  vm cp ${mibps(cpIn.s)} MiB/s (${cpIn.s.toFixed(1)} s) | ssh ${mibps(sshIn.s)} MiB/s (${sshIn.s.toFixed(1)} s)`,
+    `  out of it:       vm cp ${mibps(cpOut.s)} MiB/s (${cpOut.s.toFixed(1)} s) | ssh ${ssh(sshOut)}`,
   );
-  console.log(
-    `  out of it:       vm cp ${mibps(cpOut.s)} MiB/s (${cpOut.s.toFixed(1)} s) | ssh ${mibps(sshOut.s)} MiB/s (${sshOut.s.toFixed(1)} s)`,
-  );
-  console.log(
-    `  peak RSS of the CLI: vm cp in ${mib(cpIn.rss)}, out ${mib(cpOut.rss)}; daemon peak since start ${mib(Number(hwm) * 1024)}`,
-  );
-  console.log("  (the ssh-out CLI buffers its stdout in this benchmark process, not in banger)");
+  console.log(`  peak RSS of the CLI: vm cp in ${mib(cpIn.rss)}, out ${mib(cpOut.rss)}`);
+  console.log(`  daemon peak RSS: ${mib(before)} before the copies, ${mib(after)} after both`);
 } finally {
   spawnSync("ip", ["netns", "exec", ns, process.execPath, banger, "vm", "delete", "--force", "bench"], {
     env,
