@@ -23,6 +23,8 @@ execFileSync("ip", ["netns", "add", ns]);
 execFileSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
 const box = benchSandbox("bgbench-cp-");
 const { dir, env } = box;
+// e.g. --max-old-space-size=32: the CLI and the daemon it starts run with a capped heap (a flat-memory check)
+if (process.env.BENCH_CP_NODE_OPTIONS) env.NODE_OPTIONS = process.env.BENCH_CP_NODE_OPTIONS;
 
 function run(args, opts = {}) {
   const argv = [
