@@ -13,8 +13,8 @@ RUNTIME_APT_PACKAGES=(qemu-system-x86 e2fsprogs openssh-client iproute2 nftables
   ca-certificates gcc libc6-dev mmdebstrap debian-archive-keyring sudo acl uidmap)
 # Extra packages the test suites use: tmux drives the TUI, dig queries the DNS
 # server, xfsprogs gives a reflink-capable filesystem to test clones on, ping probes
-# guest-to-guest isolation in the firewall tests.
-TEST_APT_PACKAGES=(tmux dnsutils xfsprogs iputils-ping)
+# guest-to-guest isolation in the firewall tests, sshd serves the remote-host e2e test.
+TEST_APT_PACKAGES=(tmux dnsutils xfsprogs iputils-ping openssh-server)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

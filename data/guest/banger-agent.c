@@ -8,7 +8,15 @@
  *   ID health                                 ID health JSON
  *   ID ports                                  ID ports JSON
  *   ID exec CWD NENV ENV... ARG0 ARG...       ID out DATA / ID err DATA / ID exit CODE
+ *   ID exec-pty ROWS COLS CWD NENV ENV... ARG0 ARG...   (v2: same, on a pty; all output is out)
  *   ID stdin DATA | ID stdin-eof | ID kill N  (nothing, or ID error MSG)
+ *   ID resize ROWS COLS                       (v2: the pty's window size)
+ *   ID get PATH                               (v2) ID fent T MODE SEC NSEC SIZE REL [TARGET],
+ *                                             ID fdata DATA..., ID err MSG (skipped), ID exit 0|1
+ *   ID credit N                               (v2) the host took N more bytes of a get's fdata
+ *   ID put DEST NAME                          (v2) then ID pent T MODE SEC NSEC REL [TARGET],
+ *   ID pdata DATA, ID pend                    ID exit 0 after pend, or ID error MSG
+ *   (T: f file, d directory, l symlink; MODE octal; REL and TARGET text fields, REL "-" the root)
  *   malformed or failed request               ID error MSG   (0 error MSG without an id)
  *
  * Channel: the virtio-serial port banger.agent (QEMU), else AF_VSOCK port 1024
@@ -33,10 +41,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 
-#define AGENT_VERSION "1"
+#define AGENT_VERSION "2"
 #define PORT_NAME "banger.agent"
 #define VSOCK_PORT 1024
 #define STR_(x) #x
@@ -54,6 +64,13 @@
 
 extern char **environ;
 
+struct xfer;
+static struct xfer *find_xfer(const char *id);
+static void xfer_free(struct xfer *x);
+static int xfer_verb(const char *id, const char *verb, char **t, int nt);
+static void xfer_pump(void);
+static int xfer_busy(void);
+
 struct buf { char *p; size_t off, len, cap; };
 
 struct kid {
@@ -61,7 +78,7 @@ struct kid {
   pid_t pid;            /* 0: free slot */
   int in, out, err;     /* -1 once closed */
   struct buf inq;       /* stdin not yet written */
-  int in_eof, reaped, code, orphan;
+  int in_eof, reaped, code, orphan, pty;
   long long deadline;
 };
 
@@ -354,12 +371,22 @@ static void kill_group(struct kid *k, int sig) {
 }
 
 /* In the child: own process group, stdio on the pipes, then exec; errors go to errfd. */
-static void child_exec(int in, int out, int err, int errfd, const char *cwd, char **argv, char **envp) {
+static void child_exec(int in, int out, int err, int errfd, const char *cwd, char **argv, char **envp,
+                       const char *tty) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   signal(SIGPIPE, SIG_DFL);
-  setpgid(0, 0);
+  if (!tty) setpgid(0, 0);
+  if (tty) { /* a new session whose controlling terminal is the pty */
+    setsid();
+    in = out = err = open(tty, O_RDWR);
+    if (in < 0 || ioctl(in, TIOCSCTTY, 0) < 0) {
+      int e[2] = { 0, errno };
+      if (write(errfd, e, sizeof e) < 0) { /* EOF tells the parent */ }
+      _exit(127);
+    }
+  }
   dup2(in, 0);
   dup2(out, 1);
   dup2(err, 2);
@@ -393,7 +420,7 @@ static int spawn(struct kid *k, const char *cwd, char **argv, char **envp, int *
     }
   }
   pid_t pid = fork();
-  if (pid == 0) child_exec(p[0][0], p[1][1], p[2][1], p[3][1], cwd, argv, envp);
+  if (pid == 0) child_exec(p[0][0], p[1][1], p[2][1], p[3][1], cwd, argv, envp, NULL);
   int saved = errno;
   close(p[0][0]), close(p[1][1]), close(p[2][1]), close(p[3][1]);
   if (pid > 0) setpgid(pid, pid);
@@ -408,6 +435,48 @@ static int spawn(struct kid *k, const char *cwd, char **argv, char **envp, int *
   k->pid = pid;
   k->in = p[0][1], k->out = p[1][0], k->err = p[2][0];
   set_nonblock(k->in), set_nonblock(k->out), set_nonblock(k->err);
+  return 0;
+}
+
+/* Fork and exec on a new pty (stdin, stdout and stderr are its slave); same contract as spawn. */
+static int spawn_pty(struct kid *k, const char *cwd, char **argv, char **envp, struct winsize *ws, int *stage) {
+  int e[2] = { 0, 0 }, ep[2];
+  char tty[64];
+  *stage = 0;
+  int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) return errno;
+  if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, tty, sizeof tty) != 0 || pipe2(ep, O_CLOEXEC) < 0) {
+    int saved = errno;
+    close(m);
+    return saved;
+  }
+  ioctl(m, TIOCSWINSZ, ws);
+  pid_t pid = fork();
+  if (pid == 0) child_exec(-1, -1, -1, ep[1], cwd, argv, envp, tty);
+  int saved = errno;
+  close(ep[1]);
+  ssize_t n = pid > 0 ? read(ep[0], e, sizeof e) : 0;
+  close(ep[0]);
+  if (pid < 0 || n == (ssize_t)sizeof e) {
+    close(m);
+    if (pid > 0) waitpid(pid, NULL, 0);
+    *stage = pid < 0 ? 0 : e[0];
+    return pid < 0 ? saved : e[1];
+  }
+  k->pid = pid;
+  k->pty = 1;
+  k->out = m;
+  k->in = fcntl(m, F_DUPFD_CLOEXEC, 0);
+  k->err = -1;
+  set_nonblock(m);
+  return 0;
+}
+
+static int parse_winsize(const char *r, const char *c, struct winsize *ws) {
+  char *e1, *e2;
+  long rows = strtol(r, &e1, 10), cols = strtol(c, &e2, 10);
+  if (*e1 || *e2 || rows < 1 || rows > 4096 || cols < 1 || cols > 4096) return -1;
+  *ws = (struct winsize){ .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
   return 0;
 }
 
@@ -430,7 +499,7 @@ static int build_env(char **envp, char **user, int nuser) {
   return n;
 }
 
-static void do_exec(const char *id, char **t, int nt) {
+static void do_exec(const char *id, char **t, int nt, struct winsize *ws) {
   static char *envp[MAX_ENV + 16];
   char *cwd = t[0], *end;
   long nenv = nt >= 2 ? strtol(t[1], &end, 10) : -1;
@@ -445,7 +514,7 @@ static void do_exec(const char *id, char **t, int nt) {
   if (!*cwd) cwd = "/root";
   if (build_env(envp, t + 2, (int)nenv) < 0) FAIL(id, "exec: env entries are KEY=VALUE");
   char **argv = t + 2 + nenv;
-  int stage, e = spawn(k, cwd, argv, envp, &stage);
+  int stage, e = ws ? spawn_pty(k, cwd, argv, envp, ws, &stage) : spawn(k, cwd, argv, envp, &stage);
   if (e) {
     const char *what = stage == 1 ? "cannot enter" : stage == 2 ? "cannot run" : "cannot start";
     FAIL(id, "%s %s: %s", what, stage == 1 ? cwd : argv[0], strerror(e));
@@ -477,6 +546,22 @@ static void do_kill(const char *id, char **t, int nt) {
   long sig = nt == 1 ? strtol(t[0], &end, 10) : -1;
   if (sig < 1 || sig > 64 || *end) FAIL(id, "malformed kill request");
   if (k) kill_group(k, (int)sig);
+  else if (find_xfer(id)) xfer_free(find_xfer(id));
+}
+
+#include "banger-agent-files.c" /* get, credit, put, pent, pdata, pend */
+
+static void do_exec_pty(const char *id, char **t, int nt) {
+  struct winsize ws;
+  if (nt < 2 || parse_winsize(t[0], t[1], &ws) < 0) FAIL(id, "malformed exec-pty request");
+  do_exec(id, t + 2, nt - 2, &ws);
+}
+
+static void do_resize(const char *id, char **t, int nt) {
+  struct kid *k = find_kid(id);
+  struct winsize ws;
+  if (nt != 2 || parse_winsize(t[0], t[1], &ws) < 0) FAIL(id, "malformed resize request");
+  if (k && k->pty && k->out >= 0) ioctl(k->out, TIOCSWINSZ, &ws);
 }
 
 static int valid_id(const char *s) {
@@ -503,7 +588,10 @@ static void handle_line(char *line) {
   if (strcmp(verb, "ping") == 0 && nt == 2) reply(id, "pong", AGENT_VERSION);
   else if (strcmp(verb, "health") == 0 && nt == 2) do_health(id);
   else if (strcmp(verb, "ports") == 0 && nt == 2) do_ports(id);
-  else if (strcmp(verb, "exec") == 0) do_exec(id, t + 2, nt - 2);
+  else if (strcmp(verb, "exec") == 0) do_exec(id, t + 2, nt - 2, NULL);
+  else if (strcmp(verb, "exec-pty") == 0) do_exec_pty(id, t + 2, nt - 2);
+  else if (strcmp(verb, "resize") == 0) do_resize(id, t + 2, nt - 2);
+  else if (xfer_verb(id, verb, t + 2, nt - 2)) { /* get, put, pent, pdata, pend, credit */ }
   else if (strcmp(verb, "stdin") == 0) do_stdin(id, t + 2, nt - 2, 0);
   else if (strcmp(verb, "stdin-eof") == 0 && nt == 2) do_stdin(id, NULL, 0, 1);
   else if (strcmp(verb, "kill") == 0) do_kill(id, t + 2, nt - 2);
@@ -513,6 +601,8 @@ static void handle_line(char *line) {
 /* ---- channel ---- */
 
 static void session_end(void) {
+  for (int i = 0; i < MAX_XFERS; i++)
+    if (xfers[i].active) xfer_free(&xfers[i]);
   for (int i = 0; i < MAX_KIDS; i++) {
     struct kid *k = &g.kids[i];
     if (!k->pid || k->orphan) continue;
@@ -741,6 +831,7 @@ static int add_fd(struct pollfd *pf, int *map, int n, int fd, short ev, int what
 }
 
 static int poll_timeout(void) {
+  if (g.chan >= 0 && xfer_busy()) return 0;
   long long t = g.chan >= 0 ? -1 : g.mode == M_DEVICE ? 100 : g.auto_mode ? 1000 : -1, now = now_ms();
   for (int i = 0; i < MAX_KIDS; i++) {
     struct kid *k = &g.kids[i];
@@ -801,6 +892,7 @@ static void loop(void) {
     }
     for (int i = 0; i < n; i++) dispatch(&pf[i], map[i]);
     for (int i = 0; i < MAX_KIDS; i++) kid_finish(&g.kids[i]);
+    if (g.chan >= 0) xfer_pump();
     recheck_port();
   }
 }

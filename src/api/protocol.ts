@@ -7,6 +7,7 @@
  */
 import type { ErrorPayload } from "../errors/index.js";
 import type { VmState } from "../model/vm.js";
+import type { FileDataEvent, FileEntryEvent, FileWarningEvent } from "./files.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -59,7 +60,14 @@ export interface ChangeEvent {
   state?: VmState;
 }
 
-export type RpcEvent = ProgressEvent | LogEvent | ExecOutputEvent | ChangeEvent;
+export type RpcEvent =
+  | ProgressEvent
+  | LogEvent
+  | ExecOutputEvent
+  | ChangeEvent
+  | FileEntryEvent
+  | FileDataEvent
+  | FileWarningEvent;
 
 export type RpcResponse =
   | { id: number; type: "event"; event: RpcEvent }

@@ -235,6 +235,24 @@ function newerNotice(ping: PingResult, mine: BuildInfo, rel: DaemonRelation): st
 }
 
 /**
+ * The one transport choice: with BANGER_HOST=ssh://... the daemon of that
+ * host through an ssh stdio bridge (`banger system dial-stdio` there);
+ * otherwise this user's local daemon over its Unix socket, started or
+ * replaced as needed.
+ */
+export async function connectDaemon(
+  paths: Paths,
+  env: NodeJS.ProcessEnv = process.env,
+  notify: (line: string) => void = () => {},
+): Promise<Connected> {
+  if (env.BANGER_HOST) {
+    const { dialSsh, parseHost } = await import("../rpc/sshTransport.js");
+    return { ...(await dialSsh(parseHost(env.BANGER_HOST), env)), started: false };
+  }
+  return ensureDaemon(paths, env, notify);
+}
+
+/**
  * For long-lived clients (the TUI) reconnecting after a daemon restart: start
  * a daemon when none runs, but never replace a running one of another build —
  * that one is newer than this process; the caller should be restarted instead.

@@ -44,6 +44,7 @@ export async function resolveSpec(
   c: CliContext,
   o: SpecFlags,
 ): Promise<{ params: VmCreateParams; line: string }> {
+  if (c.remote()) return remoteSpec(c, o);
   const d = await loadDefaults(c);
   const vcpu = o.vcpu ?? d.vcpu.value;
   const memoryMib = o.memory !== undefined ? o.memory / MiB : d.memoryMib.value;
@@ -60,4 +61,22 @@ export async function resolveSpec(
     },
     line: `${vcpu} vcpu · ${memoryMib} MiB · ${formatDiskSize(diskSizeBytes)} disk · image ${o.image ?? d.image.value}`,
   };
+}
+
+/** With a remote daemon its host's config holds the defaults: send only the flags given. */
+function remoteSpec(c: CliContext, o: SpecFlags): { params: VmCreateParams; line: string } {
+  const params: VmCreateParams = {
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    ...(o.image !== undefined ? { image: o.image } : {}),
+    ...(o.vcpu !== undefined ? { vcpu: o.vcpu } : {}),
+    ...(o.memory !== undefined ? { memoryMib: o.memory / MiB } : {}),
+    ...(o.diskSize !== undefined ? { diskSizeBytes: o.diskSize } : {}),
+  };
+  const given = [
+    o.vcpu !== undefined ? `${o.vcpu} vcpu` : "",
+    o.memory !== undefined ? `${o.memory / MiB} MiB` : "",
+    o.diskSize !== undefined ? `${formatDiskSize(o.diskSize)} disk` : "",
+    o.image !== undefined ? `image ${o.image}` : "",
+  ].filter(Boolean);
+  return { params, line: `${[...given, `the rest from ${c.env.BANGER_HOST}'s defaults`].join(" · ")}` };
 }

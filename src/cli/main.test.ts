@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { CliContext } from "./context.js";
-import { buildProgram, commandOf } from "./main.js";
+import { buildProgram, commandOf, takeHostOption } from "./main.js";
 
 const noCtx = (): CliContext => {
   throw new Error("no context in this test");
@@ -41,6 +41,7 @@ describe("CLI command table", () => {
         "sudoers",
         "events",
         "mcp",
+        "system",
       ],
     );
     assert.ok(one.commands[0]?.commands.some((c) => c.name() === "list"));
@@ -63,5 +64,18 @@ registerHooks({ resolve(s, c, next) { const r = next(s, c); if (/node_modules[/]
       return r.stdout.trim();
     };
     for (const c of ["vm", "events", "mcp", "image"]) assert.equal(loads(c), "ok", `registering ${c}`);
+  });
+});
+
+describe("--host", () => {
+  it("is taken out of argv before the command, in both spellings", () => {
+    assert.deepEqual(takeHostOption(["--host", "ssh://a", "vm", "list"]), {
+      argv: ["vm", "list"],
+      host: "ssh://a",
+    });
+    assert.deepEqual(takeHostOption(["--host=ssh://b", "vm", "ls"]), { argv: ["vm", "ls"], host: "ssh://b" });
+    assert.deepEqual(takeHostOption(["vm", "exec", "x", "--", "--host", "y"]), {
+      argv: ["vm", "exec", "x", "--", "--host", "y"],
+    });
   });
 });

@@ -27,6 +27,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ["sudoers", async () => (await import("./commands/sudoers.js")).registerSudoers],
   ["events", async () => (await import("./commands/events.js")).registerEvents],
   ["mcp", async () => (await import("./commands/mcp.js")).registerMcp],
+  ["system", async () => (await import("./commands/system.js")).registerSystem],
 ];
 
 /** The command `argv` runs (its first word), or undefined when it names none (help, version, a typo). */
@@ -44,6 +45,7 @@ export async function buildProgram(
   const program = new Command("banger")
     .description("fresh, isolated microVMs for development, in one command")
     .version(`${buildInfo().version} (build ${buildInfo().buildId})`, "-V, --version")
+    .option("--host <ssh-url>", "work with the banger of another machine through ssh (or set BANGER_HOST)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   const wanted = COMMANDS.filter(([name]) => only === undefined || name === only);
@@ -57,10 +59,22 @@ export async function buildProgram(
 }
 
 /** Run the CLI; returns the exit code (0 ok, 2 usage/config errors, 1 otherwise). */
-export async function main(argv: string[]): Promise<number> {
+/** `--host URL` / `--host=URL` before the command: taken out of argv, it sets BANGER_HOST. */
+export function takeHostOption(argv: readonly string[]): { argv: string[]; host?: string } {
+  const rest = [...argv];
+  for (let i = 0; i < rest.length && rest[i]!.startsWith("-"); i++) {
+    const a = rest[i]!;
+    if (a === "--host" && i + 1 < rest.length) return { argv: rest.toSpliced(i, 2), host: rest[i + 1]! };
+    if (a.startsWith("--host=")) return { argv: rest.toSpliced(i, 1), host: a.slice(7) };
+  }
+  return { argv: rest };
+}
+
+export async function main(rawArgv: string[]): Promise<number> {
+  const { argv, host } = takeHostOption(rawArgv);
   let ctx: CliContext | undefined;
   const getCtx = () => {
-    ctx ??= new CliContext();
+    ctx ??= new CliContext(host === undefined ? process.env : { ...process.env, BANGER_HOST: host });
     return ctx;
   };
   const asJson = argv.includes("--json");

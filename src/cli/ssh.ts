@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { SshInfo } from "../api/vms.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
+import { sshArgv as remoteSshArgv, type SshTarget } from "../rpc/sshTransport.js";
 import { shellQuote } from "../util/shellQuote.js";
 
 /**
@@ -51,6 +52,35 @@ export function runSsh(info: SshInfo, command: string[]): Promise<number> {
     );
     child.on("close", (code, sig) => resolve(code ?? (sig ? 128 : 1)));
   });
+}
+
+/** Run banger on a remote host over ssh with the terminal handed over (vm ssh / vm run shells). */
+export function runRemoteBanger(target: SshTarget, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const argv = remoteSshArgv(target, args, {
+    tty: !!process.stdin.isTTY,
+    ...(env.BANGER_REMOTE_BIN ? { remoteBin: env.BANGER_REMOTE_BIN } : {}),
+  });
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(env.BANGER_SSH ?? "ssh", argv, { stdio: "inherit", env });
+    child.on("error", (e) =>
+      reject(
+        new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot run ssh: ${e.message}`, {
+          hint: "sudo apt-get install openssh-client",
+        }),
+      ),
+    );
+    child.on("close", (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+  });
+}
+
+/** `vm ssh NAME [-- CMD]` on the remote host: the remote's managed key never leaves it. */
+export function remoteVmSsh(
+  target: SshTarget,
+  name: string,
+  command: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  return runRemoteBanger(target, ["vm", "ssh", name, ...(command.length ? ["--", ...command] : [])], env);
 }
 
 /** Run a command over ssh with its output collected (for --json); no TTY, no stdin. */

@@ -42,6 +42,7 @@ import { RealDriverProvider } from "./drivers.js";
 import { egressHandlers } from "./egressHandlers.js";
 import { guestHandlers } from "./guestHandlers.js";
 import { vmHandlers } from "./handlers.js";
+import { streamHandlers } from "./streamHandlers.js";
 import { tapOwner, vmmIdentity } from "./vmmIdentity.js";
 
 const CRASH_POLL_MS = 500;
@@ -173,6 +174,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
 
   const handlers = vmHandlers(vms, images, guest);
   for (const [k, v] of guestHandlers(guest)) handlers.set(k, v);
+  for (const [k, v] of streamHandlers(guest)) handlers.set(k, v);
   for (const [k, v] of catalogHandlers(pulls, kernels, images)) handlers.set(k, v);
   for (const [k, v] of egressHandlers(egress)) handlers.set(k, v);
   handlers.set("events.watch", (_p, ctx) => watch(bus, ctx));

@@ -9,19 +9,5 @@ export function guestHandlers(guest: GuestService): Map<string, Handler> {
   on(h, "vm.waitReady", (p, ctx) => guest.waitReady(p.name, p.timeoutMs ?? 120_000, ctx.signal));
   on(h, "vm.ports", async (p) => ({ ports: await guest.ports(p.name) }));
   on(h, "vm.stats", (p) => ({ stats: guest.stats(p.name) }));
-  on(h, "vm.exec", async (p, ctx) => {
-    const { timeoutMs, cwd, env, stdin } = p;
-    const timer = timeoutMs ? AbortSignal.timeout(timeoutMs) : null;
-    const signal = timer ? AbortSignal.any([ctx.signal, timer]) : ctx.signal;
-    const exitCode = await guest.exec(p.name, p.argv, {
-      ...(cwd ? { cwd } : {}),
-      ...(env ? { env } : {}),
-      ...(stdin ? { stdin: Buffer.from(stdin, "base64") } : {}),
-      signal,
-      onStdout: (b) => ctx.emit({ kind: "exec-output", stream: "stdout", data: b.toString("base64") }),
-      onStderr: (b) => ctx.emit({ kind: "exec-output", stream: "stderr", data: b.toString("base64") }),
-    });
-    return timer?.aborted ? { exitCode, timedOut: true } : { exitCode };
-  });
   return h;
 }

@@ -9,6 +9,8 @@ export interface CallOptions {
   onEvent?: (e: RpcEvent) => void;
   /** Give up after this long (default: no limit; long operations stream events). */
   timeoutMs?: number;
+  /** Told the request id before the request is sent (to address `call.input` to it). */
+  onId?: (id: number) => void;
 }
 
 interface Pending {
@@ -100,6 +102,7 @@ export class RpcClient {
         onEvent: opts.onEvent,
         timer,
       });
+      opts.onId?.(id);
       this.sock.write(encode({ v: PROTOCOL_VERSION, id, method, params }));
     });
   }

@@ -1,5 +1,6 @@
 import { chmodSync } from "node:fs";
 import net from "node:net";
+import type { CallInput } from "../api/files.js";
 import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
@@ -15,7 +16,17 @@ export interface HandlerContext {
   emit(event: RpcEvent): void;
   /** Aborted when the caller disconnects. */
   signal: AbortSignal;
+  /**
+   * Receive the caller's `call.input` requests for this call, one at a time
+   * in the order sent; each is answered when the listener's promise settles.
+   */
+  onInput(listener: InputListener): void;
 }
+
+export type InputListener = (input: CallInput) => Promise<void> | void;
+
+/** A connection's calls that take input, by request id, each with the tail of its input chain. */
+type InputTable = Map<number, { listener: InputListener; tail: Promise<unknown> }>;
 
 export type Handler = (params: unknown, ctx: HandlerContext) => Promise<unknown> | unknown;
 
@@ -108,6 +119,7 @@ export class RpcServer {
     const aborter = new AbortController();
     this.aborters.add(aborter);
     const decoder = new LineDecoder(MAX_MESSAGE_BYTES);
+    const inputs: InputTable = new Map();
     sock.on("close", () => {
       this.sockets.delete(sock);
       this.aborters.delete(aborter);
@@ -123,7 +135,7 @@ export class RpcServer {
         sock.end();
         return;
       }
-      for (const m of msgs) this.track(m, this.dispatch(sock, m, aborter.signal));
+      for (const m of msgs) this.track(m, this.dispatch(sock, m, aborter.signal, inputs));
     });
   }
 
@@ -134,14 +146,25 @@ export class RpcServer {
     void done.finally(() => this.inFlight.delete(r));
   }
 
-  private async dispatch(sock: net.Socket, raw: unknown, signal: AbortSignal): Promise<void> {
+  private async dispatch(
+    sock: net.Socket,
+    raw: unknown,
+    signal: AbortSignal,
+    inputs: InputTable,
+  ): Promise<void> {
     const req = raw as Partial<RpcRequest>;
     const id = typeof req?.id === "number" ? req.id : 0;
     try {
-      const handler = this.validate(req);
+      const handler = req?.method === "call.input" ? inputHandler(inputs) : this.validate(req);
       const t0 = performance.now();
-      const ctx: HandlerContext = { emit: (event) => send(sock, { id, type: "event", event }), signal };
-      const result = await handler(req.params ?? {}, ctx);
+      const ctx: HandlerContext = {
+        emit: (event) => send(sock, { id, type: "event", event }),
+        signal,
+        onInput: (listener) => inputs.set(id, { listener, tail: Promise.resolve() }),
+      };
+      const result = await Promise.resolve()
+        .then(() => handler(req.params ?? {}, ctx))
+        .finally(() => inputs.delete(id));
       this.log.debug({ method: req.method, ms: Math.round(performance.now() - t0) }, "rpc call");
       send(sock, { id, type: "result", result: result ?? null });
     } catch (e) {
@@ -182,6 +205,29 @@ export class RpcServer {
     }
     return h;
   }
+}
+
+/** `call.input`: route the input to the call it names, after that call's earlier inputs. */
+function inputHandler(inputs: InputTable): Handler {
+  return (raw) => {
+    const p = raw as Partial<CallInput> | null;
+    if (typeof p !== "object" || p === null || typeof p.call !== "number") {
+      throw new BangerError(
+        ErrorCodes.INVALID_ARGUMENT,
+        "call.input: call must be the id of a call in flight",
+      );
+    }
+    const entry = inputs.get(p.call);
+    if (!entry) {
+      throw new BangerError(
+        ErrorCodes.NOT_FOUND,
+        `call.input: no call ${p.call} that takes input is in flight on this connection`,
+      );
+    }
+    const run = entry.tail.then(() => entry.listener(p as CallInput));
+    entry.tail = run.catch(() => undefined);
+    return run.then(() => null);
+  };
 }
 
 function send(sock: net.Socket, msg: RpcResponse): void {

@@ -24,7 +24,7 @@ import {
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { BangerError, ErrorCodes } from "../../src/errors/index.js";
-import { AGENT_SOURCE_PATH, buildAgent } from "../../src/guest/agent/buildAgent.js";
+import { AGENT_SOURCE_FILES, buildAgent } from "../../src/guest/agent/buildAgent.js";
 import { BUSYBOX_PACKAGE, buildInitrd, installBusybox, listTree } from "../../src/guest/initrd.js";
 import { INIT_SCRIPT } from "../../src/guest/initScript.js";
 import {
@@ -66,7 +66,7 @@ export const RECIPE_SOURCES: readonly string[] = [
   "src/guest/initrd.ts",
   "src/guest/initScript.ts",
   "src/guest/agent/buildAgent.ts",
-  path.relative(repoRoot(), AGENT_SOURCE_PATH),
+  ...AGENT_SOURCE_FILES.map((f) => path.relative(repoRoot(), f)),
   "test/guest/testGuest.ts",
 ];
 

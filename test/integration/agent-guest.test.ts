@@ -118,9 +118,9 @@ describe("the guest agent in a real guest (QEMU, virtio-serial)", () => {
 
       c.close();
       client = await AgentClient.connect(h, { requestTimeoutMs: 5000 });
-      assert.equal(await client.ping(), "1", "QEMU serves the next client once the first closed");
+      assert.equal(await client.ping(), "2", "QEMU serves the next client once the first closed");
       const console = await readFile(spec.consoleLog, "utf8");
-      assert.match(console, /banger-agent: version 1 serving on \/dev\/virtio-ports\/banger\.agent/);
+      assert.match(console, /banger-agent: version 2 serving on \/dev\/virtio-ports\/banger\.agent/);
 
       client.close();
       await driver.stop(h, { timeoutMs: 3000 });

@@ -88,7 +88,7 @@ describe("the real C agent on the host (--unix)", { skip: noGcc }, () => {
   });
 
   it("answers ping quickly", async (t) => {
-    assert.equal(await client.ping(), "1");
+    assert.equal(await client.ping(), "2");
     const times: number[] = [];
     for (let i = 0; i < 200; i++) {
       const t0 = performance.now();
@@ -208,8 +208,8 @@ describe("the real C agent on the host (--unix)", { skip: noGcc }, () => {
       assert.match(replies[i]!, new RegExp(`^${id} error [A-Za-z0-9+/=]+$`));
     }
     client = await AgentClient.connect({ driver: "qemu", agentSocket: socketPath });
-    assert.equal(await client.ping(), "1");
+    assert.equal(await client.ping(), "2");
     assert.equal(agent?.exitCode, null);
-    assert.equal(agentStderr, `banger-agent: version 1 serving on ${socketPath}\n`, "only the start line");
+    assert.equal(agentStderr, `banger-agent: version 2 serving on ${socketPath}\n`, "only the start line");
   });
 });

@@ -44,9 +44,17 @@ export const VmExecParams = z.strictObject({
   /** Working directory in the guest (default /root). */
   cwd: z.string().min(1).optional(),
   env: z.record(z.string(), z.string()).optional(),
+  /** Kill the command after this long; the result is then exit code 124 with timedOut. */
   timeoutMs: Int(1, 24 * 3_600_000).optional(),
-  /** Bytes for the command's stdin, base64; stdin is closed after them (closed at once without). */
-  stdin: z.base64("must be base64").optional(),
+  /**
+   * The command's stdin: bytes (base64), closed after them; or `true`: the caller
+   * streams it with call.input (data, eof). Absent: closed at once.
+   */
+  stdin: z
+    .union([z.literal(true), z.base64("must be base64 (or true to stream it with call.input)")])
+    .optional(),
+  /** Run on a pty of this size in the guest (stdout carries all output). */
+  pty: z.strictObject({ rows: Int(1, 4096), cols: Int(1, 4096) }).optional(),
 });
 
 export const VmExecResult = z.object({

@@ -11,6 +11,7 @@ import * as catalog from "./catalog.js";
 import { Deleted, NoParams, RefParams } from "./common.js";
 import * as daemon from "./daemon.js";
 import * as doctor from "./doctor.js";
+import * as files from "./files.js";
 import * as vms from "./vms.js";
 
 const m = <P extends z.ZodType, R extends z.ZodType>(params: P, result: R) => ({ params, result });
@@ -50,6 +51,12 @@ export const methodSchemas = {
   "vm.waitReady": m(agent.VmWaitReadyParams, agent.HealthReport),
   /** Streams exec-output events; the result carries the exit code. */
   "vm.exec": m(agent.VmExecParams, agent.VmExecResult),
+  /** Input into a call in flight on the same connection (exec stdin, signals, resizes; cp entries, data, credit). */
+  "call.input": m(files.CallInput, z.null()),
+  /** Copy into the guest: the client sends entries and data with call.input. */
+  "vm.cpIn": m(files.CpInParams, files.CpResult),
+  /** Copy out of the guest: file-entry / file-data events, paced by call.input credit. */
+  "vm.cpOut": m(files.CpOutParams, files.CpResult),
   "vm.ports": m(RefParams, z.object({ ports: z.array(agent.ListeningPort) })),
   "vm.stats": m(agent.VmStatsParams, z.object({ stats: z.array(agent.VmStats) })),
   /** Streams change events until the caller disconnects. */

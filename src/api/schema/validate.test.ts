@@ -82,7 +82,7 @@ describe("RPC params schema", () => {
     let reached = 0;
     const h = new Map<string, Handler>([["vm.show", () => ++reached]]);
     const wrapped = withValidation(h).get("vm.show")!;
-    const ctx = { emit: () => undefined, signal: new AbortController().signal };
+    const ctx = { emit: () => undefined, signal: new AbortController().signal, onInput: () => undefined };
     await assert.rejects(async () => wrapped({ name: 7 }, ctx), /name: Invalid input/);
     assert.equal(reached, 0);
     assert.equal(await wrapped({ name: "x" }, ctx), 1);

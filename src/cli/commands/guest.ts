@@ -3,7 +3,8 @@ import type { VmStats } from "../../api/agent.js";
 import type { CliContext } from "../context.js";
 import { formatUptime, json, type Out, paint, table } from "../render/output.js";
 import { humanBytes } from "../render/vm.js";
-import { intOpt } from "./vmOptions.js";
+import { registerCp } from "./cp.js";
+import { registerExec } from "./exec.js";
 
 function statsRows(stats: VmStats[]): string[][] {
   return stats.map((s) => {
@@ -35,28 +36,8 @@ function renderStats(out: Out, stats: VmStats[]): void {
 }
 
 export function registerGuestCommands(vm: Command, ctx: () => CliContext): void {
-  vm.command("exec")
-    .description("run a command in the guest through the agent (no SSH needed); exits with its exit code")
-    .argument("<name>", "VM name")
-    .argument("<command...>", "the command and its arguments (after --)")
-    .option("--cwd <dir>", "working directory in the guest", "/root")
-    .option("--timeout <seconds>", "kill the command after this long", intOpt(1, 86_400))
-    .action(async (name: string, command: string[], o: { cwd: string; timeout?: number }) => {
-      const c = ctx();
-      const r = await (await c.client()).call(
-        "vm.exec",
-        { name, argv: command, cwd: o.cwd, ...(o.timeout ? { timeoutMs: o.timeout * 1000 } : {}) },
-        {
-          onEvent: (e) => {
-            if (e.kind !== "exec-output") return;
-            const data = Buffer.from(e.data, "base64");
-            if (e.stream === "stdout") process.stdout.write(data);
-            else process.stderr.write(data);
-          },
-        },
-      );
-      process.exitCode = r.exitCode;
-    });
+  registerExec(vm, ctx);
+  registerCp(vm, ctx);
 
   vm.command("ports")
     .description("TCP ports listening in the guest, with NAME.vm:PORT addresses")

@@ -8,7 +8,7 @@ import { resolveSpec } from "../defaults.js";
 import { stillRunningReminder } from "../reminder.js";
 import { json, paint } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
-import { captureSsh, runSsh } from "../ssh.js";
+import { captureSsh, remoteVmSsh, runSsh } from "../ssh.js";
 import { type CreateOpts, createOptions, waitOption } from "./vmOptions.js";
 
 interface RunOpts extends CreateOpts {
@@ -86,6 +86,19 @@ async function runIn(c: CliContext, v: VmView, command: string[], o: RunOpts): P
   if (!wantShell) {
     json(c.out, { vm: await client.call("vm.show", { name: v.name }), command: null });
     return 0;
+  }
+  const remote = c.remote();
+  if (remote) {
+    if (o.json) {
+      throw new BangerError(
+        ErrorCodes.USAGE,
+        "vm run --json with a command is not available with a remote host",
+        {
+          hint: `run the command with \`banger vm exec ${v.name} -- ...\` instead`,
+        },
+      );
+    }
+    return remoteVmSsh(remote, v.name, command, c.env);
   }
   const info = await client.call("vm.sshInfo", { name: v.name });
   if (!o.json) return runSsh(info, command);

@@ -2,8 +2,8 @@ import type { Command } from "commander";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { RpcClient } from "../../rpc/client.js";
 import type { CliContext } from "../context.js";
-import { ensureDaemon, reconnectDaemon } from "../daemonControl.js";
-import { runSsh } from "../ssh.js";
+import { connectDaemon, ensureDaemon, reconnectDaemon } from "../daemonControl.js";
+import { remoteVmSsh, runSsh } from "../ssh.js";
 
 export function registerTui(program: Command, ctx: () => CliContext): void {
   program
@@ -23,18 +23,26 @@ export function registerTui(program: Command, ctx: () => CliContext): void {
       // the TUI is loaded only when asked for: the other commands never pay for React and Ink
       const { runTui } = await import("../../tui/app.js");
       let connectedOnce = false;
+      const remote = c.remote();
       await runTui(
         c.paths,
-        {
-          // The first connection may replace a stale daemon; reconnects never replace a newer one.
-          ensure: (paths) =>
-            (connectedOnce ? reconnectDaemon(paths) : ensureDaemon(paths)).then((r) => {
-              connectedOnce = true;
-              return r;
-            }),
-          connect: (socket) => RpcClient.connect(socket),
-          ssh: (info) => runSsh(info, []),
-        },
+        remote
+          ? {
+              // a remote daemon: every connection is an ssh bridge; shells run through ssh -t there
+              ensure: (paths) => connectDaemon(paths, c.env),
+              connect: async () => (await connectDaemon(c.paths, c.env)).client,
+              ssh: (info) => remoteVmSsh(remote, info.name, [], c.env),
+            }
+          : {
+              // The first connection may replace a stale daemon; reconnects never replace a newer one.
+              ensure: (paths) =>
+                (connectedOnce ? reconnectDaemon(paths) : ensureDaemon(paths)).then((r) => {
+                  connectedOnce = true;
+                  return r;
+                }),
+              connect: (socket) => RpcClient.connect(socket),
+              ssh: (info) => runSsh(info, []),
+            },
         { stdin: process.stdin, stdout: process.stdout, env: c.env },
       );
     });

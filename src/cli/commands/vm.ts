@@ -5,7 +5,7 @@ import { stillRunningReminder } from "../reminder.js";
 import { json } from "../render/output.js";
 import { progressPrinter } from "../render/progress.js";
 import { renderVm, vmListTable } from "../render/vm.js";
-import { runSsh } from "../ssh.js";
+import { remoteVmSsh, runSsh } from "../ssh.js";
 import { registerGuestCommands } from "./guest.js";
 import { registerRun, waitReady } from "./run.js";
 import { registerVmEgress } from "./vmEgress.js";
@@ -131,6 +131,11 @@ export function registerVm(
     .argument("[command...]", "command to run instead of a shell")
     .action(async (name: string, command: string[]) => {
       const c = ctx();
+      const remote = c.remote();
+      if (remote) {
+        process.exitCode = await remoteVmSsh(remote, name, command, c.env);
+        return;
+      }
       const info = await (await c.client()).call("vm.sshInfo", { name });
       process.exitCode = await runSsh(info, command);
       if (command.length === 0) await stillRunningReminder(ctx(), name);

@@ -13,6 +13,17 @@ import { packageRoot } from "./paths.js";
 /** The agent's C source; image recipes hash it into their cache keys. */
 export const AGENT_SOURCE_PATH = path.join(packageRoot(), "data", "guest", "banger-agent.c");
 
+/** Every file of the agent's source (the first #includes the others): they all key its cache. */
+export const AGENT_SOURCE_FILES: readonly string[] = [
+  AGENT_SOURCE_PATH,
+  path.join(path.dirname(AGENT_SOURCE_PATH), "banger-agent-files.c"),
+];
+
+/** The agent's whole source text, for cache keys. */
+export async function readAgentSource(): Promise<string> {
+  return (await Promise.all(AGENT_SOURCE_FILES.map((f) => readFile(f, "utf8")))).join("\0");
+}
+
 export const AGENT_BINARY_NAME = "banger-agent";
 
 export const AGENT_CFLAGS: readonly string[] = ["-static", "-O2", "-Wall", "-Wextra", "-s"];
@@ -40,7 +51,7 @@ export function agentHash(sourceText: string | Buffer, cflags: readonly string[]
 export async function buildAgent(opts: BuildAgentOptions): Promise<string> {
   const source = opts.source ?? AGENT_SOURCE_PATH;
   const cc = opts.cc ?? "gcc";
-  const text = await readFile(source).catch((e: unknown) => {
+  const text = await (opts.source ? readFile(source) : readAgentSource()).catch((e: unknown) => {
     throw new BangerError(ErrorCodes.NOT_FOUND, `the guest agent source ${source} is missing`, {
       cause: e,
       hint: "reinstall banger: the package ships data/guest/banger-agent.c",

@@ -1,6 +1,5 @@
 /** The guest agent as recipes see it: a cache key (its source) and a way to build the binary. */
-import { readFile } from "node:fs/promises";
-import { AGENT_SOURCE_PATH, buildAgent } from "../../guest/agent/buildAgent.js";
+import { buildAgent, readAgentSource } from "../../guest/agent/buildAgent.js";
 import type { CommandRunner } from "../../host/runner.js";
 
 /** Where recipes install the agent in a guest. */
@@ -16,7 +15,7 @@ export interface AgentProvider {
 /** The real agent: src/guest/agent (its source hashed, built by buildAgent). */
 export function defaultAgentProvider(runner: CommandRunner): AgentProvider {
   return {
-    sourceKey: () => readFile(AGENT_SOURCE_PATH, "utf8"),
+    sourceKey: () => readAgentSource(),
     build: (outDir) => buildAgent({ runner, outDir }),
   };
 }

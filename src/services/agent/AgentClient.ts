@@ -15,6 +15,7 @@ import {
   encodeKill,
   encodeSimple,
   encodeStdin,
+  encodeWinsize,
   LineSplitter,
   parseReply,
 } from "./protocol.js";
@@ -47,6 +48,27 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Default 2 000 ms. */
   killGraceMs?: number;
+  /** Run on a pty of this size (agent version 2 and later). */
+  pty?: { rows: number; cols: number };
+  /** Called once the request is sent, with controls for the running command. */
+  onStart?: (control: ExecControl) => void;
+}
+
+export interface ExecControl {
+  /** Send a signal to the command's process group. */
+  kill(signal: number): void;
+  /** Change the pty's size (a no-op without a pty). */
+  resize(rows: number, cols: number): void;
+}
+
+/** A raw request id on this connection, for protocols built on top of it (transfers.ts). */
+export interface AgentSession {
+  readonly id: number;
+  write(line: string): void;
+  /** Write, then wait until the socket drained. */
+  writeAsync(line: string): Promise<void>;
+  /** Stop routing replies for this id. */
+  end(): void;
 }
 
 interface Pending {
@@ -126,14 +148,32 @@ export class AgentClient {
         argv,
         ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
         ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.pty ? { pty: opts.pty } : {}),
       });
     } catch (e) {
       return Promise.reject(new BangerError(ErrorCodes.INVALID_ARGUMENT, (e as Error).message));
     }
     const done = new Promise<number>((resolve, reject) => this.trackExec(id, argv, opts, resolve, reject));
     this.write(line);
+    opts.onStart?.({
+      kill: (sig) => this.pending.has(id) && this.write(encodeKill(id, sig)),
+      resize: (rows, cols) => this.pending.has(id) && this.write(encodeWinsize(id, "resize", rows, cols)),
+    });
     void this.sendStdin(id, opts.stdin);
     return done;
+  }
+
+  /** Open a raw session: replies for its id go to `onReply`; a dropped connection to `fail`. */
+  session(onReply: (r: AgentReply) => void, fail: (e: BangerError) => void): AgentSession {
+    if (this.closedError) throw this.closedError;
+    const id = this.newId();
+    this.pending.set(id, { onReply, fail });
+    return {
+      id,
+      write: (line) => this.write(line),
+      writeAsync: (line) => this.writeAsync(line),
+      end: () => this.pending.delete(id),
+    };
   }
 
   /** Close the connection; requests in flight fail with CANCELLED. Idempotent. */
@@ -177,7 +217,7 @@ export class AgentClient {
         finish();
         resolve(r.code);
       } else if (r.kind === "error") {
-        fail(new BangerError(ErrorCodes.COMMAND_FAILED, `${argv[0]} in the guest: ${r.message}`));
+        fail(agentRefusal(r.message, `${argv[0]} in the guest`));
       }
     };
     this.pending.set(id, {
@@ -320,4 +360,14 @@ export class AgentClient {
     for (const p of pending) p.fail(err);
     this.socket.destroy();
   }
+}
+
+/** An error reply as a BangerError; an old agent's "unknown request" becomes an upgrade hint. */
+export function agentRefusal(message: string, what: string): BangerError {
+  if (message.startsWith("unknown or malformed request")) {
+    return new BangerError(ErrorCodes.CONFLICT, `${what}: the guest agent is too old (${message})`, {
+      hint: "this needs guest agent version 2: rebuild the image (`banger image pull` or `image build`) and recreate the VM",
+    });
+  }
+  return new BangerError(ErrorCodes.COMMAND_FAILED, `${what}: ${message}`);
 }

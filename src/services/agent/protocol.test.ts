@@ -117,3 +117,50 @@ describe("LineSplitter", () => {
     assert.throws(() => s.push(Buffer.from("678901")), /longer than 10 bytes/);
   });
 });
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+describe("agent protocol v2: pty and transfers", () => {
+  it("encodes exec-pty, resize, get, credit, put and pent", async () => {
+    const p = await import("./protocol.js");
+    assert.equal(
+      p.encodeExec(3, { argv: ["sh"], pty: { rows: 30, cols: 100 } }),
+      `3 exec-pty 30 100 - 0 ${b64("sh")}\n`,
+    );
+    assert.equal(p.encodeWinsize(3, "resize", 40, 120), "3 resize 40 120\n");
+    assert.throws(() => p.encodeWinsize(3, "resize", 0, 80), RangeError);
+    assert.equal(p.encodeGet(4, "/root/x"), `4 get ${b64("/root/x")}\n`);
+    assert.equal(p.encodeCredit(4, 65536), "4 credit 65536\n");
+    assert.equal(p.encodePut(5, "/root", "tree"), `5 put ${b64("/root")} ${b64("tree")}\n`);
+    assert.throws(() => p.encodePut(5, "/root", ".."), RangeError);
+    const e = {
+      type: "symlink",
+      mode: 0o777,
+      mtimeSec: 9,
+      mtimeNsec: 5,
+      size: 0,
+      path: "a/l",
+      target: "../f",
+    } as const;
+    assert.equal(p.encodePent(5, e), `5 pent l 777 9 5 ${b64("a/l")} ${b64("../f")}\n`);
+    assert.equal(p.encodePent(5, { ...e, type: "dir", path: "" }), "5 pent d 777 9 5 -\n");
+    assert.ok(p.encodePdata(5, Buffer.alloc(300 * 1024)).every((l) => l.startsWith("5 pdata ")));
+  });
+
+  it("parses fent and fdata, and refuses a malformed fent", async () => {
+    const p = await import("./protocol.js");
+    assert.deepEqual(p.parseReply(`7 fent f 4755 100 20 6 ${b64("sub/a")}`), {
+      id: 7,
+      kind: "fent",
+      entry: { type: "file", mode: 0o4755, mtimeSec: 100, mtimeNsec: 20, size: 6, path: "sub/a" },
+    });
+    assert.deepEqual(p.parseReply(`7 fent l 777 1 0 0 - ${b64("t")}`), {
+      id: 7,
+      kind: "fent",
+      entry: { type: "symlink", mode: 0o777, mtimeSec: 1, mtimeNsec: 0, size: 0, path: "", target: "t" },
+    });
+    assert.equal(p.parseReply("7 fent x 777 1 0 0 -").kind, "invalid");
+    assert.equal(p.parseReply("7 fent l 777 1 0 0 -").kind, "invalid", "a link needs its target");
+    assert.equal(p.parseReply(`7 fdata ${b64("hi")}`).kind, "fdata");
+  });
+});

@@ -5,10 +5,16 @@
  *
  * Requests: `ID ping`, `ID health`, `ID ports`,
  * `ID exec CWD NENV [K=V...] ARG0 [ARG...]`, `ID stdin DATA`, `ID stdin-eof`, `ID kill SIGNUM`.
+ * Version 2 adds `ID exec-pty ROWS COLS CWD NENV ...`, `ID resize ROWS COLS`, file transfers
+ * `ID get PATH` + `ID credit N` and `ID put DEST NAME` + `ID pent ...`, `ID pdata DATA`, `ID pend`.
  * Replies: `ID pong VERSION`, `ID health JSON`, `ID ports JSON`, `ID out DATA`,
- * `ID err DATA`, `ID exit CODE`, `ID error MSG` (`0 error MSG` when the request had no id).
+ * `ID err DATA`, `ID exit CODE`, `ID error MSG` (`0 error MSG` when the request had no id),
+ * and for get: `ID fent T MODE SEC NSEC SIZE REL [TARGET]`, `ID fdata DATA`.
  */
 import type { GuestHealth, ListeningPort } from "../../api/agent.js";
+import type { FileEntry } from "../../api/files.js";
+
+export type { FileEntry };
 
 /** The vsock port the agent listens on under Firecracker. */
 export const AGENT_VSOCK_PORT = 1024;
@@ -31,7 +37,15 @@ export type AgentReply =
   | { id: number; kind: "ports"; ports: AgentPort[] }
   | { id: number; kind: "out" | "err"; data: Buffer }
   | { id: number; kind: "exit"; code: number }
+  | { id: number; kind: "fent"; entry: FileEntry }
+  | { id: number; kind: "fdata"; data: Buffer }
   | { id: number; kind: "error"; message: string };
+
+const TYPE_LETTER = { file: "f", dir: "d", symlink: "l" } as const;
+const LETTER_TYPE: Record<string, FileEntry["type"]> = { f: "file", d: "dir", l: "symlink" };
+
+/** The first agent version that has exec-pty, resize, get and put. */
+export const AGENT_V2 = 2;
 
 /** A line that is not a valid reply; `id` when one could be read. */
 export interface InvalidReply {
@@ -60,6 +74,65 @@ export function encodeSimple(id: number, verb: "ping" | "health" | "ports" | "st
   return `${id} ${verb}\n`;
 }
 
+export function encodeWinsize(id: number, verb: "resize", rows: number, cols: number): string {
+  return `${id} ${verb} ${winsize(rows, cols)}\n`;
+}
+
+function winsize(rows: number, cols: number): string {
+  const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= 4096;
+  if (!ok(rows) || !ok(cols)) throw new RangeError(`bad terminal size ${rows}x${cols}`);
+  return `${rows} ${cols}`;
+}
+
+export function encodeGet(id: number, path: string): string {
+  if (path === "" || path.includes("\0")) throw new RangeError("get needs a path without NUL bytes");
+  return `${id} get ${toB64(path)}\n`;
+}
+
+export function encodeCredit(id: number, bytes: number): string {
+  if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`bad credit ${bytes}`);
+  return `${id} credit ${bytes}\n`;
+}
+
+export function encodePut(id: number, dest: string, name: string): string {
+  if (dest === "" || dest.includes("\0")) throw new RangeError("put needs a destination without NUL bytes");
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0"))
+    throw new RangeError(`bad name ${JSON.stringify(name)}`);
+  return `${id} put ${toB64(dest)} ${toB64(name)}\n`;
+}
+
+export function encodePent(id: number, e: FileEntry): string {
+  const f = [String(id), "pent", TYPE_LETTER[e.type], (e.mode & 0o7777).toString(8)];
+  f.push(String(Math.trunc(e.mtimeSec)), String(Math.trunc(e.mtimeNsec)), textField(e.path));
+  if (e.type === "symlink") f.push(toB64(e.target ?? ""));
+  return `${f.join(" ")}\n`;
+}
+
+/** File data of a put as request lines of at most STDIN_CHUNK_BYTES each. */
+export function encodePdata(id: number, data: Uint8Array): string[] {
+  return encodeStdin(id, data).map((l) => l.replace(" stdin ", " pdata "));
+}
+
+/** `ID fent T MODE SEC NSEC SIZE REL [TARGET]` after the verb. */
+function parseEntry(rest: string): FileEntry | undefined {
+  const f = rest.split(" ");
+  const type = LETTER_TYPE[f[0] ?? ""];
+  if (!type || f.length !== (type === "symlink" ? 7 : 6)) return undefined;
+  if (!/^[0-7]{1,5}$/.test(f[1]!) || !f.slice(2, 5).every((x) => /^-?\d{1,20}$/.test(x))) return undefined;
+  const path = f[5] === "-" ? Buffer.alloc(0) : fromB64(f[5]!);
+  const target = type === "symlink" ? fromB64(f[6]!) : undefined;
+  if (!path || (type === "symlink" && !target?.length)) return undefined;
+  return {
+    type,
+    mode: Number.parseInt(f[1]!, 8),
+    mtimeSec: Number(f[2]),
+    mtimeNsec: Number(f[3]),
+    size: Number(f[4]),
+    path: path.toString("utf8"),
+    ...(target ? { target: target.toString("utf8") } : {}),
+  };
+}
+
 export function encodeKill(id: number, signal: number): string {
   if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new RangeError(`bad signal ${signal}`);
   return `${id} kill ${signal}\n`;
@@ -71,11 +144,14 @@ export interface ExecRequest {
   cwd?: string;
   /** Added to the agent's default PATH, HOME=/root, TERM...; a key given again replaces it. */
   env?: Readonly<Record<string, string>>;
+  /** Run on a pty of this size (agent version 2): stdout carries all output, stderr none. */
+  pty?: { rows: number; cols: number };
 }
 
 /** Throws a RangeError on an argv, env or line the agent would refuse. */
 export function encodeExec(id: number, req: ExecRequest): string {
   if (req.argv.length === 0) throw new RangeError("exec needs a command");
+  const pty = req.pty ? ["exec-pty", winsize(req.pty.rows, req.pty.cols)] : ["exec"];
   const env = Object.entries(req.env ?? {});
   for (const [k, v] of env) {
     if (k === "" || k.includes("=") || k.includes("\0") || v.includes("\0"))
@@ -84,7 +160,7 @@ export function encodeExec(id: number, req: ExecRequest): string {
   for (const a of [...req.argv, req.cwd ?? ""]) {
     if (a.includes("\0")) throw new RangeError("exec arguments cannot hold NUL bytes");
   }
-  const fields = [String(id), "exec", textField(req.cwd ?? ""), String(env.length)];
+  const fields = [String(id), ...pty, textField(req.cwd ?? ""), String(env.length)];
   for (const [k, v] of env) fields.push(toB64(`${k}=${v}`));
   for (const a of req.argv) fields.push(textField(a));
   const line = `${fields.join(" ")}\n`;
@@ -156,6 +232,11 @@ export function parseReply(line: string): AgentReply | InvalidReply {
         ? { id, kind, ports }
         : bad("ports JSON of the wrong shape");
     }
+    case "fent": {
+      const entry = parseEntry(rest);
+      return entry ? { id, kind, entry } : bad("fent of the wrong shape");
+    }
+    case "fdata":
     case "out":
     case "err":
     case "error": {

@@ -8,7 +8,7 @@ import type { AgentClient, ExecOptions } from "../agent/AgentClient.js";
 import type { ProcessStats } from "../stats/StatsSampler.js";
 import { probeReadiness } from "./readiness.js";
 
-export type AgentApi = Pick<AgentClient, "ping" | "health" | "ports" | "exec">;
+export type AgentApi = Pick<AgentClient, "ping" | "health" | "ports" | "exec" | "session">;
 
 /** One connection per VM (QEMU's agent channel serves one client at a time). Real: AgentPool. */
 export interface AgentSource {
@@ -135,6 +135,11 @@ export class GuestService {
   async exec(name: string, argv: string[], opts: ExecOptions): Promise<number> {
     if (argv.length === 0) throw new BangerError(ErrorCodes.INVALID_ARGUMENT, "argv: give a command to run");
     return (await this.agent(await this.withAgent(name, "`vm exec`"))).exec(argv, opts);
+  }
+
+  /** The guest agent of a running VM (for file transfers). */
+  async agentFor(name: string): Promise<AgentApi> {
+    return this.agent(this.running(name));
   }
 
   async ports(name: string): Promise<ListeningPort[]> {
