@@ -35,6 +35,13 @@ banger_find_node() {
   [ -x "$banger_node" ] && return 0
   banger_node=$BANGER_NODE_ROOT_PREFIX/bin/node
   [ -x "$banger_node" ] && return 0
+  # `sudo banger sudoers --install` from a normal user's install: that user's banger Node
+  # (the checkout being run is that user's too, so this trusts nothing new).
+  if [ -n "${SUDO_USER:-}" ] && [ "$(id -u)" -eq 0 ]; then
+    sudo_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    banger_node=$sudo_home/.local/share/banger/node-$BANGER_NODE_VERSION/bin/node
+    [ -n "$sudo_home" ] && [ -x "$banger_node" ] && return 0
+  fi
   if banger_node=$(command -v node); then return 0; fi
   echo "banger: no Node.js to run on: run scripts/install from banger's checkout (it installs banger's Node $BANGER_NODE_VERSION)" >&2
   return 1

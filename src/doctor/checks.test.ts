@@ -239,3 +239,24 @@ test("rootless image builds: subordinate ids and newuidmap; the exact usermod li
   assert.equal(root?.status, "pass");
   assert.match(root?.detail ?? "", /root builds as banger-vmm/);
 });
+
+test("ip-forward: shows which users' banger networks hold IPv4 forwarding on, and what is restored", async () => {
+  const dir = "/run/banger/ip_forward/netns-5-00112233aabbccdd";
+  const held = await runChecks(
+    ctx({
+      files: { "/proc/sys/net/ipv4/ip_forward": "1\n", [`${dir}/original`]: "0\n" },
+      runs: {
+        "stat -L -c %i /proc/self/ns/net": { stdout: "5\n" },
+        "ip -j link show dev lo": { stdout: '[{"ifname":"lo","ifalias":"banger-netns:00112233aabbccdd"}]' },
+        [`ls -1 ${dir}`]: { stdout: "original\nuid-1000\nuid-0\n" },
+      },
+    }),
+  );
+  assert.equal(byId(held, "ip-forward")?.status, "pass");
+  assert.match(
+    byId(held, "ip-forward")?.detail ?? "",
+    /= 1, set for the banger networks of uid 1000, 0 .*restored to 0/,
+  );
+  const none = await runChecks(ctx({ files: { "/proc/sys/net/ipv4/ip_forward": "0\n" } }));
+  assert.match(byId(none, "ip-forward")?.detail ?? "", /= 0; no banger network needs it/);
+});

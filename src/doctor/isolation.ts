@@ -85,6 +85,7 @@ export const isolationLayersCheck: CheckDef = {
     const kvm = (await kvmStatus(ctx.probe)).usable;
     const layers = [
       `nftables per user: guest -> host only DNS on the gateway; guest -> guest dropped (bridge rules + port isolation) unless peers; source MAC/IP/ARP anti-spoofing; IPv6 dropped; egress per VM (${ctx.config.network.nat.value ? "public | allow=... | none" : "none: nat is off"}) — ${await tablesLoaded(ctx)}`,
+      `VMM process: QEMU runs as ${ctx.probe.uid === 0 ? "the system user banger-vmm" : "you"}, never root, under its seccomp sandbox (-sandbox on), with no capabilities and NoNewPrivs, in a cgroup per VM (memory, pids, CPU); Firecracker through its jailer when root and a jailer sits beside it, else as you with its own seccomp filters`,
       kvm
         ? "KVM: the guest runs behind hardware virtualisation"
         : "TCG (no /dev/kvm): the VM is NOT a hardware boundary; QEMU's TCG is not a security boundary, so the network rules and the VMM's process limits are the only boundary",
@@ -96,8 +97,40 @@ export const isolationLayersCheck: CheckDef = {
   },
 };
 
+/** Where the privileged helper counts which users' banger networks need IPv4 forwarding (see helper/verbs/sysctl.ts). */
+const IP_FORWARD_MARKERS = "/run/banger/ip_forward";
+
+export const ipForwardCheck: CheckDef = {
+  id: "ip-forward",
+  title: "IPv4 forwarding",
+  async run({ probe }) {
+    const now = (await probe.readText("/proc/sys/net/ipv4/ip_forward"))?.trim() ?? "?";
+    const ino = (await probe.run(["stat", "-L", "-c", "%i", "/proc/self/ns/net"]))?.stdout.trim();
+    const lo = await probe.run(["ip", "-j", "link", "show", "dev", "lo"]);
+    const alias =
+      lo?.code === 0
+        ? ((JSON.parse(lo.stdout || "[]") as Array<{ ifalias?: string }>)[0]?.ifalias ?? "")
+        : "";
+    const token = /^banger-netns:([0-9a-f]{16})$/.exec(alias)?.[1];
+    const dir = `${IP_FORWARD_MARKERS}/netns-${ino ?? "?"}${token ? `-${token}` : ""}`;
+    const ls = await probe.run(["ls", "-1", dir]);
+    const names = ls?.code === 0 ? ls.stdout.split("\n").filter(Boolean) : [];
+    const users = names.filter((n) => n.startsWith("uid-")).map((n) => n.slice(4));
+    const original = (await probe.readText(`${dir}/original`))?.trim();
+    if (users.length === 0) {
+      return pass(
+        `net.ipv4.ip_forward = ${now}; no banger network needs it (banger has changed nothing here)`,
+      );
+    }
+    return pass(
+      `net.ipv4.ip_forward = ${now}, set for the banger networks of uid ${users.join(", ")} (markers in ${dir}); ${original === undefined ? "" : `restored to ${original} `}when none of them needs it any more`,
+    );
+  },
+};
+
 export const ISOLATION_CHECKS: readonly CheckDef[] = [
   nftCheck,
+  ipForwardCheck,
   forwardPolicyCheck,
   brNetfilterCheck,
   isolationLayersCheck,

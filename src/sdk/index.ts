@@ -11,5 +11,5 @@ export type { VmState } from "../model/vm.js";
 export { RpcClient } from "../rpc/client.js";
 export { API_VERSION } from "./apiVersion.js";
 export { Banger, type ConnectOptions, type CreateOptions, type VmEvent } from "./Banger.js";
-export { defaultTransport, type Transport, type TransportOptions, unixSocket } from "./transport.js";
+export { defaultTransport, sshHost, type Transport, type TransportOptions, unixSocket } from "./transport.js";
 export { type ExecEvent, type ExecOptions, type ExecResult, Vm } from "./Vm.js";

@@ -4,7 +4,6 @@
  * stdio to the far daemon (RpcClient.fromStream).
  */
 import { resolvePaths } from "../config/paths.js";
-import { BangerError, ErrorCodes } from "../errors/index.js";
 import { RpcClient } from "../rpc/client.js";
 
 export interface Transport {
@@ -31,19 +30,30 @@ export function unixSocket(socketPath: string, start?: () => Promise<void>): Tra
 export interface TransportOptions {
   /** The daemon's socket (default: the user's, from XDG_RUNTIME_DIR). No daemon is started for it. */
   socket?: string;
-  /** "ssh://[user@]host[:port]" for a remote daemon (needs the remote-host transport). */
+  /** "ssh://[user@]host[:port]": that user's daemon on that host, through `ssh host banger system dial-stdio`. */
   host?: string;
   env?: NodeJS.ProcessEnv;
 }
 
-/** The default transport: the user's own daemon, started when none runs (never replaced). */
+/**
+ * A remote daemon through ssh: each connection is one `ssh HOST banger system
+ * dial-stdio` (the far side starts its daemon if needed; its keys stay there).
+ * BANGER_SSH and BANGER_REMOTE_BIN in `env` work as for the CLI.
+ */
+export function sshHost(host: string, env: NodeJS.ProcessEnv = process.env): Transport {
+  return {
+    target: host,
+    open: async () => {
+      const { dialSsh, parseHost } = await import("../rpc/sshTransport.js");
+      return (await dialSsh(parseHost(host), env)).client;
+    },
+  };
+}
+
+/** The default transport: `host` (or BANGER_HOST) through ssh, else the user's own daemon, started when none runs (never replaced). */
 export function defaultTransport(o: TransportOptions): Transport {
-  const host = o.host ?? o.env?.BANGER_HOST;
-  if (host) {
-    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `host: "${host}" needs the remote-host transport`, {
-      hint: "this build talks to the local daemon only; pass { transport } for another one",
-    });
-  }
+  const host = o.host ?? (o.env ?? process.env).BANGER_HOST;
+  if (host) return sshHost(host, o.env ?? process.env);
   if (o.socket) return unixSocket(o.socket);
   const env = o.env ?? process.env;
   const paths = resolvePaths(env);

@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import type { HealthReport } from "../../src/api/agent.js";
 import type { VmListResult } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
+import { Banger } from "../../src/sdk/index.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
 import { e2eSkipReason, NsSandbox, registerArgs, until } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
@@ -27,6 +28,8 @@ let sshd: ChildProcess | undefined;
 let madePrivsepDir = false;
 let remoteEnv: Record<string, string>;
 let clientDir: string;
+/** ssh for the SDK in this test process: it runs outside the namespace, so its ssh enters it. */
+let sdkSsh: string;
 
 function script(file: string, body: string): string {
   writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
@@ -111,6 +114,7 @@ describe("remote hosts over ssh", { skip }, () => {
       path.join(dir, "ssh-wrapper"),
       `exec ssh -F '${path.join(dir, "ssh_config")}' "$@"`,
     );
+    sdkSsh = script(path.join(dir, "ssh-in-ns"), `exec ip netns exec ${t.ns} '${sshWrapper}' "$@"`);
     clientDir = path.join(dir, "client");
     mkdirSync(path.join(clientDir, "run"), { recursive: true, mode: 0o700 });
     remoteEnv = {
@@ -152,6 +156,24 @@ describe("remote hosts over ssh", { skip }, () => {
     const near = await t.cli(["vm", "show", "nope"]);
     assert.equal(far.code, near.code);
     assert.equal(far.stderr, near.stderr, "the same error, word for word");
+  });
+
+  test("the SDK reaches the same daemon through ssh ({ host }): list and exec with its exit code", async () => {
+    const b = await Banger.connect({
+      host: remoteEnv.BANGER_HOST!,
+      env: { ...process.env, ...remoteEnv, BANGER_SSH: sdkSsh },
+    });
+    try {
+      assert.deepEqual(
+        (await b.vms.list()).map((v) => v.name),
+        ["rbox"],
+      );
+      const r = await (await b.vms.get("rbox")).exec(["sh", "-c", "echo sdk; echo e >&2; exit 4"]);
+      assert.deepEqual([r.exitCode, r.stdout, r.stderr], [4, "sdk\n", "e\n"]);
+    } finally {
+      b.close();
+    }
+    await assert.rejects(Banger.connect({ host: "box" }), /is not an ssh URL/);
   });
 
   test("vm cp takes the client's paths and streams them over the connection", async () => {

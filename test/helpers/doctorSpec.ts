@@ -10,6 +10,7 @@ export const ISSUE_CHECK_IDS: readonly string[] = [
   "forward-policy",
   "br-netfilter",
   "isolation",
+  "ip-forward",
   "mkfs.ext4",
   "e2fsck",
   "resize2fs",

@@ -62,7 +62,7 @@ describe("bundled helper in a network namespace", { skip }, () => {
       const gid = Number(execFileSync("id", ["-g", u], { encoding: "utf8" }));
       ids.push({ uid, gid });
     }
-    netnsKey = `netns-${inNs("stat", "-L", "-c", "%i", "/proc/self/ns/net").trim()}`;
+    netnsKey = `netns-${inNs("stat", "-L", "-c", "%i", "/proc/self/ns/net").trim()}`; // + lo's token, read after the first sysctl.set
   });
 
   after(() => {
@@ -123,6 +123,10 @@ describe("bundled helper in a network namespace", { skip }, () => {
     });
     await b.call("sysctl.set", { name: "net.ipv4.ip_forward", value: 1 });
     assert.equal(fwd(), "1");
+    const lo = JSON.parse(inNs("ip", "-j", "link", "show", "dev", "lo")) as Array<{ ifalias?: string }>;
+    const token = /^banger-netns:([0-9a-f]{16})$/.exec(lo[0]?.ifalias ?? "")?.[1];
+    assert.ok(token, "the namespace carries banger's token on lo");
+    netnsKey = `${netnsKey}-${token}`;
     const dir = path.join("/run/banger/ip_forward", netnsKey);
     assert.equal(statSync(dir).uid, 0);
     await a.call("sysctl.set", { name: "net.ipv4.ip_forward", value: 0 });

@@ -5,7 +5,7 @@
  * command; the exit code is the command's (128+N when a signal N killed it,
  * 124 when --timeout killed it, like timeout(1)).
  */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import type { VmExecParams } from "../../api/methods.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { RpcClient } from "../../rpc/client.js";
@@ -44,7 +44,7 @@ export function parseEnv(list: readonly string[]): Record<string, string> {
 function timeoutOpt(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 86_400) {
-    throw new BangerError(ErrorCodes.USAGE, `--timeout ${v}: give seconds, more than 0 and at most 86400`);
+    throw new InvalidArgumentError("give seconds, more than 0 and at most 86400");
   }
   return n;
 }

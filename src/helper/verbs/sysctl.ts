@@ -6,6 +6,8 @@
  * (keyed by the inode of /proc/self/ns/net), so a namespace's setting never
  * touches the host's.
  */
+
+import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type HelperContext, HelperError } from "../context.js";
@@ -15,14 +17,41 @@ export interface SysctlPaths {
   markerRoot: string;
   /** The sysctl's /proc file. */
   procFile: string;
-  /** Identifies the network namespace the helper runs in. */
-  netnsKey(): string;
+  /** Identifies the network namespace the helper runs in (for its whole life, never a later one). */
+  netnsKey(ctx: HelperContext): Promise<string>;
+}
+
+const LO_TOKEN = /^banger-netns:([0-9a-f]{16})$/;
+
+/** `netns-<inode>-<token>`: the token is lo's ifalias, set once (unless lo already has an alias of someone else's). */
+export async function netnsKeyOf(ctx: HelperContext): Promise<string> {
+  const ino = statSync("/proc/self/ns/net").ino;
+  const read = async () => {
+    const r = await ctx.run(["ip", "-j", "link", "show", "dev", "lo"], { allowFailure: true });
+    const [lo] = r.code === 0 ? (JSON.parse(r.stdout || "[]") as Array<{ ifalias?: string }>) : [];
+    return lo?.ifalias ?? "";
+  };
+  let alias = await read();
+  if (alias === "") {
+    await ctx.run([
+      "ip",
+      "link",
+      "set",
+      "dev",
+      "lo",
+      "alias",
+      `banger-netns:${randomBytes(8).toString("hex")}`,
+    ]);
+    alias = await read();
+  }
+  const token = LO_TOKEN.exec(alias)?.[1];
+  return token ? `netns-${ino}-${token}` : `netns-${ino}`;
 }
 
 export const REAL_SYSCTL_PATHS: SysctlPaths = {
   markerRoot: "/run/banger/ip_forward",
   procFile: "/proc/sys/net/ipv4/ip_forward",
-  netnsKey: () => `netns-${statSync("/proc/self/ns/net").ino}`,
+  netnsKey: netnsKeyOf,
 };
 
 /** Create the marker directories (0755), refusing any that is a symlink or not owned by the helper's uid. */
@@ -57,7 +86,7 @@ function checkArgs(args: unknown): 0 | 1 {
 export function makeSysctlSet(paths: SysctlPaths) {
   return async (ctx: HelperContext, args: unknown): Promise<{ previous: string }> => {
     const value = checkArgs(args);
-    const dir = path.join(paths.markerRoot, paths.netnsKey());
+    const dir = path.join(paths.markerRoot, await paths.netnsKey(ctx));
     const self = process.getuid?.() ?? 0;
     safeDir(paths.markerRoot, dir, self);
     const current = readFileSync(paths.procFile, "utf8").trim();

@@ -194,7 +194,7 @@ describe("sysctl.set", () => {
   const verb = makeSysctlSet({
     markerRoot: path.join(dir, "markers"),
     procFile: proc,
-    netnsKey: () => "netns-1",
+    netnsKey: async () => "netns-1",
   });
   const as = (uid: number) => ({ ...ME, uid, run: runnerContext(new FakeIpHost().runner, ME).run });
   const markers = () => readdirSync(path.join(dir, "markers", "netns-1")).sort();

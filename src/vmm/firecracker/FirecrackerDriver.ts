@@ -156,13 +156,19 @@ function expectedArg(handle: VmmHandle): string {
   return `--id=${id}`;
 }
 
-/** Jail settings when a jailer is configured or sits beside the firecracker binary, else null. */
+/**
+ * Jail settings when a jailer is configured, or sits beside the firecracker
+ * binary and the daemon is root (the jailer mounts, chroots and changes uid);
+ * else null: Firecracker then runs directly as the daemon's user, with its
+ * own seccomp filters (never --no-seccomp).
+ */
 function jailSettings(opts: FirecrackerDriverOptions): JailSettings | null {
   const bin = opts.firecrackerBin ?? "firecracker";
-  const jailerBin = opts.jail?.jailerBin === undefined ? jailerBeside(bin) : opts.jail.jailerBin;
+  const getuid = opts.getuid ?? (() => process.getuid?.() ?? -1);
+  const configured = opts.jail?.jailerBin;
+  const jailerBin = configured === undefined ? (getuid() === 0 ? jailerBeside(bin) : null) : configured;
   if (!jailerBin) return null;
   const uidRange = opts.jail?.uidRange ?? DEFAULT_JAILER_UID_RANGE;
-  const getuid = opts.getuid ?? (() => process.getuid?.() ?? -1);
   return {
     jailerBin,
     uidRange,
