@@ -16,7 +16,13 @@ import { after, before, describe, test } from "node:test";
 import type { HealthReport } from "../../src/api/agent.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, registerArgs, until } from "../helpers/nsSandbox.js";
+import {
+  e2eSkipReason,
+  type NsSandbox,
+  registerArgs,
+  tinyGuestSandbox,
+  until,
+} from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 const runner = new NodeCommandRunner();
@@ -75,19 +81,7 @@ async function guestSh(script: string): Promise<string> {
 describe("vm exec and vm cp on a real guest", { skip }, () => {
   before(async () => {
     guest = await ensureTestGuest({ runner });
-    t = await NsSandbox.create("bgcpx");
-    t.sb.writeConfig(
-      [
-        'vmm = "qemu"',
-        'default_image_name = "tiny"',
-        "[vm_defaults]",
-        "vcpu = 1",
-        'memory = "512M"',
-        'disk_size = "1G"',
-        "",
-      ].join("\n"),
-    );
-    await t.ok(registerArgs("tiny", guest));
+    t = await tinyGuestSandbox("bgcpx", guest);
     await t.ok(["vm", "create", "--name", "box"]);
     await until("a healthy agent", async () => {
       const x = await t.json<HealthReport>(["vm", "health", "box"]);

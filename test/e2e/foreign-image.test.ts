@@ -14,7 +14,7 @@ import type { HealthReport } from "../../src/api/agent.js";
 import type { ImageView, VmView } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, registerArgs } from "../helpers/nsSandbox.js";
+import { e2eSkipReason, NsSandbox, registerArgs, tinyConfig } from "../helpers/nsSandbox.js";
 
 const runner = new NodeCommandRunner();
 const skip = e2eSkipReason();
@@ -58,18 +58,7 @@ describe("an image banger did not build (no agent, with sshd) through the whole 
   before(async () => {
     guest = await ensureTestGuest({ runner });
     t = await NsSandbox.create("bgfor");
-    t.sb.writeConfig(
-      [
-        'vmm = "qemu"',
-        "[network]",
-        "tap_pool_size = 1",
-        "[vm_defaults]",
-        "vcpu = 1",
-        'memory = "512M"',
-        'disk_size = "1G"',
-        "",
-      ].join("\n"),
-    );
+    t.sb.writeConfig(tinyConfig({ extra: ["[network]", "tap_pool_size = 1"] }));
   });
 
   after(async () => {

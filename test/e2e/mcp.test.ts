@@ -12,7 +12,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, registerArgs } from "../helpers/nsSandbox.js";
+import { e2eSkipReason, type NsSandbox, registerArgs, tinyGuestSandbox } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 const runner = new NodeCommandRunner();
@@ -63,19 +63,7 @@ function errorCode(r: ToolOut): string | undefined {
 describe("banger mcp with the official MCP client", { skip }, () => {
   before(async () => {
     guest = await ensureTestGuest({ runner });
-    t = await NsSandbox.create("bgmcp");
-    t.sb.writeConfig(
-      [
-        'vmm = "qemu"',
-        'default_image_name = "tiny"',
-        "[vm_defaults]",
-        "vcpu = 1",
-        'memory = "512M"',
-        'disk_size = "1G"',
-        "",
-      ].join("\n"),
-    );
-    await t.ok(registerArgs("tiny", guest));
+    t = await tinyGuestSandbox("bgmcp", guest);
     full = await mcpClient([]);
   });
 

@@ -16,7 +16,13 @@ import type { VmListResult } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { Banger } from "../../src/sdk/index.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, registerArgs, until } from "../helpers/nsSandbox.js";
+import {
+  e2eSkipReason,
+  type NsSandbox,
+  registerArgs,
+  tinyGuestSandbox,
+  until,
+} from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 const runner = new NodeCommandRunner();
@@ -79,19 +85,7 @@ function setUpSsh(dir: string): string {
 describe("remote hosts over ssh", { skip }, () => {
   before(async () => {
     guest = await ensureTestGuest({ runner });
-    t = await NsSandbox.create("bgrem");
-    t.sb.writeConfig(
-      [
-        'vmm = "qemu"',
-        'default_image_name = "tiny"',
-        "[vm_defaults]",
-        "vcpu = 1",
-        'memory = "512M"',
-        'disk_size = "1G"',
-        "",
-      ].join("\n"),
-    );
-    await t.ok(registerArgs("tiny", guest));
+    t = await tinyGuestSandbox("bgrem", guest);
     const dir = t.sb.dir;
     const cfg = setUpSsh(dir);
     if (!existsSync("/run/sshd")) {

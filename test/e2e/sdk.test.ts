@@ -11,7 +11,13 @@ import { after, before, describe, test } from "node:test";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { Banger, type ExecEvent, isBangerError, type Vm, type VmEvent } from "../../src/sdk/index.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, registerArgs, until } from "../helpers/nsSandbox.js";
+import {
+  e2eSkipReason,
+  type NsSandbox,
+  registerArgs,
+  tinyGuestSandbox,
+  until,
+} from "../helpers/nsSandbox.js";
 
 const runner = new NodeCommandRunner();
 const skip = e2eSkipReason();
@@ -27,19 +33,7 @@ const code = (c: string) => (e: unknown) => isBangerError(e) && e.code === c;
 describe("the SDK against a real guest", { skip }, () => {
   before(async () => {
     guest = await ensureTestGuest({ runner });
-    t = await NsSandbox.create("bgsdk");
-    t.sb.writeConfig(
-      [
-        'vmm = "qemu"',
-        'default_image_name = "tiny"',
-        "[vm_defaults]",
-        "vcpu = 1",
-        'memory = "512M"',
-        'disk_size = "1G"',
-        "",
-      ].join("\n"),
-    );
-    await t.ok(registerArgs("tiny", guest));
+    t = await tinyGuestSandbox("bgsdk", guest);
     // The daemon runs in the namespace (started by the CLI above); the SDK reaches it through its socket.
     b = await Banger.connect({ socket: t.sb.socket });
     void (async () => {

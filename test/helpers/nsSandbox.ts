@@ -140,3 +140,28 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, m
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** The config of a sandbox that boots the small test guest: QEMU, 1 vCPU, 512M, a 1G work disk. */
+export function tinyConfig(opts: { defaultImage?: string; extra?: string[] } = {}): string {
+  return [
+    'vmm = "qemu"',
+    ...(opts.defaultImage ? [`default_image_name = "${opts.defaultImage}"`] : []),
+    ...(opts.extra ?? []),
+    "[vm_defaults]",
+    "vcpu = 1",
+    'memory = "512M"',
+    'disk_size = "1G"',
+    "",
+  ].join("\n");
+}
+
+/** A namespace sandbox with the test guest registered as "tiny" and made the default image. */
+export async function tinyGuestSandbox(
+  prefix: string,
+  g: { vmlinux: string; initrd: string; rootfs: string; workSeed: string },
+): Promise<NsSandbox> {
+  const t = await NsSandbox.create(prefix);
+  t.sb.writeConfig(tinyConfig({ defaultImage: "tiny" }));
+  await t.ok(registerArgs("tiny", g));
+  return t;
+}
