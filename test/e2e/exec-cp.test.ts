@@ -16,13 +16,7 @@ import { after, before, describe, test } from "node:test";
 import type { HealthReport } from "../../src/api/agent.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import {
-  e2eSkipReason,
-  type NsSandbox,
-  registerArgs,
-  tinyGuestSandbox,
-  until,
-} from "../helpers/nsSandbox.js";
+import { e2eSkipReason, type NsSandbox, tinyGuestSandbox, until } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 const runner = new NodeCommandRunner();

@@ -12,7 +12,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, type NsSandbox, registerArgs, tinyGuestSandbox } from "../helpers/nsSandbox.js";
+import { e2eSkipReason, type NsSandbox, tinyGuestSandbox } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
 
 const runner = new NodeCommandRunner();

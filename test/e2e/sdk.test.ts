@@ -11,13 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { Banger, type ExecEvent, isBangerError, type Vm, type VmEvent } from "../../src/sdk/index.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import {
-  e2eSkipReason,
-  type NsSandbox,
-  registerArgs,
-  tinyGuestSandbox,
-  until,
-} from "../helpers/nsSandbox.js";
+import { e2eSkipReason, type NsSandbox, tinyGuestSandbox, until } from "../helpers/nsSandbox.js";
 
 const runner = new NodeCommandRunner();
 const skip = e2eSkipReason();
