@@ -167,9 +167,14 @@ export interface HelperVerbs {
   /** Move a VMM process (owned by the caller or banger-vmm) into the VM's cgroup. */
   "cgroup.attach": { args: { vm: string; pid: number }; result: null };
   "cgroup.remove": { args: { vm: string }; result: null };
-  /** Run `unshare --mount --propagation private -- jailLaunch` for this plan (bind mounts, then the jailer). */
+  /**
+   * Run `unshare --mount --propagation private -- jailLaunch` for this plan (bind mounts, then the jailer).
+   * NOT IMPLEMENTED in the helper yet (its verb table refuses it): the launcher must first be bundled into
+   * the helper, since root may not run the checkout's files. Until then only a root daemon uses the jailer;
+   * a normal user's daemon runs Firecracker directly, as that user, with its seccomp filters.
+   */
   "jail.launch": { args: { plan: JailLaunchPlan }; result: null };
-  /** Remove one of the caller's VM jails (`<vmDir>/jail`: root-owned mount points, the jail uid's files). */
+  /** Remove one of the caller's VM jails (`<vmDir>/jail`: root-owned mount points, the jail uid's files). NOT IMPLEMENTED yet (see jail.launch). */
   "jail.remove": { args: { vmDir: string }; result: null };
 }
 
