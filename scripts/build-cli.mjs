@@ -169,8 +169,6 @@ const result = await build({
 // statically: few files, and none of the heavy packages (those load only with the commands that use them).
 const heavy = /^(zod|@modelcontextprotocol\/sdk|ink|react)(\/|$)/;
 const outputs = result.metafile.outputs;
-if (process.env.BANGER_CLI_METAFILE)
-  (await import("node:fs")).writeFileSync(process.env.BANGER_CLI_METAFILE, JSON.stringify(result.metafile));
 const entryOf = (src) =>
   Object.keys(outputs).find((o) => outputs[o].entryPoint === path.relative(process.cwd(), src));
 const seen = new Set();
