@@ -5,7 +5,6 @@
  * requests in flight; an older CLI never replaces a newer daemon: it talks to
  * it when they speak the same protocol, else says what to do instead.
  */
-import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +14,7 @@ import { type BuildInfo, buildInfo, compareBuilds, describeBuild } from "../buil
 import type { Paths } from "../config/paths.js";
 import { BangerError, ErrorCodes, type ErrorPayload } from "../errors/index.js";
 import { RpcClient } from "../rpc/client.js";
+import { childProcess } from "../util/lazyBuiltins.js";
 
 const DAEMON_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "bangerd.js");
 const START_TIMEOUT_MS = 15_000;
@@ -80,7 +80,7 @@ export function spawnDaemon(
   const errLog = path.join(paths.logsDir, "bangerd.stderr.log");
   const errFd = openSync(errLog, "a", 0o600);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DAEMON_ENTRY, "--notify"], {
+    const child = childProcess().spawn(process.execPath, [DAEMON_ENTRY, "--notify"], {
       detached: true,
       stdio: ["ignore", "pipe", errFd],
       env,

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { CliContext } from "./context.js";
-import { buildProgram, commandOf, takeHostOption } from "./main.js";
+import { buildProgram, commandOf, subcommandOf, takeHostOption } from "./main.js";
 
 const noCtx = (): CliContext => {
   throw new Error("no context in this test");
@@ -45,6 +45,42 @@ describe("CLI command table", () => {
       ],
     );
     assert.ok(one.commands[0]?.commands.some((c) => c.name() === "list"));
+  });
+
+  it("registers only the vm subcommand that runs; help, options first or an unknown word get all, in help order", async () => {
+    assert.equal(subcommandOf(["vm", "list"], "vm"), "list");
+    assert.equal(subcommandOf(["vm", "ls", "--json"], "vm"), "ls");
+    assert.equal(subcommandOf(["vm", "list", "--help"], "vm"), undefined);
+    assert.equal(subcommandOf(["vm", "-h"], "vm"), undefined);
+    assert.equal(subcommandOf(["vm"], "vm"), undefined);
+    assert.equal(subcommandOf(["--json", "vm", "list"], "vm"), undefined);
+    assert.equal(subcommandOf(["bogus", "list"], undefined), undefined);
+    const subs = async (sub?: string) =>
+      (await buildProgram(noCtx, null, "vm", sub)).commands[0]!.commands.map((c) => c.name());
+    const all = await subs();
+    assert.deepEqual(all, [
+      "create",
+      "run",
+      "egress",
+      "exec",
+      "cp",
+      "ports",
+      "health",
+      "stats",
+      "start",
+      "restart",
+      "stop",
+      "delete",
+      "list",
+      "show",
+      "logs",
+      "ssh",
+    ]);
+    assert.deepEqual(await subs("list"), ["list"]);
+    assert.deepEqual(await subs("ls"), ["list"]);
+    assert.deepEqual(await subs("restart"), ["start", "restart"]);
+    assert.deepEqual(await subs("lst"), all, "a typo gets every subcommand, for commander's suggestion");
+    assert.deepEqual(await subs("help"), all);
   });
 
   it("read commands load neither zod nor the MCP SDK; `mcp` loads them only when it runs", () => {

@@ -7,7 +7,13 @@ import { renderError } from "./render/errors.js";
 import { processOut } from "./render/output.js";
 import { renderUsageErrorJson, silenceUsageText } from "./usageErrors.js";
 
-type Register = (program: Command, ctx: () => CliContext, defaults: DefaultsView | null) => void;
+/** `sub`: the subcommand the command line runs, for a command that registers only that one (vm). */
+type Register = (
+  program: Command,
+  ctx: () => CliContext,
+  defaults: DefaultsView | null,
+  sub?: string,
+) => void;
 
 /**
  * The top-level commands, in help order; each module is imported only when
@@ -36,11 +42,23 @@ export function commandOf(argv: readonly string[]): string | undefined {
   return COMMANDS.some(([name]) => name === first) ? first : undefined;
 }
 
-/** The program with `only` registered, or every command when `only` is undefined. */
+/**
+ * The subcommand word of `argv` when it is `<command> <sub> ...` and asks for
+ * no help; undefined otherwise (then the command registers all its subcommands).
+ */
+export function subcommandOf(argv: readonly string[], command: string | undefined): string | undefined {
+  if (command === undefined || argv[0] !== command) return undefined;
+  if (argv.some((a) => a === "--help" || a === "-h")) return undefined;
+  const sub = argv[1];
+  return sub === undefined || sub.startsWith("-") ? undefined : sub;
+}
+
+/** The program with `only` registered (of it, only `sub` where it can), or every command when `only` is undefined. */
 export async function buildProgram(
   ctx: () => CliContext,
   defaults: DefaultsView | null = null,
   only?: string,
+  sub?: string,
 ): Promise<Command> {
   const program = new Command("banger")
     .description("fresh, isolated microVMs for development, in one command")
@@ -50,7 +68,7 @@ export async function buildProgram(
     .exitOverride();
   const wanted = COMMANDS.filter(([name]) => only === undefined || name === only);
   const registers = await Promise.all(wanted.map(([, load]) => load()));
-  for (const register of registers) register(program, ctx, defaults);
+  for (const register of registers) register(program, ctx, defaults, sub);
   for (const c of program.commands) {
     c.exitOverride();
     for (const s of c.commands) s.exitOverride();
@@ -83,7 +101,8 @@ export async function main(rawArgv: string[]): Promise<number> {
     // Help of `vm create` / `vm run` shows the resolved defaults; resolve them only when help is asked for.
     const wantsVmHelp = argv[0] === "vm" && (argv.includes("--help") || argv.includes("-h"));
     const defaults = wantsVmHelp ? await loadVmDefaults(getCtx()) : null;
-    program = await buildProgram(getCtx, defaults, commandOf(argv));
+    const command = commandOf(argv);
+    program = await buildProgram(getCtx, defaults, command, subcommandOf(argv, command));
     if (asJson) silenceUsageText(program);
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
 import type { SshInfo } from "../api/vms.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import { sshArgv as remoteSshArgv, type SshTarget } from "../rpc/sshTransport.js";
+import { childProcess } from "../util/lazyBuiltins.js";
 import { shellQuote } from "../util/shellQuote.js";
 
 /**
@@ -42,7 +42,9 @@ export function sshArgv(info: SshInfo, command: string[], tty: boolean): string[
 /** Run the system ssh with the terminal handed over; resolves with its exit code. */
 export function runSsh(info: SshInfo, command: string[]): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    const child = spawn("ssh", sshArgv(info, command, !!process.stdin.isTTY), { stdio: "inherit" });
+    const child = childProcess().spawn("ssh", sshArgv(info, command, !!process.stdin.isTTY), {
+      stdio: "inherit",
+    });
     child.on("error", (e) =>
       reject(
         new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot run ssh: ${e.message}`, {
@@ -61,7 +63,7 @@ export function runRemoteBanger(target: SshTarget, args: string[], env: NodeJS.P
     ...(env.BANGER_REMOTE_BIN ? { remoteBin: env.BANGER_REMOTE_BIN } : {}),
   });
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(env.BANGER_SSH ?? "ssh", argv, { stdio: "inherit", env });
+    const child = childProcess().spawn(env.BANGER_SSH ?? "ssh", argv, { stdio: "inherit", env });
     child.on("error", (e) =>
       reject(
         new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot run ssh: ${e.message}`, {
@@ -89,7 +91,7 @@ export function captureSsh(
   command: string[],
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ssh", ["-T", ...sshArgv(info, command, false)], {
+    const child = childProcess().spawn("ssh", ["-T", ...sshArgv(info, command, false)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

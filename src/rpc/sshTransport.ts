@@ -4,10 +4,11 @@
  * bridge on the far side between its stdio and that user's daemon socket
  * (started there when needed), and the RPC runs over ssh's stdio.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { Duplex } from "node:stream";
 import type { PingResult } from "../api/methods.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
+import { childProcess } from "../util/lazyBuiltins.js";
 import { shellQuote } from "../util/shellQuote.js";
 import { RpcClient } from "./client.js";
 
@@ -117,7 +118,7 @@ export async function dialSsh(
     tty: false,
     ...(env.BANGER_REMOTE_BIN ? { remoteBin: env.BANGER_REMOTE_BIN } : {}),
   });
-  const child = spawn(env.BANGER_SSH ?? "ssh", argv, { stdio: ["pipe", "pipe", "pipe"], env });
+  const child = childProcess().spawn(env.BANGER_SSH ?? "ssh", argv, { stdio: ["pipe", "pipe", "pipe"], env });
   let stderr = "";
   child.stderr.on("data", (b: Buffer) => {
     stderr = (stderr + b.toString("utf8")).slice(-4000);

@@ -11,13 +11,25 @@ import { registerRun, waitReady } from "./run.js";
 import { registerVmEgress } from "./vmEgress.js";
 import { type CreateOpts, createOptions, intOpt, waitOption } from "./vmOptions.js";
 
+type VmRegister = (vm: Command, ctx: () => CliContext, defaults: DefaultsView | null) => void;
+
+/**
+ * `banger vm`: with `sub` (the subcommand the command line runs) only the
+ * group that defines it is registered, which spares every run the cost of
+ * building the other ~15 subcommands; help, or a word that names none, gets all.
+ */
 export function registerVm(
   program: Command,
   ctx: () => CliContext,
   defaults: DefaultsView | null = null,
+  sub?: string,
 ): void {
   const vm = program.command("vm").description("create, run and manage VMs");
+  const one = VM_SUBCOMMANDS.find(([names]) => sub !== undefined && names.includes(sub));
+  for (const [, register] of one ? [one] : VM_SUBCOMMANDS) register(vm, ctx, defaults);
+}
 
+const registerCreate: VmRegister = (vm, ctx, defaults) => {
   createOptions(vm.command("create"), defaults)
     .description("create a VM (and start it, unless --no-start)")
     .option("--no-start", "create only; start later with `banger vm start`")
@@ -38,11 +50,9 @@ export function registerVm(
       c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
       if (v.state === "running") c.out.write(`  banger vm ssh ${v.name}\n`);
     });
+};
 
-  registerRun(vm, ctx, defaults);
-  registerVmEgress(vm, ctx);
-  registerGuestCommands(vm, ctx);
-
+const registerStartRestart: VmRegister = (vm, ctx) => {
   for (const [verb, desc] of [
     ["start", "start a stopped VM"],
     ["restart", "stop a VM and start it again"],
@@ -61,7 +71,9 @@ export function registerVm(
         c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
       });
   }
+};
 
+const registerStop: VmRegister = (vm, ctx) => {
   vm.command("stop")
     .description("stop a VM: the guest shuts down, then the VMM is killed after the timeout")
     .argument("<name>", "VM name")
@@ -73,7 +85,9 @@ export function registerVm(
       if (o.json) return json(c.out, v);
       c.out.write(`${v.name} ${v.state}\n`);
     });
+};
 
+const registerDelete: VmRegister = (vm, ctx) => {
   vm.command("delete")
     .description("delete a VM and everything it owns (disks, address, TAP)")
     .argument("<name>", "VM name")
@@ -85,7 +99,9 @@ export function registerVm(
       if (o.json) return json(c.out, r);
       c.out.write(`deleted ${r.deleted}\n`);
     });
+};
 
+const registerList: VmRegister = (vm, ctx) => {
   vm.command("list")
     .alias("ls")
     .description("list VMs")
@@ -97,7 +113,9 @@ export function registerVm(
       c.out.write(r.vms.length ? vmListTable(r.vms) : "no VMs (create one with `banger vm create`)\n");
       for (const p of r.problems) c.out.err(`warning: ${p}\n`);
     });
+};
 
+const registerShow: VmRegister = (vm, ctx) => {
   vm.command("show")
     .description("everything about a VM: driver, paths, logs, stage timings of the last boot")
     .argument("<name>", "VM name")
@@ -108,7 +126,9 @@ export function registerVm(
       if (o.json) return json(c.out, v);
       renderVm(c.out, v);
     });
+};
 
+const registerLogs: VmRegister = (vm, ctx) => {
   vm.command("logs")
     .description("print a VM's console log (or the VMM's log with --vmm)")
     .argument("<name>", "VM name")
@@ -122,7 +142,9 @@ export function registerVm(
         { onEvent: (e) => e.kind === "log" && c.out.write(e.data) },
       );
     });
+};
 
+const registerSsh: VmRegister = (vm, ctx) => {
   vm.command("ssh")
     .description(
       "open an SSH session to a VM as root, or run a command: `vm ssh NAME -- CMD ARGS...` (each word kept as is) or `vm ssh NAME -- 'shell line'`",
@@ -140,4 +162,19 @@ export function registerVm(
       process.exitCode = await runSsh(info, command);
       if (command.length === 0) await stillRunningReminder(ctx(), name);
     });
-}
+};
+
+/** The subcommands of `banger vm` in help order, with the names (and aliases) each group registers. */
+const VM_SUBCOMMANDS: ReadonlyArray<readonly [readonly string[], VmRegister]> = [
+  [["create"], registerCreate],
+  [["run"], registerRun],
+  [["egress"], (vm, ctx) => registerVmEgress(vm, ctx)],
+  [["exec", "cp", "ports", "health", "stats"], (vm, ctx) => registerGuestCommands(vm, ctx)],
+  [["start", "restart"], registerStartRestart],
+  [["stop"], registerStop],
+  [["delete"], registerDelete],
+  [["list", "ls"], registerList],
+  [["show"], registerShow],
+  [["logs"], registerLogs],
+  [["ssh"], registerSsh],
+];
