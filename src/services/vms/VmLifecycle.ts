@@ -1,7 +1,10 @@
-import { open, rm } from "node:fs/promises";
+import { open, readdir, rm } from "node:fs/promises";
+import path from "node:path";
 import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
+import { isValidId } from "../../model/ids.js";
 import type { BootTiming, Vm } from "../../model/vm.js";
 import type { BootSpec, VmmDriver } from "../../vmm/driver.js";
+import { faultStep } from "../../vmm/fault.js";
 import { runSteps, type Step, type StepTiming } from "../../vmm/steps.js";
 import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
@@ -22,6 +25,8 @@ interface StartCtx {
   /** Moves the paused VMM into the VM's cgroup. */
   attach?: (pid: number) => Promise<void>;
   attached?: boolean;
+  /** Undos of a failed start that failed themselves. */
+  leftovers: string[];
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
@@ -81,9 +86,14 @@ export class VmLifecycle {
       reason,
       tap: null,
       timings: [],
+      leftovers: [],
     };
     try {
-      const { timings } = await runSteps(this.startSteps(progress), ctx, stageObserver("start", progress));
+      const { timings } = await runSteps(this.startSteps(progress), ctx, {
+        ...stageObserver("start", progress),
+        phase: "start",
+        onCleanupError: (step, err) => ctx.leftovers.push(this.cleanupFailed(vm, step, err)),
+      });
       const all = [
         ...before,
         ...timings.filter((t) => t.name !== "boot").map((t) => ({ name: `start:${t.name}`, ms: t.ms })),
@@ -94,9 +104,12 @@ export class VmLifecycle {
       return running;
     } catch (e) {
       const err = toBangerError(e);
+      const left = ctx.leftovers.length
+        ? `; undo failed (reconcile retries): ${ctx.leftovers.join("; ")}`
+        : "";
       store.vms.update(id, {
         state: "error",
-        lastError: err.message,
+        lastError: err.message + left,
         vmm: null,
         network: { ...vm.network, tap: null },
       });
@@ -136,6 +149,7 @@ export class VmLifecycle {
         run: async (c) => {
           const r = await c.driver.boot(this.bootSpec(c.vm, c.tap!), {
             ...(c.attach ? { onVmmStarted: c.attach } : {}),
+            onCleanupError: (step, err) => c.leftovers.push(this.cleanupFailed(c.vm, `boot:${step}`, err)),
             onStepStart: (n) =>
               progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
             onStepDone: (t) =>
@@ -162,6 +176,32 @@ export class VmLifecycle {
         },
       },
     ];
+  }
+
+  /** Log an undo that failed, with the step and what it was undoing; returns the line for lastError. */
+  private cleanupFailed(vm: Pick<Vm, "id" | "name">, step: string, err: unknown): string {
+    const what = err instanceof Error ? err.message : String(err);
+    this.deps.log.error({ vm: vm.name, id: vm.id, step, err: what }, "cleanup failed");
+    return `undoing step "${step}" failed: ${what}`;
+  }
+
+  /** Kill a VMM no handle records (a start interrupted after the spawn); its pids, if any. */
+  async reapStray(vm: Vm): Promise<number[]> {
+    const killed: number[] = [];
+    for (const name of ["qemu", "firecracker"] as const) {
+      let d: VmmDriver | undefined;
+      try {
+        d = this.deps.drivers.forName(name);
+      } catch {
+        continue; // a provider without this kind of driver
+      }
+      if (d.reapStray) killed.push(...(await d.reapStray(vm.vmDir)));
+    }
+    if (killed.length) {
+      this.deps.log.warn({ vm: vm.name, id: vm.id, pids: killed }, "killed a VMM no handle recorded");
+      await this.cgroups.remove(vm);
+    }
+    return killed;
   }
 
   /** The VM's policy is in force before its guest runs: its TAP is recorded, then the firewall re-applied. */
@@ -222,17 +262,22 @@ export class VmLifecycle {
       throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`);
     }
     if (vm.vmm) {
+      const handle = vm.vmm;
       store.vms.update(vm.id, { state: "stopping" });
-      await this.deps.drivers.forName(vm.vmm.driver).stop(vm.vmm, { timeoutMs });
-      await this.cgroups.remove(vm);
+      await faultStep("stop", "vmm", () =>
+        this.deps.drivers.forName(handle.driver).stop(handle, { timeoutMs }),
+      );
+      await faultStep("stop", "cgroup", () => this.cgroups.remove(vm));
     }
-    await this.releaseNetwork(vm);
-    const stopped = store.vms.update(vm.id, {
-      state: vm.state === "crashed" || vm.state === "error" ? vm.state : "stopped",
-      vmm: null,
-      network: vm.network ? { ...vm.network, tap: null } : null,
-      stoppedAt: vm.vmm ? this.now() : vm.stoppedAt,
-    });
+    await faultStep("stop", "network", () => this.releaseNetwork(vm));
+    const stopped = await faultStep("stop", "record", () =>
+      store.vms.update(vm.id, {
+        state: vm.state === "crashed" || vm.state === "error" ? vm.state : "stopped",
+        vmm: null,
+        network: vm.network ? { ...vm.network, tap: null } : null,
+        stoppedAt: vm.vmm ? this.now() : vm.stoppedAt,
+      }),
+    );
     if (vm.vmm) this.deps.log.info({ vm: vm.name, id: vm.id }, "vm stopped");
     return stopped.state === "stopped" ? stopped : store.vms.update(vm.id, { state: "stopped" });
   }
@@ -294,30 +339,27 @@ export class VmLifecycle {
 
   /**
    * After a daemon (re)start: adopt VMs whose VMM still runs, mark the others
-   * stopped with the reason, drop rows of interrupted creates, and give
-   * orphaned TAPs back to the pool.
+   * stopped with the reason (killing a VMM that no handle records: a daemon
+   * killed mid-start), drop rows of interrupted creates, remove VM directories
+   * without a row (an interrupted delete), and give orphaned TAPs back.
    */
   async reconcile(): Promise<{ adopted: string[]; stopped: string[]; removed: string[] }> {
-    const { store, disks, network } = this.deps;
+    const { store, network } = this.deps;
     const out = { adopted: [] as string[], stopped: [] as string[], removed: [] as string[] };
     const vms = store.vms.list({ skipCorrupt: true }).items;
     for (const vm of vms) {
       if (vm.state === "creating") {
-        if (vm.disks) await disks.remove(vm.disks).catch(() => undefined);
-        await rm(vm.vmDir, { recursive: true, force: true });
-        store.vms.delete(vm.id);
+        await this.removeInterruptedCreate(vm);
         out.removed.push(vm.name);
       } else if (vm.vmm && this.isAlive(vm)) {
         if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
         await this.cgroups.adopt(vm, this.deps.drivers.forName(vm.vmm.driver));
         out.adopted.push(vm.name);
-      } else if (vm.vmm || vm.network?.tap) {
-        await this.markGone(vm, "stopped", "the VMM was gone when the daemon started");
+      } else if (await this.settleUnadopted(vm)) {
         out.stopped.push(vm.name);
-      } else if (vm.state === "starting" || vm.state === "stopping") {
-        store.vms.update(vm.id, { state: "stopped" });
       }
     }
+    await this.removeOrphanDirs(new Set(vms.map((v) => v.id)));
     if (vms.length > 0) {
       const inUse = new Set(
         store.vms
@@ -328,6 +370,48 @@ export class VmLifecycle {
       await network.reconcile(inUse);
     }
     return out;
+  }
+
+  private async removeInterruptedCreate(vm: Vm): Promise<void> {
+    await this.reapStray(vm);
+    if (vm.disks) await this.deps.disks.remove(vm.disks).catch(() => undefined);
+    await rm(vm.vmDir, { recursive: true, force: true });
+    this.deps.store.vms.delete(vm.id);
+  }
+
+  /** A VM whose recorded VMM is not running: stray VMM killed, TAP and cgroup freed. True when it was marked stopped. */
+  private async settleUnadopted(vm: Vm): Promise<boolean> {
+    const quiet = (vm.state === "stopped" || vm.state === "crashed") && !vm.vmm && !vm.network?.tap;
+    if (quiet) return false;
+    const reaped = await this.reapStray(vm);
+    // A start killed after its cgroup step left the cgroup without a VMM.
+    if (!vm.vmm && !reaped.length && vm.state !== "stopped" && vm.state !== "crashed")
+      await this.cgroups.remove(vm);
+    if (vm.vmm || vm.network?.tap || reaped.length) {
+      const why = reaped.length
+        ? `the daemon stopped during an operation on this VM; its VMM (pid ${reaped.join(", ")}) was killed`
+        : "the VMM was gone when the daemon started";
+      await this.markGone(vm, "stopped", why);
+      return true;
+    }
+    if (vm.state === "starting" || vm.state === "stopping") {
+      this.deps.store.vms.update(vm.id, { state: "stopped" });
+    }
+    return false;
+  }
+
+  /** VM directories no row owns (a delete or create interrupted after the row went): VMM killed, removed. */
+  private async removeOrphanDirs(ids: Set<string>): Promise<void> {
+    const dir = this.deps.vmsDir;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const id of names) {
+      if (ids.has(id) || !isValidId(id)) continue;
+      const vm = { id, name: id, vmDir: path.join(dir, id) } as Vm;
+      await this.reapStray(vm);
+      await this.cgroups.remove(vm);
+      await rm(vm.vmDir, { recursive: true, force: true });
+      this.deps.log.warn({ id, dir: vm.vmDir }, "removed a VM directory without a row");
+    }
   }
 }
 
