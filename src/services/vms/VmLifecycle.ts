@@ -1,7 +1,5 @@
-import { open, readdir, rm } from "node:fs/promises";
-import path from "node:path";
+import { open, rm } from "node:fs/promises";
 import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
-import { isValidId } from "../../model/ids.js";
 import type { BootTiming, Vm } from "../../model/vm.js";
 import type { BootSpec, VmmDriver } from "../../vmm/driver.js";
 import { faultStep } from "../../vmm/fault.js";
@@ -9,6 +7,7 @@ import { runSteps, type Step, type StepTiming } from "../../vmm/steps.js";
 import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
+import { reconcileVms } from "./reconcile.js";
 import { stageObserver } from "./VmService.js";
 import { vmPaths } from "./views.js";
 import { VmCgroups } from "./vmCgroup.js";
@@ -315,7 +314,7 @@ export class VmLifecycle {
     return crashed;
   }
 
-  private async markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void> {
+  async markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void> {
     const p = vmPaths(vm.vmDir);
     const tail = await lastLines(p.consoleLog, 10);
     const vmmTail = await lastLines(p.vmmLog, 3);
@@ -337,81 +336,15 @@ export class VmLifecycle {
     this.deps.log.warn({ vm: vm.name, id: vm.id, state, why }, "vm VMM gone");
   }
 
-  /**
-   * After a daemon (re)start: adopt VMs whose VMM still runs, mark the others
-   * stopped with the reason (killing a VMM that no handle records: a daemon
-   * killed mid-start), drop rows of interrupted creates, remove VM directories
-   * without a row (an interrupted delete), and give orphaned TAPs back.
-   */
-  async reconcile(): Promise<{ adopted: string[]; stopped: string[]; removed: string[] }> {
-    const { store, network } = this.deps;
-    const out = { adopted: [] as string[], stopped: [] as string[], removed: [] as string[] };
-    const vms = store.vms.list({ skipCorrupt: true }).items;
-    for (const vm of vms) {
-      if (vm.state === "creating") {
-        await this.removeInterruptedCreate(vm);
-        out.removed.push(vm.name);
-      } else if (vm.vmm && this.isAlive(vm)) {
-        if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
-        await this.cgroups.adopt(vm, this.deps.drivers.forName(vm.vmm.driver));
-        out.adopted.push(vm.name);
-      } else if (await this.settleUnadopted(vm)) {
-        out.stopped.push(vm.name);
-      }
-    }
-    await this.removeOrphanDirs(new Set(vms.map((v) => v.id)));
-    if (vms.length > 0) {
-      const inUse = new Set(
-        store.vms
-          .list({ skipCorrupt: true })
-          .items.map((v) => v.network?.tap)
-          .filter((t): t is string => !!t),
-      );
-      await network.reconcile(inUse);
-    }
-    return out;
-  }
-
-  private async removeInterruptedCreate(vm: Vm): Promise<void> {
-    await this.reapStray(vm);
-    if (vm.disks) await this.deps.disks.remove(vm.disks).catch(() => undefined);
-    await rm(vm.vmDir, { recursive: true, force: true });
-    this.deps.store.vms.delete(vm.id);
-  }
-
-  /** A VM whose recorded VMM is not running: stray VMM killed, TAP and cgroup freed. True when it was marked stopped. */
-  private async settleUnadopted(vm: Vm): Promise<boolean> {
-    const quiet = (vm.state === "stopped" || vm.state === "crashed") && !vm.vmm && !vm.network?.tap;
-    if (quiet) return false;
-    const reaped = await this.reapStray(vm);
-    // A start killed after its cgroup step left the cgroup without a VMM.
-    if (!vm.vmm && !reaped.length && vm.state !== "stopped" && vm.state !== "crashed")
-      await this.cgroups.remove(vm);
-    if (vm.vmm || vm.network?.tap || reaped.length) {
-      const why = reaped.length
-        ? `the daemon stopped during an operation on this VM; its VMM (pid ${reaped.join(", ")}) was killed`
-        : "the VMM was gone when the daemon started";
-      await this.markGone(vm, "stopped", why);
-      return true;
-    }
-    if (vm.state === "starting" || vm.state === "stopping") {
-      this.deps.store.vms.update(vm.id, { state: "stopped" });
-    }
-    return false;
-  }
-
-  /** VM directories no row owns (a delete or create interrupted after the row went): VMM killed, removed. */
-  private async removeOrphanDirs(ids: Set<string>): Promise<void> {
-    const dir = this.deps.vmsDir;
-    const names = await readdir(dir).catch(() => [] as string[]);
-    for (const id of names) {
-      if (ids.has(id) || !isValidId(id)) continue;
-      const vm = { id, name: id, vmDir: path.join(dir, id) } as Vm;
-      await this.reapStray(vm);
-      await this.cgroups.remove(vm);
-      await rm(vm.vmDir, { recursive: true, force: true });
-      this.deps.log.warn({ id, dir: vm.vmDir }, "removed a VM directory without a row");
-    }
+  /** After a daemon (re)start (see reconcileVms). */
+  reconcile(): Promise<{ adopted: string[]; stopped: string[]; removed: string[] }> {
+    return reconcileVms({
+      deps: this.deps,
+      cgroups: this.cgroups,
+      isAlive: (vm) => this.isAlive(vm),
+      reapStray: (vm) => this.reapStray(vm),
+      markGone: (vm, state, why) => this.markGone(vm, state, why),
+    });
   }
 }
 
