@@ -308,19 +308,16 @@ export class VmService {
   async delete(name: string, force: boolean): Promise<{ deleted: string }> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      let vm = this.deps.store.vms.getById(vm0.id);
-      if (vm.vmm && this.lifecycle.isAlive(vm)) {
-        if (!force) {
-          throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is ${vm.state}`, {
-            hint: `stop it first (banger vm stop ${vm.name}) or delete with --force`,
-          });
-        }
+      const cur = this.deps.store.vms.getById(vm0.id);
+      const alive = cur.vmm !== null && this.lifecycle.isAlive(cur);
+      if (alive && !force) {
+        throw new BangerError(ErrorCodes.CONFLICT, `VM "${cur.name}" is ${cur.state}`, {
+          hint: `stop it first (banger vm stop ${cur.name}) or delete with --force`,
+        });
       }
-      const v = vm;
-      vm = await faultStep("delete", "vmm", async () => {
-        // A VMM without a handle (an interrupted start) is found by its VM directory.
-        const stopped = v.vmm && this.lifecycle.isAlive(v) ? await this.lifecycle.stopUnlocked(v, 0) : v;
-        await this.lifecycle.reapStray(stopped);
+      const vm = await faultStep("delete", "vmm", async () => {
+        const stopped = alive ? await this.lifecycle.stopUnlocked(cur, 0) : cur;
+        await this.lifecycle.reapStray(stopped); // a VMM no handle records (an interrupted start)
         return stopped;
       });
       await faultStep("delete", "network", () => this.lifecycle.releaseNetwork(vm));

@@ -41,7 +41,9 @@ export async function reconcileVms(
     }
   }
   await removeOrphanDirs(h, new Set(vms.map((v) => v.id)));
-  if (vms.length > 0) {
+  // With no VM left, idle TAPs of an earlier daemon (killed after a delete) still need
+  // taking back, or the next start makes new ones beside them: whenever the bridge exists.
+  if (vms.length > 0 || (await network.status().catch(() => null))?.bridgeUp) {
     const inUse = new Set(
       store.vms
         .list({ skipCorrupt: true })
