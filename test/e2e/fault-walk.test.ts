@@ -169,10 +169,12 @@ describe("kill -9 at every step: each VM ends whole or wholly gone, nothing leak
     assert.match(r.stderr, /BANGER_FAULT="create:nope:after" names no kill point/);
   });
 
-  test("create (no start): killed at each step, the VM is wholly gone", async () => {
+  test("create: killed at each step, the VM is wholly gone (or, killed in its boot, whole)", async () => {
     for (const p of faultPoints(["create"])) {
       await walk(p, "absent", ["vm", "create", "--name", VM, "--image", "tiny", "--no-start"]);
     }
+    // The issue's case: killed inside the boot of `vm create`, with QEMU already spawned (paused).
+    await walk("boot:spawn:after", "absent", ["vm", "create", "--name", VM, "--image", "tiny"]);
   });
 
   test("start and QEMU boot: killed at each step, the VM restarts whole; no stray QEMU", async () => {

@@ -322,7 +322,15 @@ export class VmLifecycle {
     const message = `${why}; last console lines:\n${tail || "(console log empty)"}\nconsole log: ${p.consoleLog}; VMM log: ${p.vmmLog}`;
     await this.releaseNetwork(vm);
     if (vm.vmm) {
-      for (const s of [vm.vmm.controlSocket, vm.vmm.agentSocket]) await rm(s, { force: true });
+      // The driver's stop of a dead VMM removes its sockets and pid file (and a jail).
+      const h = vm.vmm;
+      await this.deps.drivers
+        .forName(h.driver)
+        .stop(h, { timeoutMs: 0 })
+        .catch(async (e: Error) => {
+          this.deps.log.warn({ vm: vm.name, err: e.message }, "VMM files not cleaned by the driver");
+          for (const s of [h.controlSocket, h.agentSocket]) await rm(s, { force: true });
+        });
       await this.cgroups.remove(vm);
     }
     this.deps.store.vms.update(vm.id, {
