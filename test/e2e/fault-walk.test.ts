@@ -128,10 +128,11 @@ const timings: Array<[string, number]> = [];
 async function walk(point: string, need: "absent" | "stopped" | "running", op: string[]): Promise<void> {
   const t0 = Date.now();
   await ensure(need);
+  const id = (await vmRow())?.id;
   await runKilled(point, op);
   const outcome = await checkAfter(point);
   if (outcome !== "gone") await assertWhole(point);
-  else assert.equal(await vmRow(), undefined);
+  else if (id) assert.deepEqual(cgroupsLeft(id), [], `${point}: cgroups of the deleted VM`);
   timings.push([`${point} → ${outcome}`, Date.now() - t0]);
   process.stderr.write(`# ${point} → ${outcome} (${Date.now() - t0} ms)\n`);
 }
@@ -216,5 +217,9 @@ describe("kill -9 at every step: each VM ends whole or wholly gone, nothing leak
     assert.ok(["crashed", "stopped"].includes((await vmRow())!.state));
     assert.equal(await checkAfter("vmm-kill:during-stop"), "stopped");
     await assertWhole("vmm-kill:during-stop");
+    const id = (await vmRow())!.id;
+    await t.ok(["vm", "delete", "-f", VM]);
+    assert.equal(await checkAfter("final delete"), "gone");
+    assert.deepEqual(cgroupsLeft(id), [], "the deleted VM's cgroups are gone");
   });
 });
