@@ -10,6 +10,7 @@ import { loadConfig, resolvePaths } from "../config/index.js";
 import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
 import type { Handler } from "../rpc/server.js";
 import { SqliteStore } from "../store/sqlite/SqliteStore.js";
+import { armFault } from "../vmm/fault.js";
 import { type Composed, compose } from "./compose.js";
 import { Daemon } from "./Daemon.js";
 import { createDoctorHandler } from "./doctor.js";
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let daemon: Daemon | undefined;
   try {
+    armFault(process.env.BANGER_FAULT); // test-only kill point; inert when unset
     const paths = resolvePaths(process.env);
     const config = await loadConfig(paths, process.env);
     const { log, flush } = createLogger(paths.daemonLog, config.log_level.value);

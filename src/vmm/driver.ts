@@ -71,6 +71,8 @@ export interface BootObserver {
    * there. A rejection fails the boot. Drivers that cannot pause skip it.
    */
   onVmmStarted?(pid: number): Promise<void>;
+  /** Told about an undo of a failed boot that itself failed (what was left behind). */
+  onCleanupError?(step: string, err: unknown): void;
 }
 
 export interface StopOptions {
@@ -90,4 +92,10 @@ export interface VmmDriver {
   isAlive(handle: VmmHandle): boolean;
   /** Memory the VMM process needs beyond guest RAM, in MiB (for its cgroup's limit). */
   vmmOverheadMib?(): number;
+  /**
+   * Kill any VMM of this driver still running for `vmDir` although no handle
+   * records it (a daemon killed mid-boot), and remove its sockets. Returns the
+   * pids killed.
+   */
+  reapStray?(vmDir: string): Promise<number[]>;
 }

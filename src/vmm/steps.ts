@@ -1,4 +1,5 @@
 import { BangerError, ErrorCodes, isBangerError } from "../errors/index.js";
+import { faultPoint } from "./fault.js";
 
 /** A named boot step. `run` may register cleanups that undo what it did. */
 export interface Step<C> {
@@ -20,6 +21,8 @@ export interface RunStepsOptions {
   onCleanupError?: (step: string, err: unknown) => void;
   /** Returns extra text appended to the error's hint (for example log paths). */
   hintOnFailure?: () => string | undefined;
+  /** The operation these steps belong to (create, start, boot ...): names the fault-injection points. */
+  phase?: string;
 }
 
 /**
@@ -35,6 +38,7 @@ export async function runSteps<C>(
   const cleanups: Array<{ step: string; fn: () => Promise<void> | void }> = [];
   const timings: StepTiming[] = [];
   for (const step of steps) {
+    if (opts.phase) faultPoint(opts.phase, step.name, "before");
     opts.onStart?.(step.name);
     const t0 = performance.now();
     try {
@@ -54,6 +58,7 @@ export async function runSteps<C>(
     const t = { name: step.name, ms: Math.round(performance.now() - t0) };
     timings.push(t);
     opts.onDone?.(t);
+    if (opts.phase) faultPoint(opts.phase, step.name, "after");
   }
   return { timings, cleanups };
 }

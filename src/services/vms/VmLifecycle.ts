@@ -2,10 +2,12 @@ import { open, rm } from "node:fs/promises";
 import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
 import type { BootTiming, Vm } from "../../model/vm.js";
 import type { BootSpec, VmmDriver } from "../../vmm/driver.js";
+import { faultStep } from "../../vmm/fault.js";
 import { runSteps, type Step, type StepTiming } from "../../vmm/steps.js";
 import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
+import { reconcileVms } from "./reconcile.js";
 import { stageObserver } from "./VmService.js";
 import { vmPaths } from "./views.js";
 import { VmCgroups } from "./vmCgroup.js";
@@ -22,6 +24,8 @@ interface StartCtx {
   /** Moves the paused VMM into the VM's cgroup. */
   attach?: (pid: number) => Promise<void>;
   attached?: boolean;
+  /** Undos of a failed start that failed themselves. */
+  leftovers: string[];
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
@@ -81,9 +85,14 @@ export class VmLifecycle {
       reason,
       tap: null,
       timings: [],
+      leftovers: [],
     };
     try {
-      const { timings } = await runSteps(this.startSteps(progress), ctx, stageObserver("start", progress));
+      const { timings } = await runSteps(this.startSteps(progress), ctx, {
+        ...stageObserver("start", progress),
+        phase: "start",
+        onCleanupError: (step, err) => ctx.leftovers.push(this.cleanupFailed(vm, step, err)),
+      });
       const all = [
         ...before,
         ...timings.filter((t) => t.name !== "boot").map((t) => ({ name: `start:${t.name}`, ms: t.ms })),
@@ -94,9 +103,12 @@ export class VmLifecycle {
       return running;
     } catch (e) {
       const err = toBangerError(e);
+      const left = ctx.leftovers.length
+        ? `; undo failed (reconcile retries): ${ctx.leftovers.join("; ")}`
+        : "";
       store.vms.update(id, {
         state: "error",
-        lastError: err.message,
+        lastError: err.message + left,
         vmm: null,
         network: { ...vm.network, tap: null },
       });
@@ -136,6 +148,7 @@ export class VmLifecycle {
         run: async (c) => {
           const r = await c.driver.boot(this.bootSpec(c.vm, c.tap!), {
             ...(c.attach ? { onVmmStarted: c.attach } : {}),
+            onCleanupError: (step, err) => c.leftovers.push(this.cleanupFailed(c.vm, `boot:${step}`, err)),
             onStepStart: (n) =>
               progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
             onStepDone: (t) =>
@@ -162,6 +175,32 @@ export class VmLifecycle {
         },
       },
     ];
+  }
+
+  /** Log an undo that failed, with the step and what it was undoing; returns the line for lastError. */
+  private cleanupFailed(vm: Pick<Vm, "id" | "name">, step: string, err: unknown): string {
+    const what = err instanceof Error ? err.message : String(err);
+    this.deps.log.error({ vm: vm.name, id: vm.id, step, err: what }, "cleanup failed");
+    return `undoing step "${step}" failed: ${what}`;
+  }
+
+  /** Kill a VMM no handle records (a start interrupted after the spawn); its pids, if any. */
+  async reapStray(vm: Vm): Promise<number[]> {
+    const killed: number[] = [];
+    for (const name of ["qemu", "firecracker"] as const) {
+      let d: VmmDriver | undefined;
+      try {
+        d = this.deps.drivers.forName(name);
+      } catch {
+        continue; // a provider without this kind of driver
+      }
+      if (d.reapStray) killed.push(...(await d.reapStray(vm.vmDir)));
+    }
+    if (killed.length) {
+      this.deps.log.warn({ vm: vm.name, id: vm.id, pids: killed }, "killed a VMM no handle recorded");
+      await this.cgroups.remove(vm);
+    }
+    return killed;
   }
 
   /** The VM's policy is in force before its guest runs: its TAP is recorded, then the firewall re-applied. */
@@ -222,17 +261,22 @@ export class VmLifecycle {
       throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`);
     }
     if (vm.vmm) {
+      const handle = vm.vmm;
       store.vms.update(vm.id, { state: "stopping" });
-      await this.deps.drivers.forName(vm.vmm.driver).stop(vm.vmm, { timeoutMs });
-      await this.cgroups.remove(vm);
+      await faultStep("stop", "vmm", () =>
+        this.deps.drivers.forName(handle.driver).stop(handle, { timeoutMs }),
+      );
+      await faultStep("stop", "cgroup", () => this.cgroups.remove(vm));
     }
-    await this.releaseNetwork(vm);
-    const stopped = store.vms.update(vm.id, {
-      state: vm.state === "crashed" || vm.state === "error" ? vm.state : "stopped",
-      vmm: null,
-      network: vm.network ? { ...vm.network, tap: null } : null,
-      stoppedAt: vm.vmm ? this.now() : vm.stoppedAt,
-    });
+    await faultStep("stop", "network", () => this.releaseNetwork(vm));
+    const stopped = await faultStep("stop", "record", () =>
+      store.vms.update(vm.id, {
+        state: vm.state === "crashed" || vm.state === "error" ? vm.state : "stopped",
+        vmm: null,
+        network: vm.network ? { ...vm.network, tap: null } : null,
+        stoppedAt: vm.vmm ? this.now() : vm.stoppedAt,
+      }),
+    );
     if (vm.vmm) this.deps.log.info({ vm: vm.name, id: vm.id }, "vm stopped");
     return stopped.state === "stopped" ? stopped : store.vms.update(vm.id, { state: "stopped" });
   }
@@ -270,7 +314,7 @@ export class VmLifecycle {
     return crashed;
   }
 
-  private async markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void> {
+  async markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void> {
     const p = vmPaths(vm.vmDir);
     const tail = await lastLines(p.consoleLog, 10);
     const vmmTail = await lastLines(p.vmmLog, 3);
@@ -278,7 +322,15 @@ export class VmLifecycle {
     const message = `${why}; last console lines:\n${tail || "(console log empty)"}\nconsole log: ${p.consoleLog}; VMM log: ${p.vmmLog}`;
     await this.releaseNetwork(vm);
     if (vm.vmm) {
-      for (const s of [vm.vmm.controlSocket, vm.vmm.agentSocket]) await rm(s, { force: true });
+      // The driver's stop of a dead VMM removes its sockets and pid file (and a jail).
+      const h = vm.vmm;
+      await this.deps.drivers
+        .forName(h.driver)
+        .stop(h, { timeoutMs: 0 })
+        .catch(async (e: Error) => {
+          this.deps.log.warn({ vm: vm.name, err: e.message }, "VMM files not cleaned by the driver");
+          for (const s of [h.controlSocket, h.agentSocket]) await rm(s, { force: true });
+        });
       await this.cgroups.remove(vm);
     }
     this.deps.store.vms.update(vm.id, {
@@ -292,42 +344,15 @@ export class VmLifecycle {
     this.deps.log.warn({ vm: vm.name, id: vm.id, state, why }, "vm VMM gone");
   }
 
-  /**
-   * After a daemon (re)start: adopt VMs whose VMM still runs, mark the others
-   * stopped with the reason, drop rows of interrupted creates, and give
-   * orphaned TAPs back to the pool.
-   */
-  async reconcile(): Promise<{ adopted: string[]; stopped: string[]; removed: string[] }> {
-    const { store, disks, network } = this.deps;
-    const out = { adopted: [] as string[], stopped: [] as string[], removed: [] as string[] };
-    const vms = store.vms.list({ skipCorrupt: true }).items;
-    for (const vm of vms) {
-      if (vm.state === "creating") {
-        if (vm.disks) await disks.remove(vm.disks).catch(() => undefined);
-        await rm(vm.vmDir, { recursive: true, force: true });
-        store.vms.delete(vm.id);
-        out.removed.push(vm.name);
-      } else if (vm.vmm && this.isAlive(vm)) {
-        if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
-        await this.cgroups.adopt(vm, this.deps.drivers.forName(vm.vmm.driver));
-        out.adopted.push(vm.name);
-      } else if (vm.vmm || vm.network?.tap) {
-        await this.markGone(vm, "stopped", "the VMM was gone when the daemon started");
-        out.stopped.push(vm.name);
-      } else if (vm.state === "starting" || vm.state === "stopping") {
-        store.vms.update(vm.id, { state: "stopped" });
-      }
-    }
-    if (vms.length > 0) {
-      const inUse = new Set(
-        store.vms
-          .list({ skipCorrupt: true })
-          .items.map((v) => v.network?.tap)
-          .filter((t): t is string => !!t),
-      );
-      await network.reconcile(inUse);
-    }
-    return out;
+  /** After a daemon (re)start (see reconcileVms). */
+  reconcile(): Promise<{ adopted: string[]; stopped: string[]; removed: string[] }> {
+    return reconcileVms({
+      deps: this.deps,
+      cgroups: this.cgroups,
+      isAlive: (vm) => this.isAlive(vm),
+      reapStray: (vm) => this.reapStray(vm),
+      markGone: (vm, state, why) => this.markGone(vm, state, why),
+    });
   }
 }
 

@@ -143,6 +143,32 @@ describe("VmService", () => {
     assert.deepEqual(w.store.listLeases(), []);
   });
 
+  it("a cleanup that fails is logged with the step and resource, and kept as the VM's last error", async () => {
+    const logged: unknown[] = [];
+    w = world({ log: { ...quiet, error: (o: unknown) => logged.push(o) } });
+    w.driver.failNextBoot();
+    w.net.failNext("releaseTap", new BangerError(ErrorCodes.COMMAND_FAILED, "cannot delete TAP banger0t0"));
+    await assert.rejects(w.svc.create({ name: "leaky" }), /step "boot" failed/);
+    const vm = w.store.vms.get("leaky");
+    assert.equal(vm.state, "error");
+    assert.match(vm.lastError ?? "", /undoing step "network" failed: cannot delete TAP banger0t0/);
+    assert.deepEqual(logged[0], {
+      vm: "leaky",
+      id: vm.id,
+      step: "network",
+      err: "cannot delete TAP banger0t0",
+    });
+    // A failed create whose undo fails keeps its row (reconcile retries; vm show says what was left).
+    w.disks.failOn("writeWorkFiles", new BangerError(ErrorCodes.COMMAND_FAILED, "disk full"));
+    w.disks.failOn("remove", new BangerError(ErrorCodes.COMMAND_FAILED, "cannot remove /x/work.ext4"));
+    await assert.rejects(w.svc.create({ name: "half" }), /step "ssh-key" failed: disk full/);
+    const half = w.store.vms.get("half");
+    assert.equal(half.state, "creating");
+    assert.match(half.lastError ?? "", /left things behind: undoing step "disks" failed: cannot remove/);
+    await w.svc.lifecycle.reconcile();
+    assert.equal(w.store.vms.find("half"), undefined, "reconcile removes what an interrupted create left");
+  });
+
   it("a failed boot keeps the VM (state error, reason kept) and gives the TAP back", async () => {
     w.driver.failNextBoot();
     await assert.rejects(w.svc.create({ name: "oops" }), /step "boot" failed/);

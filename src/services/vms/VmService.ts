@@ -4,6 +4,7 @@ import type { SshInfo, VmCreateParams, VmListResult, VmView } from "../../api/vm
 import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 import { newId } from "../../model/ids.js";
 import type { Vm, VmDisksRecord } from "../../model/vm.js";
+import { faultStep } from "../../vmm/fault.js";
 import { runSteps, type Step } from "../../vmm/steps.js";
 import { KeyedLock } from "../keyedLock.js";
 import { randomVmName, validateVmName } from "../names.js";
@@ -18,6 +19,8 @@ import { toVmView } from "./views.js";
 interface CreateCtx {
   vm: Vm;
   disks: VmDisksRecord | null;
+  /** Cleanups of a failed create that failed themselves (the row stays to say so). */
+  leftovers: string[];
 }
 
 /** VM objects: create, list, show, delete; start/stop live in VmLifecycle. */
@@ -151,7 +154,7 @@ export class VmService {
     const { store, disks, network } = this.deps;
     const id = (this.deps.newId ?? newId)();
     const vmDir = path.join(this.deps.vmsDir, id);
-    const ctx: CreateCtx = { vm: undefined as unknown as Vm, disks: null };
+    const ctx: CreateCtx = { vm: undefined as unknown as Vm, disks: null, leftovers: [] };
     const steps: Step<CreateCtx>[] = [
       {
         name: "record",
@@ -163,7 +166,7 @@ export class VmService {
             vmDir,
             ...(egress ? { egress } : {}),
           });
-          cleanup(() => store.vms.delete(id));
+          cleanup(() => this.dropFailedRow(id, c.leftovers));
         },
       },
       {
@@ -219,7 +222,12 @@ export class VmService {
       },
     ];
     const t0 = performance.now();
-    const { timings: raw } = await runSteps(steps, ctx, stageObserver("create", progress));
+    const { timings: raw } = await runSteps(steps, ctx, {
+      ...stageObserver("create", progress),
+      phase: "create",
+      onCleanupError: (step, err) =>
+        ctx.leftovers.push(this.cleanupFailed(ctx.vm ?? { id, name: id }, step, err)),
+    });
     const timings = raw.map((t) => ({ name: `create:${t.name}`, ms: t.ms }));
     let vm = store.vms.update(id, { state: "stopped" });
     await this.refreshSshFiles();
@@ -236,6 +244,29 @@ export class VmService {
       vm = store.vms.update(id, { bootTimings: timings });
     }
     return this.view(vm);
+  }
+
+  /** Log an undo that failed (step and resource); the message goes into the VM's lastError. */
+  private cleanupFailed(vm: Pick<Vm, "id" | "name">, step: string, err: unknown): string {
+    const what = err instanceof Error ? err.message : String(err);
+    const msg = `undoing step "${step}" failed: ${what}`;
+    this.deps.log.error({ vm: vm.name, id: vm.id, step, err: what }, "cleanup failed");
+    return msg;
+  }
+
+  /**
+   * The last undo of a failed create: the row goes, unless an undo failed, when it
+   * stays "creating" with lastError saying what was left (reconcile retries at the
+   * next daemon start; `vm delete` removes it now).
+   */
+  private dropFailedRow(id: string, leftovers: string[]): void {
+    if (leftovers.length === 0) {
+      this.deps.store.vms.delete(id);
+      return;
+    }
+    this.deps.store.vms.update(id, {
+      lastError: `create failed and left things behind: ${leftovers.join("; ")}`,
+    });
   }
 
   /** Insert the row; a generated name that loses a race to another create is drawn again. */
@@ -277,19 +308,26 @@ export class VmService {
   async delete(name: string, force: boolean): Promise<{ deleted: string }> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      let vm = this.deps.store.vms.getById(vm0.id);
-      if (vm.vmm && this.lifecycle.isAlive(vm)) {
-        if (!force) {
-          throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is ${vm.state}`, {
-            hint: `stop it first (banger vm stop ${vm.name}) or delete with --force`,
-          });
-        }
-        vm = await this.lifecycle.stopUnlocked(vm, 0);
+      const cur = this.deps.store.vms.getById(vm0.id);
+      const alive = cur.vmm !== null && this.lifecycle.isAlive(cur);
+      if (alive && !force) {
+        throw new BangerError(ErrorCodes.CONFLICT, `VM "${cur.name}" is ${cur.state}`, {
+          hint: `stop it first (banger vm stop ${cur.name}) or delete with --force`,
+        });
       }
-      await this.lifecycle.releaseNetwork(vm);
-      if (vm.disks) await this.deps.disks.remove(vm.disks);
-      await rm(vm.vmDir, { recursive: true, force: true });
-      this.deps.store.vms.delete(vm.id);
+      const vm = await faultStep("delete", "vmm", async () => {
+        const stopped = alive ? await this.lifecycle.stopUnlocked(cur, 0) : cur;
+        await this.lifecycle.reapStray(stopped); // a VMM no handle records (an interrupted start)
+        return stopped;
+      });
+      await faultStep("delete", "network", () => this.lifecycle.releaseNetwork(vm));
+      // The row goes before the files: a kill from here on leaves only a directory without
+      // a row, which reconcile removes.
+      await faultStep("delete", "record", () => this.deps.store.vms.delete(vm.id));
+      await faultStep("delete", "disks", async () => {
+        if (vm.disks) await this.deps.disks.remove(vm.disks);
+      });
+      await faultStep("delete", "dir", () => rm(vm.vmDir, { recursive: true, force: true }));
       this.deps.log.info({ vm: vm.name, id: vm.id }, "vm deleted");
       await this.refreshSshFiles();
       return { deleted: vm.name };

@@ -105,6 +105,8 @@ export class FirecrackerDriver implements VmmDriver {
     const { timings } = await runSteps(bootStepsFor(spec, jailed), ctx, {
       onStart: (name) => observer?.onStepStart?.(name),
       onDone: (t) => observer?.onStepDone?.(t),
+      onCleanupError: (step, err) => observer?.onCleanupError?.(step, err),
+      phase: "boot-fc",
       hintOnFailure: () => `console log: ${spec.consoleLog}; VMM log: ${spec.vmmLog}`,
     });
     const handle: VmmHandle = {

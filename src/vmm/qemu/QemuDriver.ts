@@ -31,6 +31,7 @@ import {
   vmmOverheadMib,
 } from "./argv.js";
 import {
+  findPids,
   isPidAlive,
   killPid,
   type Marker,
@@ -191,6 +192,8 @@ export class QemuDriver implements VmmDriver {
     const { timings } = await runSteps(steps, ctx, {
       ...(observer.onStepStart ? { onStart: observer.onStepStart } : {}),
       ...(observer.onStepDone ? { onDone: observer.onStepDone } : {}),
+      ...(observer.onCleanupError ? { onCleanupError: observer.onCleanupError.bind(observer) } : {}),
+      phase: "boot",
       hintOnFailure: () => `console log: ${spec.consoleLog}; vmm log: ${spec.vmmLog}`,
     });
     const handle: VmmHandle = {
@@ -363,6 +366,25 @@ export class QemuDriver implements VmmDriver {
       }
     }
     await removeVmFiles(paths);
+  }
+
+  async reapStray(vmDir: string): Promise<number[]> {
+    const paths = qemuPaths(vmDir);
+    const marker = qmpMarkers(paths.qmpSocket);
+    const pids = new Set(findPids(marker, this.proc));
+    const fromFile = await readPidFile(paths.pidFile);
+    if (fromFile !== null && isPidAlive(fromFile, marker, this.proc)) pids.add(fromFile);
+    for (const pid of pids) {
+      killPid(pid, marker, "SIGKILL", this.proc);
+      if (!(await waitForExit(pid, marker, 5000, { proc: this.proc }))) {
+        throw new BangerError(
+          ErrorCodes.VMM,
+          `stray QEMU (pid ${pid}) of ${vmDir} is still alive after SIGKILL`,
+        );
+      }
+    }
+    await removeVmFiles(paths);
+    return [...pids];
   }
 
   isAlive(handle: VmmHandle): boolean {

@@ -2,7 +2,7 @@
  * Process helpers for a daemonized VMM: liveness that proves the pid is still
  * our VMM (its command line carries a marker), waiting for exit, killing.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 export interface ProcOps {
@@ -94,4 +94,18 @@ export async function readPidFile(file: string): Promise<number | null> {
   }
   const pid = Number.parseInt(text.trim(), 10);
   return validPid(pid) ? pid : null;
+}
+
+/** Every live pid whose command line carries `marker` (a VMM whose pid file was never written). */
+export function findPids(marker: Marker, proc: ProcOps = realProc): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((x) => /^\d+$/.test(x))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && isPidAlive(pid, marker, proc));
 }
