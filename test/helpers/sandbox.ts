@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { after } from "node:test";
 import { repoRoot } from "./repoRoot.js";
 
 export interface CliResult {
@@ -124,4 +125,17 @@ export async function waitDead(pid: number, timeoutMs = 10_000): Promise<boolean
     await new Promise((r) => setTimeout(r, 20));
   }
   return false;
+}
+
+/** A factory of sandboxes that are all cleaned up after the test file (call it at the file's top level). */
+export function trackedSandboxes(env: Record<string, string> = {}): () => Sandbox {
+  const made: Sandbox[] = [];
+  after(async () => {
+    for (const s of made) await s.cleanup();
+  });
+  return () => {
+    const s = new Sandbox(env);
+    made.push(s);
+    return s;
+  };
 }

@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
-import { Sandbox } from "../helpers/sandbox.js";
+import { describe, test } from "node:test";
+import { trackedSandboxes } from "../helpers/sandbox.js";
 
-const sandboxes: Sandbox[] = [];
-function sandbox(): Sandbox {
-  const s = new Sandbox();
-  sandboxes.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of sandboxes) await s.cleanup();
-});
+const sandbox = trackedSandboxes();
 
 interface JsonError {
   error: { code: string; message: string; hint: string };

@@ -3,10 +3,10 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { ISSUE_CHECK_IDS } from "../helpers/doctorSpec.js";
 import { repoRoot } from "../helpers/repoRoot.js";
-import { isAlive, Sandbox, waitDead } from "../helpers/sandbox.js";
+import { isAlive, type Sandbox, trackedSandboxes, waitDead } from "../helpers/sandbox.js";
 
 interface Status {
   running: boolean;
@@ -17,15 +17,7 @@ interface Status {
   logPath: string;
 }
 
-const sandboxes: Sandbox[] = [];
-function sandbox(): Sandbox {
-  const s = new Sandbox();
-  sandboxes.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of sandboxes) await s.cleanup();
-});
+const sandbox = trackedSandboxes();
 
 function bangerdProcessesFor(s: Sandbox): number[] {
   const out: number[] = [];

@@ -3,10 +3,10 @@ import { cpSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { LATEST_VERSION } from "../../src/store/sqlite/migrations.js";
 import { repoRoot } from "../helpers/repoRoot.js";
-import { isAlive, Sandbox, waitDead } from "../helpers/sandbox.js";
+import { isAlive, type Sandbox, trackedSandboxes, waitDead } from "../helpers/sandbox.js";
 
 interface Status {
   running: boolean;
@@ -16,15 +16,7 @@ interface Status {
   builtAt?: string;
 }
 
-const sandboxes: Sandbox[] = [];
-function sandbox(): Sandbox {
-  const s = new Sandbox();
-  sandboxes.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of sandboxes) await s.cleanup();
-});
+const sandbox = trackedSandboxes();
 
 const mine = JSON.parse(readFileSync(path.join(repoRoot(), "dist", "build-info.json"), "utf8")) as {
   version: string;
