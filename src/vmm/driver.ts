@@ -55,6 +55,40 @@ export interface BootSpec {
   consoleLog: string;
   /** The VMM's own log. */
   vmmLog: string;
+  /**
+   * Where guest RAM is saved (Firecracker: the snapshot's mem_file_path) or
+   * lives (QEMU: a memory-backend-file, share=on, so its state can be saved
+   * without copying RAM). In the VM's directory; it holds the guest's secrets.
+   */
+  memoryFile: string;
+  /**
+   * Boot from this saved state instead of a cold boot: the guest continues
+   * where saveState left it (the files may belong to another VM: a fork).
+   * The drives, net and agent channel are the spec's, not the saved VM's.
+   */
+  restore?: SavedState;
+}
+
+/** A VM's saved state as files. */
+export interface SavedState {
+  /** Device and vCPU state: QEMU's migration stream, or Firecracker's snapshot_path. */
+  stateFile: string;
+  /** Guest memory: QEMU's RAM file, or Firecracker's mem_file_path. */
+  memoryFile: string;
+}
+
+/** Drivers whose features.snapshots is true implement these. */
+export interface VmmSnapshots {
+  /** Freeze the vCPUs (idempotent). */
+  pause(handle: VmmHandle): Promise<void>;
+  /** Unfreeze them (idempotent). */
+  resume(handle: VmmHandle): Promise<void>;
+  /**
+   * Save the VM's state into `to` (the VM must be paused, and stays paused).
+   * QEMU writes only the device state (RAM already lives in to.memoryFile when
+   * that is the VM's own file, else it is copied there); Firecracker writes both.
+   */
+  saveState(handle: VmmHandle, spec: BootSpec, to: SavedState): Promise<{ bytes: number }>;
 }
 
 export interface BootResult {
@@ -98,4 +132,6 @@ export interface VmmDriver {
    * pids killed.
    */
   reapStray?(vmDir: string): Promise<number[]>;
+  /** Pause, resume and saved state (present when features.snapshots is true). */
+  snapshots?: VmmSnapshots;
 }

@@ -42,6 +42,7 @@ export class FakeVmDir {
       vmDir,
       consoleLog: path.join(vmDir, "console.log"),
       vmmLog: path.join(vmDir, "firecracker.log"),
+      memoryFile: path.join(vmDir, "memory.raw"),
     };
   }
 

@@ -98,6 +98,7 @@ async function specFor(o: GoldenBootOptions, ns: TestNetns, disks: Ext4DiskManag
     vmDir,
     consoleLog: path.join(vmDir, "console.log"),
     vmmLog: path.join(vmDir, "vmm.log"),
+    memoryFile: path.join(vmDir, "memory.raw"),
   };
   return { spec, prepared };
 }

@@ -118,5 +118,6 @@ export function testGuestSpec(
     vmDir,
     consoleLog: path.join(vmDir, "console.log"),
     vmmLog: path.join(vmDir, "vmm.log"),
+    memoryFile: path.join(vmDir, "memory.raw"),
   };
 }

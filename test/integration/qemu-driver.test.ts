@@ -153,6 +153,7 @@ describe("QemuDriver with the real QEMU", () => {
         vmDir,
         consoleLog: path.join(vmDir, "console.log"),
         vmmLog: path.join(vmDir, "vmm.log"),
+        memoryFile: path.join(vmDir, "memory.raw"),
       };
       const driver = new QemuDriver({ accelDetect: () => "tcg" });
       await assert.rejects(driver.boot(spec), (e: unknown) => {

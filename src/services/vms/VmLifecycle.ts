@@ -233,6 +233,7 @@ export class VmLifecycle {
       vmDir: vm.vmDir,
       consoleLog: p.consoleLog,
       vmmLog: p.vmmLog,
+      memoryFile: p.memoryFile,
     };
   }
 

@@ -8,6 +8,10 @@ export function vmPaths(vmDir: string) {
     consoleLog: path.join(vmDir, "console.log"),
     vmmLog: path.join(vmDir, "vmm.log"),
     knownHosts: path.join(vmDir, "known_hosts"),
+    /** Guest RAM (QEMU: always; Firecracker: while suspended). Mode 0600: it holds the guest's secrets. */
+    memoryFile: path.join(vmDir, "memory.raw"),
+    /** The VMM's saved device state while the VM is suspended. */
+    stateFile: path.join(vmDir, "state.bin"),
   };
 }
 

@@ -35,6 +35,7 @@ const spec: BootSpec = {
   vmDir: "/vms/x",
   consoleLog: "/vms/x/console.log",
   vmmLog: "/vms/x/firecracker.log",
+  memoryFile: "/vms/x/memory.raw",
 };
 const input = {
   jailerBin: "/opt/fc/jailer",

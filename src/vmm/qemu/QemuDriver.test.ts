@@ -83,6 +83,7 @@ describe("QemuDriver (fake QEMU)", () => {
       vmDir,
       consoleLog: path.join(vmDir, "console.log"),
       vmmLog: path.join(vmDir, "vmm.log"),
+      memoryFile: path.join(vmDir, "memory.raw"),
     };
   });
 

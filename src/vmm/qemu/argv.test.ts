@@ -33,6 +33,7 @@ function spec(over: Partial<BootSpec> = {}): BootSpec {
     vmDir: "/vm",
     consoleLog: "/vm/console.log",
     vmmLog: "/vm/vmm.log",
+    memoryFile: "/vm/memory.raw",
     ...over,
   };
 }
