@@ -89,6 +89,8 @@ export interface VmmSnapshots {
    * that is the VM's own file, else it is copied there); Firecracker writes both.
    */
   saveState(handle: VmmHandle, spec: BootSpec, to: SavedState): Promise<{ bytes: number }>;
+  /** The VMM's version: a saved state loads only into the VMM that wrote it. */
+  vmmVersion(): Promise<string>;
 }
 
 export interface BootResult {
@@ -110,8 +112,10 @@ export interface BootObserver {
 }
 
 export interface StopOptions {
-  /** How long to wait for a graceful shutdown before killing. Default 10 000. */
+  /** How long to wait for a graceful shutdown before killing. Default 10 000; 0: no graceful attempt. */
   timeoutMs?: number;
+  /** Keep the VM's memory file (its state was just saved: suspend). Default: it is removed. */
+  keepMemory?: boolean;
 }
 
 export interface VmmDriver {

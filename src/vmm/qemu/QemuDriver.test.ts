@@ -264,6 +264,6 @@ describe("QemuDriver (fake QEMU)", () => {
     const ok = new QemuDriver({ machine: "microvm", accelDetect: () => "kvm", hostMhz: 3000 });
     assert.match(ok.argvFor(spec).join(" "), /tsc_early_khz=3000000 tsc=reliable/);
     assert.equal(ok.acceleration, "kvm");
-    assert.deepEqual(ok.features, { snapshots: false, agentChannel: "virtio-serial" });
+    assert.deepEqual(ok.features, { snapshots: true, agentChannel: "virtio-serial" });
   });
 });

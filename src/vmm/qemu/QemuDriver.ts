@@ -9,20 +9,25 @@ import { constants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { NodeCommandRunner } from "../../host/node/NodeCommandRunner.js";
+import type { CommandRunner } from "../../host/runner.js";
 import type {
   Acceleration,
   BootObserver,
   BootResult,
   BootSpec,
   DriverFeatures,
+  SavedState,
   StopOptions,
   VmmDriver,
   VmmHandle,
+  VmmSnapshots,
 } from "../driver.js";
 import { runSteps, type Step } from "../steps.js";
 import { detectAcceleration, findExecutable, readHostMhz } from "./accel.js";
 import {
   buildQemuLaunch,
+  MIGRATION_SOCKET,
   type QemuLaunch,
   type QemuMachine,
   type QemuPaths,
@@ -30,6 +35,8 @@ import {
   qmpMarkers,
   vmmOverheadMib,
 } from "./argv.js";
+import { checkMemoryFile, createMemoryFile, prepareVmmDir, syncFile } from "./memoryFile.js";
+import { loadDeviceState, saveDeviceState } from "./migration.js";
 import {
   findPids,
   isPidAlive,
@@ -77,6 +84,10 @@ export interface QemuDriverOptions {
   qmpTimeoutMs?: number;
   /** How long stop() gives QEMU after `quit` (or SIGTERM) before SIGKILL. Default 3000 ms. */
   quitGraceMs?: number;
+  /** Runs fallocate and friends. Default: NodeCommandRunner. */
+  runner?: CommandRunner;
+  /** Deadline of saving or loading a VM's device state. Default 60 000 ms. */
+  migrateTimeoutMs?: number;
 }
 
 interface BootCtx {
@@ -113,10 +124,15 @@ export async function logTail(file: string, lines = VMM_LOG_TAIL_LINES): Promise
   }
 }
 
-async function removeVmFiles(paths: QemuPaths): Promise<void> {
-  await Promise.all(
-    [paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => fs.rm(p, { force: true })),
-  );
+async function removeVmFiles(paths: QemuPaths, keepMemory = false): Promise<void> {
+  const files = [
+    paths.qmpSocket,
+    paths.agentSocket,
+    paths.pidFile,
+    ...(keepMemory ? [] : [paths.memoryFile]),
+  ];
+  await Promise.all(files.map((p) => fs.rm(p, { force: true })));
+  await fs.rm(paths.vmmDir, { recursive: true, force: true });
 }
 
 function preflightError(message: string, hint?: string): BangerError {
@@ -126,7 +142,8 @@ function preflightError(message: string, hint?: string): BangerError {
 export class QemuDriver implements VmmDriver {
   readonly name = "qemu" as const;
   readonly acceleration: Acceleration;
-  readonly features: DriverFeatures = { snapshots: false, agentChannel: "virtio-serial" };
+  readonly features: DriverFeatures = { snapshots: true, agentChannel: "virtio-serial" };
+  readonly snapshots: VmmSnapshots;
   readonly machine: QemuMachine;
   readonly qemuBin: string;
   private readonly identity: () => VmmIdentity | null;
@@ -137,6 +154,9 @@ export class QemuDriver implements VmmDriver {
   private readonly spawnTimeoutMs: number;
   private readonly qmpTimeoutMs: number;
   private readonly quitGraceMs: number;
+  private readonly runner: CommandRunner;
+  private readonly migrateTimeoutMs: number;
+  private versionCache: Promise<string> | undefined;
 
   constructor(opts: QemuDriverOptions = {}) {
     this.qemuBin = opts.qemuBin ?? "qemu-system-x86_64";
@@ -151,6 +171,71 @@ export class QemuDriver implements VmmDriver {
     this.spawnTimeoutMs = opts.spawnTimeoutMs ?? 60_000;
     this.qmpTimeoutMs = opts.qmpTimeoutMs ?? 10_000;
     this.quitGraceMs = opts.quitGraceMs ?? 3000;
+    this.runner = opts.runner ?? new NodeCommandRunner();
+    this.migrateTimeoutMs = opts.migrateTimeoutMs ?? 60_000;
+    this.snapshots = {
+      pause: (h) => this.qmpOrThrow(h, "stop"),
+      resume: (h) => this.qmpOrThrow(h, "cont"),
+      saveState: (h, spec, to) => this.saveState(h, spec, to),
+      vmmVersion: () => this.version(),
+    };
+  }
+
+  /** `qemu-system-x86_64 --version`'s first line (a saved state loads only into the same QEMU). */
+  version(): Promise<string> {
+    this.versionCache ??= this.runner
+      .run([this.qemuBin, "--version"])
+      .then((r) => r.stdout.split("\n")[0]?.trim() ?? "");
+    return this.versionCache;
+  }
+
+  private async withQmp<T>(handle: VmmHandle, fn: (q: QmpClient) => Promise<T>): Promise<T> {
+    if (!this.isAlive(handle)) {
+      throw new BangerError(ErrorCodes.VMM, `QEMU (pid ${handle.pid}) is not running`);
+    }
+    const ms = this.qmpTimeoutMs;
+    const qmp = await QmpClient.connect(handle.controlSocket, {
+      timeoutMs: ms,
+      commandTimeoutMs: ms,
+      retry: false,
+    });
+    try {
+      return await fn(qmp);
+    } finally {
+      qmp.close();
+    }
+  }
+
+  private async qmpOrThrow(handle: VmmHandle, cmd: string): Promise<void> {
+    await this.withQmp(handle, (q) => q.execute(cmd));
+  }
+
+  private async saveState(handle: VmmHandle, spec: BootSpec, to: SavedState): Promise<{ bytes: number }> {
+    const paths = qemuPaths(spec.vmDir);
+    const launch = this.launchFor(spec);
+    const bytes = await this.withQmp(handle, (q) =>
+      saveDeviceState(q, to.stateFile, {
+        vmmDir: paths.vmmDir,
+        vmmDirFd: launch.vmmDirFd,
+        socketName: MIGRATION_SOCKET,
+        identity: this.identity(),
+        timeoutMs: this.migrateTimeoutMs,
+      }),
+    );
+    if (to.memoryFile === spec.memoryFile) {
+      await syncFile(spec.memoryFile);
+    } else {
+      // A fork: the source runs on after this, so its RAM is copied while it is paused.
+      await this.runner.run([
+        "cp",
+        "--reflink=auto",
+        "--sparse=always",
+        "--",
+        spec.memoryFile,
+        to.memoryFile,
+      ]);
+    }
+    return { bytes };
   }
 
   /** The argv this driver runs for a spec (for logs, `--dry-run` and tests). */
@@ -178,7 +263,7 @@ export class QemuDriver implements VmmDriver {
       spec,
       paths,
       marker: qmpMarkers(paths.qmpSocket),
-      launch: { argv: [], fds: [] },
+      launch: { argv: [], fds: [], vmmDirFd: -1, incomingFd: null },
       identity: null,
       vmm: null,
       pid: 0,
@@ -250,8 +335,13 @@ export class QemuDriver implements VmmDriver {
       );
     }
     await fs.mkdir(spec.vmDir, { recursive: true });
-    await removeVmFiles(paths);
-    onCleanup(() => removeVmFiles(paths));
+    const restoring = spec.restore !== undefined;
+    // A restore keeps the saved RAM: a failed restore leaves the VM's state as it was.
+    await removeVmFiles(paths, true);
+    onCleanup(() => removeVmFiles(paths, restoring));
+    await prepareVmmDir(paths.vmmDir, c.identity);
+    if (restoring) await checkMemoryFile(spec.memoryFile, spec.memoryMib, c.identity);
+    else await createMemoryFile(spec.memoryFile, spec.memoryMib, c.identity, this.runner);
     const kernelPath = await vmmReadable(spec.kernelPath, path.join(spec.vmDir, "kernel.vmm"), c.identity);
     const initrdPath =
       spec.initrdPath &&
@@ -274,7 +364,9 @@ export class QemuDriver implements VmmDriver {
   /** The VMM's exit as an error (with its log's last lines), or null while it runs. */
   private async exitError(c: BootCtx): Promise<BangerError | null> {
     const exit = c.vmm?.exit() ?? null;
-    if (exit === null && isPidAlive(c.pid, c.marker, this.proc)) return null;
+    // The child's own exit event decides: /proc/PID/cmdline reads empty while `ip netns exec`
+    // (a command prefix) is replaced by QEMU, which must not count as a death.
+    if (exit === null && (c.vmm !== null || isPidAlive(c.pid, c.marker, this.proc))) return null;
     const how = exit ? (exit.signal ?? `exit code ${exit.code}`) : "exited";
     const tail = await logTail(c.spec.vmmLog);
     return new BangerError(
@@ -299,6 +391,8 @@ export class QemuDriver implements VmmDriver {
       });
     }
     try {
+      if (c.launch.incomingFd !== null)
+        await loadDeviceState(qmp, c.launch.incomingFd, this.migrateTimeoutMs);
       if (c.onVmmStarted) await c.onVmmStarted(c.pid);
       await qmp.execute("cont");
       const st = await qmp.execute<{ status?: string; running?: boolean }>("query-status");
@@ -337,9 +431,9 @@ export class QemuDriver implements VmmDriver {
   async stop(handle: VmmHandle, opts: StopOptions = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const paths: QemuPaths = {
+      ...qemuPaths(path.dirname(handle.controlSocket)),
       qmpSocket: handle.controlSocket,
       agentSocket: handle.agentSocket,
-      pidFile: path.join(path.dirname(handle.controlSocket), "qemu.pid"),
     };
     const marker = qmpMarkers(handle.controlSocket);
     const { pid } = handle;
@@ -349,7 +443,7 @@ export class QemuDriver implements VmmDriver {
       const qmpMs = Math.min(this.qmpTimeoutMs, Math.max(1000, timeoutMs));
       // Ctrl-Alt-Del lets the guest's init sync and reboot (and -no-reboot ends QEMU), like
       // Firecracker's SendCtrlAltDel; the ACPI power button covers guests that handle only that.
-      const asked = await this.qmpCommand(handle.controlSocket, GRACEFUL_STOP, qmpMs);
+      const asked = timeoutMs > 0 && (await this.qmpCommand(handle.controlSocket, GRACEFUL_STOP, qmpMs));
       let gone = asked && (await wait(Math.max(0, timeoutMs - (Date.now() - started))));
       if (!gone) {
         // `quit` is QEMU's orderly exit (disks flushed); SIGTERM does the same when QMP is unreachable.
@@ -365,7 +459,7 @@ export class QemuDriver implements VmmDriver {
         }
       }
     }
-    await removeVmFiles(paths);
+    await removeVmFiles(paths, opts.keepMemory === true);
   }
 
   async reapStray(vmDir: string): Promise<number[]> {

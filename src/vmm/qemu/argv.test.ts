@@ -58,7 +58,7 @@ describe("buildQemuArgv", () => {
       "-uuid",
       vmmUuid("/vm/qmp.sock"),
       "-machine",
-      "pc",
+      "pc,memory-backend=mem0",
       "-accel",
       "tcg,tb-size=256",
       "-cpu",
@@ -75,30 +75,32 @@ describe("buildQemuArgv", () => {
       "-S",
       "-sandbox",
       "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+      "-object",
+      "memory-backend-file,id=mem0,size=1024M,mem-path=/proc/self/fd/5,share=on",
       "-kernel",
-      "/proc/self/fd/4",
+      "/proc/self/fd/6",
       "-initrd",
-      "/proc/self/fd/5",
+      "/proc/self/fd/7",
       "-append",
       "console=ttyS0 panic=-1 banger.root=/dev/vda ip=172.30.0.2::172.30.0.1:255.255.255.0:dev:eth0:off",
       "-add-fd",
-      "fd=6,set=1",
+      "fd=8,set=1",
       "-chardev",
       "file,id=con0,path=/dev/fdset/1,append=on",
       "-serial",
       "chardev:con0",
       "-add-fd",
-      "fd=7,set=2",
+      "fd=9,set=2",
       "-drive",
-      "file=/dev/fdset/2,if=none,id=rootfs,format=raw,readonly=on,cache=unsafe",
+      "file=/dev/fdset/2,file.locking=off,if=none,id=rootfs,format=raw,readonly=on,cache=unsafe",
       "-device",
       "virtio-blk-pci,drive=rootfs",
       "-add-fd",
-      "fd=8,set=3",
+      "fd=10,set=3",
       "-add-fd",
-      "fd=9,set=3",
+      "fd=11,set=3",
       "-drive",
-      "file=/dev/fdset/3,if=none,id=work,format=raw,cache=writeback",
+      "file=/dev/fdset/3,file.locking=off,if=none,id=work,format=raw,cache=writeback",
       "-device",
       "virtio-blk-pci,drive=work",
       "-netdev",
@@ -108,7 +110,7 @@ describe("buildQemuArgv", () => {
       "-device",
       "virtio-serial-pci",
       "-chardev",
-      "socket,id=agent0,fd=10,server=on,wait=off",
+      "socket,id=agent0,fd=12,server=on,wait=off",
       "-device",
       "virtserialport,chardev=agent0,name=banger.agent",
       "-chardev",
@@ -118,6 +120,8 @@ describe("buildQemuArgv", () => {
     ]);
     assert.deepEqual(fds, [
       { kind: "listen", path: "/vm/qmp.sock" },
+      { kind: "dir", path: "/vm/vmm.d" },
+      { kind: "file", path: "/vm/memory.raw", flags: "r+" },
       { kind: "file", path: "/k/vmlinux", flags: "r" },
       { kind: "file", path: "/k/initrd.img", flags: "r" },
       { kind: "file", path: "/vm/console.log", flags: "a" },
@@ -143,12 +147,17 @@ describe("buildQemuArgv", () => {
 
   it("pc + kvm: accel=kvm and -cpu host", () => {
     const argv = buildQemuArgv(spec(), { ...pcTcg, acceleration: "kvm" });
-    hasFragment(argv, ["-machine", "pc", "-accel", "kvm", "-cpu", "host"]);
+    hasFragment(argv, ["-machine", "pc,memory-backend=mem0", "-accel", "kvm", "-cpu", "host"]);
   });
 
   it("microvm: mmio device variants and TSC settings from the host MHz", () => {
     const argv = buildQemuArgv(spec(), { ...pcTcg, machine: "microvm", hostMhz: 2600.004 });
-    hasFragment(argv, ["-machine", "microvm,pit=on,pic=on,rtc=on", "-accel", "tcg,tb-size=256"]);
+    hasFragment(argv, [
+      "-machine",
+      "microvm,pit=on,pic=on,rtc=on,memory-backend=mem0",
+      "-accel",
+      "tcg,tb-size=256",
+    ]);
     hasFragment(argv, ["-device", "virtio-blk-device,drive=rootfs"]);
     hasFragment(argv, ["-device", "virtio-blk-device,drive=work"]);
     hasFragment(argv, ["-device", "virtio-net-device,netdev=n0,mac=06:00:ac:1e:00:02"]);
@@ -175,8 +184,14 @@ describe("buildQemuArgv", () => {
       }),
       pcTcg,
     );
-    hasFragment(argv, ["-drive", "file=/dev/fdset/2,if=none,id=rootfs,format=raw,cache=writeback"]);
-    hasFragment(argv, ["-drive", "file=/dev/fdset/3,if=none,id=seed,format=raw,readonly=on,cache=unsafe"]);
+    hasFragment(argv, [
+      "-drive",
+      "file=/dev/fdset/2,file.locking=off,if=none,id=rootfs,format=raw,cache=writeback",
+    ]);
+    hasFragment(argv, [
+      "-drive",
+      "file=/dev/fdset/3,file.locking=off,if=none,id=seed,format=raw,readonly=on,cache=unsafe",
+    ]);
     const drives = argv.filter((a) => a.startsWith("file=/dev/fdset/"));
     assert.equal(drives.filter((d) => d.includes("cache=unsafe")).length, 1);
     assert.ok(drives.every((d) => !d.includes("cache=unsafe") || d.includes("readonly=on")));
@@ -262,12 +277,45 @@ describe("kernelCmdline", () => {
   });
 });
 
+describe("saved state in the argv", () => {
+  it("guest RAM is the spec's memory file, shared, by fd; a restore adds -incoming defer and the state's fd", () => {
+    const cold = buildQemuLaunch(spec(), pcTcg);
+    assert.equal(cold.incomingFd, null);
+    assert.ok(!cold.argv.includes("-incoming"));
+    const memFd = cold.fds.findIndex((f) => f.kind === "file" && f.path === "/vm/memory.raw") + 3;
+    hasFragment(cold.argv, [
+      "-object",
+      `memory-backend-file,id=mem0,size=1024M,mem-path=/proc/self/fd/${memFd},share=on`,
+    ]);
+    assert.deepEqual(cold.fds[cold.vmmDirFd - 3], { kind: "dir", path: "/vm/vmm.d" });
+    const warm = buildQemuLaunch(
+      spec({ restore: { stateFile: "/vm/state.bin", memoryFile: "/vm/memory.raw" } }),
+      pcTcg,
+    );
+    hasFragment(warm.argv, ["-incoming", "defer"]);
+    assert.deepEqual(warm.fds[(warm.incomingFd ?? 0) - 3], {
+      kind: "file",
+      path: "/vm/state.bin",
+      flags: "r",
+    });
+  });
+
+  it("a restore from another VM's memory file is refused (QEMU maps only the VM's own)", () => {
+    assert.throws(
+      () => buildQemuLaunch(spec({ restore: { stateFile: "/t/s", memoryFile: "/t/m" } }), pcTcg),
+      /own memory file/,
+    );
+  });
+});
+
 describe("qemuPaths", () => {
   it("puts sockets and the pid file in the VM directory", () => {
     assert.deepEqual(qemuPaths("/vm/x"), {
       qmpSocket: "/vm/x/qmp.sock",
       agentSocket: "/vm/x/agent.sock",
       pidFile: "/vm/x/qemu.pid",
+      memoryFile: "/vm/x/memory.raw",
+      vmmDir: "/vm/x/vmm.d",
     });
   });
 });

@@ -21,6 +21,14 @@ export interface QemuPaths {
   qmpSocket: string;
   agentSocket: string;
   pidFile: string;
+  /** Guest RAM (a memory-backend-file, share=on): kept while suspended, removed by stop. */
+  memoryFile: string;
+  /**
+   * A directory the VMM owns, passed as an fd: QEMU 7.2 can migrate only to a
+   * socket it connects to by path, and a confined VMM reaches no path of the
+   * user's state directory except through /proc/self/fd/N/NAME of this fd.
+   */
+  vmmDir: string;
 }
 
 export interface QemuArgvOptions {
@@ -34,13 +42,21 @@ export interface QemuArgvOptions {
 /** What the daemon opens for the VMM, by child fd number (0-2 are stdin, stdout, stderr). */
 export type FdSource =
   | { kind: "listen"; path: string }
-  | { kind: "file"; path: string; flags: "r" | "r+" | "a" };
+  | { kind: "file"; path: string; flags: "r" | "r+" | "a" }
+  | { kind: "dir"; path: string };
 
 export interface QemuLaunch {
   argv: string[];
   /** fd number -> what to open there; numbers start at 3 and are dense. */
   fds: FdSource[];
+  /** The child's fd of QemuPaths.vmmDir (saveState's migration socket is reached through it). */
+  vmmDirFd: number;
+  /** With spec.restore: the child's fd of the saved state (for `migrate-incoming fd:N`). */
+  incomingFd: number | null;
 }
+
+/** The name of saveState's migration socket inside QemuPaths.vmmDir. */
+export const MIGRATION_SOCKET = "migrate.sock";
 
 /** The seccomp filter QEMU installs on itself; it breaks -runas and -daemonize (QEMU 7.2), so neither is used. */
 export const SANDBOX_OPTS = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
@@ -68,6 +84,8 @@ export function qemuPaths(vmDir: string): QemuPaths {
     qmpSocket: path.join(vmDir, "qmp.sock"),
     agentSocket: path.join(vmDir, "agent.sock"),
     pidFile: path.join(vmDir, "qemu.pid"),
+    memoryFile: path.join(vmDir, "memory.raw"),
+    vmmDir: path.join(vmDir, "vmm.d"),
   };
 }
 
@@ -108,12 +126,34 @@ export function kernelCmdline(spec: BootSpec, opts: QemuArgvOptions): string {
 }
 
 function machineArgs(opts: QemuArgvOptions): string[] {
-  const machine = opts.machine === "microvm" ? "microvm,pit=on,pic=on,rtc=on" : "pc";
+  const base = opts.machine === "microvm" ? "microvm,pit=on,pic=on,rtc=on" : "pc";
+  const machine = `${base},memory-backend=${MEMORY_ID}`;
   const accel = opts.acceleration === "tcg" ? `tcg,tb-size=${TCG_TB_SIZE_MIB}` : "kvm";
   return ["-machine", machine, "-accel", accel, "-cpu", opts.acceleration === "kvm" ? "host" : "max"];
 }
 
 const DRIVE_ID = /^[A-Za-z][A-Za-z0-9_]*$/;
+const MEMORY_ID = "mem0";
+
+/**
+ * Guest RAM in the spec's memory file, mapped shared: the file always holds the
+ * guest's memory, so saving state (migration with x-ignore-shared) copies no RAM
+ * and a restore maps the same file again. QEMU opens it through /proc/self/fd/N
+ * (the daemon's fd; the file is the VMM user's, mode 0600).
+ */
+function memoryArgs(spec: BootSpec, fds: FdAlloc): string[] {
+  if (spec.restore && spec.restore.memoryFile !== spec.memoryFile) {
+    throw new BangerError(ErrorCodes.INTERNAL, "QEMU restores only from the VM's own memory file", {
+      hint: `copy ${spec.restore.memoryFile} to ${spec.memoryFile} first`,
+    });
+  }
+  const fd = fds.add({ kind: "file", path: spec.memoryFile, flags: "r+" });
+  const size = `${spec.memoryMib}M`;
+  return [
+    "-object",
+    `memory-backend-file,id=${MEMORY_ID},size=${size},mem-path=/proc/self/fd/${fd},share=on`,
+  ];
+}
 
 /** Allocates child fds (from 3 up) and fdset ids (from 1 up). */
 class FdAlloc {
@@ -147,11 +187,13 @@ function driveArgs(d: DriveSpec, machine: QemuMachine, fds: FdAlloc): string[] {
   const { args, set } = fds.fdset(open);
   // Writable drives hold user data: writeback honours the guest's flushes, unsafe does not.
   const mode = d.readOnly ? "readonly=on,cache=unsafe" : "cache=writeback";
+  // No image locks: QEMU 7.2 cannot re-take them on the fdset's fds when a VM runs on after its
+  // state was saved (a fork's source). banger keeps one VMM per VM itself, and clones get copies.
   const dev = machine === "microvm" ? "virtio-blk-device" : "virtio-blk-pci";
   return [
     ...args,
     "-drive",
-    `file=/dev/fdset/${set},if=none,id=${d.id},format=raw,${mode}`,
+    `file=/dev/fdset/${set},file.locking=off,if=none,id=${d.id},format=raw,${mode}`,
     "-device",
     `${dev},drive=${d.id}`,
   ];
@@ -185,10 +227,16 @@ export function buildQemuLaunch(spec: BootSpec, opts: QemuArgvOptions): QemuLaun
   const paths = qemuPaths(spec.vmDir);
   const fds = new FdAlloc();
   const qmpFd = fds.add({ kind: "listen", path: paths.qmpSocket });
+  const vmmDirFd = fds.add({ kind: "dir", path: paths.vmmDir });
   const argv = [opts.qemuBin, "-name", `banger-${optValue(spec.name)}`, "-uuid", vmmUuid(paths.qmpSocket)];
   argv.push(...machineArgs(opts), "-smp", String(spec.vcpu), "-m", String(spec.memoryMib));
   argv.push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S");
-  argv.push("-sandbox", SANDBOX_OPTS);
+  argv.push("-sandbox", SANDBOX_OPTS, ...memoryArgs(spec, fds));
+  let incomingFd: number | null = null;
+  if (spec.restore) {
+    incomingFd = fds.add({ kind: "file", path: spec.restore.stateFile, flags: "r" });
+    argv.push("-incoming", "defer");
+  }
   argv.push("-kernel", `/proc/self/fd/${fds.add({ kind: "file", path: spec.kernelPath, flags: "r" })}`);
   if (spec.initrdPath) {
     argv.push("-initrd", `/proc/self/fd/${fds.add({ kind: "file", path: spec.initrdPath, flags: "r" })}`);
@@ -201,7 +249,7 @@ export function buildQemuLaunch(spec: BootSpec, opts: QemuArgvOptions): QemuLaun
   argv.push(...netArgs(spec, opts.machine));
   argv.push(...agentArgs(paths, opts.machine, fds));
   argv.push("-chardev", `socket,id=qmp0,fd=${qmpFd},server=on,wait=off`, "-mon", "chardev=qmp0,mode=control");
-  return { argv, fds: fds.fds };
+  return { argv, fds: fds.fds, vmmDirFd, incomingFd };
 }
 
 /** Just the argv of buildQemuLaunch (for logs, `--dry-run` and tests). */

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { constants } from "node:fs";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -55,10 +56,11 @@ async function listenAt(final: string): Promise<Opened> {
   return { fd, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-async function openFile(src: Extract<FdSource, { kind: "file" }>): Promise<Opened> {
+async function openFile(src: Extract<FdSource, { kind: "file" | "dir" }>): Promise<Opened> {
   let fh: FileHandle;
   try {
-    fh = await open(src.path, src.flags, 0o600);
+    const flags = src.kind === "dir" ? constants.O_RDONLY | constants.O_DIRECTORY : src.flags;
+    fh = await open(src.path, flags, 0o600);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `cannot open ${src.path} for the VMM: ${why}`);
