@@ -1,11 +1,10 @@
 /*
- * banger-agent file transfers (agent version 2), included by banger-agent.c
- * after its buffers, replies and base64 helpers: `get` streams a tree out as
+ * banger-agent file transfers (agent version 2): `get` streams a tree out as
  * fent/fdata replies paced by the host's credit; `put` writes a tree from
  * pent/pdata/pend requests, never through a symlink, refusing link targets
- * that leave the copy. Not a separate translation unit: one static binary.
+ * that leave the copy.
  */
-/* ---- file transfers (get: guest -> host, put: host -> guest) ---- */
+#include "banger-agent.h"
 
 #define MAX_XFERS 8
 #define MAX_DEPTH 128
@@ -47,6 +46,19 @@ static void xfer_free(struct xfer *x) {
   free(x->pdirs);
   memset(x, 0, sizeof *x);
   x->fd = x->parent = -1;
+}
+
+/* kill on a transfer's id: drop it. Returns 1 when there was one. */
+int xfer_cancel(const char *id) {
+  struct xfer *x = find_xfer(id);
+  if (x) xfer_free(x);
+  return x != NULL;
+}
+
+/* The host disconnected: drop every transfer. */
+void xfer_end_all(void) {
+  for (int i = 0; i < MAX_XFERS; i++)
+    if (xfers[i].active) xfer_free(&xfers[i]);
 }
 
 static struct xfer *xfer_new(const char *id, int put) {
@@ -163,14 +175,14 @@ static int get_ready(const struct xfer *x) {
   return x->active && !x->put && (x->fd < 0 || x->sent < x->allowed);
 }
 
-static int xfer_busy(void) {
+int xfer_busy(void) {
   for (int i = 0; i < MAX_XFERS; i++)
     if (get_ready(&xfers[i])) return buf_size(&g.out) < OUT_HIGH;
   return 0;
 }
 
 /* Run gets while the reply buffer has room (called from the main loop). */
-static void xfer_pump(void) {
+void xfer_pump(void) {
   for (int i = 0; i < MAX_XFERS; i++)
     for (int steps = 0; steps < 64 && get_ready(&xfers[i]) && buf_size(&g.out) < OUT_HIGH; steps++)
       get_step(&xfers[i]);
@@ -365,7 +377,7 @@ static void do_pend(struct xfer *x) {
 }
 
 /* The transfer verbs; returns 0 when VERB is none of them. */
-static int xfer_verb(const char *id, const char *verb, char **t, int nt) {
+int xfer_verb(const char *id, const char *verb, char **t, int nt) {
   if (strcmp(verb, "get") == 0) return do_get(id, t, nt), 1;
   if (strcmp(verb, "put") == 0) return do_put(id, t, nt), 1;
   int known = strcmp(verb, "credit") == 0 || strcmp(verb, "pent") == 0 || strcmp(verb, "pdata") == 0 ||

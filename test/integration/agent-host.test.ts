@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +42,25 @@ async function run(argv: string[], opts: Parameters<AgentClient["exec"]>[1] = {}
     ...opts,
   });
   return { code, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() };
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+/** Two ed25519 host keys, an encrypted one and an RSA one, made by ssh-keygen in DIR. */
+async function sshKeys(dir: string) {
+  const runner = new NodeCommandRunner();
+  const make = async (name: string, ...args: string[]) => {
+    const f = path.join(dir, name);
+    await runner.run(["ssh-keygen", "-q", "-N", "", "-C", name, "-f", f, ...args]);
+    return { key: await readFile(f, "utf8"), pub: (await readFile(`${f}.pub`, "utf8")).trim() };
+  };
+  const a = await make("a", "-t", "ed25519");
+  const b = await make("b", "-t", "ed25519");
+  const rsa = await make("r", "-t", "rsa");
+  await make("l", "-t", "ed25519");
+  await runner.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "secret", "-f", path.join(dir, "l")]);
+  const locked = await readFile(path.join(dir, "l"), "utf8");
+  return { a: a.key, aPub: a.pub, bPub: b.pub, rsa: rsa.key, locked };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -88,7 +107,7 @@ describe("the real C agent on the host (--unix)", { skip: noGcc }, () => {
   });
 
   it("answers ping quickly", async (t) => {
-    assert.equal(await client.ping(), "2");
+    assert.equal(await client.ping(), "3");
     const times: number[] = [];
     for (let i = 0; i < 200; i++) {
       const t0 = performance.now();
@@ -208,8 +227,64 @@ describe("the real C agent on the host (--unix)", { skip: noGcc }, () => {
       assert.match(replies[i]!, new RegExp(`^${id} error [A-Za-z0-9+/=]+$`));
     }
     client = await AgentClient.connect({ driver: "qemu", agentSocket: socketPath });
-    assert.equal(await client.ping(), "2");
+    assert.equal(await client.ping(), "3");
     assert.equal(agent?.exitCode, null);
-    assert.equal(agentStderr, `banger-agent: version 2 serving on ${socketPath}\n`, "only the start line");
+    assert.equal(agentStderr, `banger-agent: version 3 serving on ${socketPath}\n`, "only the start line");
+  });
+
+  it("sync answers ok", async () => {
+    await client.sync();
+    client.close(); // the agent serves one connection at a time
+    assert.deepEqual(await rawExchange(["41 sync\n", "42 sync now\n"], 2), [
+      "41 ok -",
+      `42 error ${b64('unknown or malformed request "sync"')}`,
+    ]);
+    client = await AgentClient.connect({ driver: "qemu", agentSocket: socketPath });
+  });
+
+  // Every identity line here is refused before anything changes (this host is not a guest):
+  // none has a clock, and the agent checks for the four required fields last.
+  it("identity: each malformed field is refused by name, the key parsed and matched to its public line", async () => {
+    const key = await sshKeys(dir);
+    const h = `hostname=${b64("fork")}`;
+    const cases: Array<[string, string]> = [
+      ["", "identity: hostname is missing"],
+      [`${h} machine-id=${"a".repeat(32)} entropy=${b64("x".repeat(32))}`, "identity: clock is missing"],
+      [`hostname=${b64("-x")}`, "identity: bad hostname: 1 to 64 of a-z, A-Z, 0-9, '-', '.'"],
+      [
+        `${h} machine-id=${"A".repeat(32)}`,
+        "identity: bad machine-id: 32 lowercase hex digits, not all zero",
+      ],
+      [`${h} clock=1765000000`, "identity: bad clock: the unix epoch in milliseconds"],
+      [`${h} entropy=${b64("x".repeat(31))}`, "identity: bad entropy: base64 of 32 to 4096 bytes"],
+      [`${h} mac=07:00:00:00:00:01`, "identity: bad mac: a unicast MAC like 06:00:0a:00:00:02"],
+      [`${h} address=10.0.0.2`, "identity: bad address: an IPv4 address/prefix"],
+      [`${h} address=10.0.0.2/24 mac=06:00:00:00:00:01`, "identity: address, gateway and mac go together"],
+      [
+        `address=10.0.0.2/24 gateway=10.0.1.1 mac=06:00:00:00:00:01`,
+        "identity: bad gateway: not in the address's subnet",
+      ],
+      [`${h} ${h}`, "identity: hostname given twice"],
+      [`colour=${b64("blue")}`, 'identity: unknown field "colour"'],
+      [`ssh-key=${b64(key.a)}`, "identity: ssh-key and ssh-pub go together"],
+      [
+        `ssh-key=${b64("ssh-rsa AAAA")} ssh-pub=${b64(key.aPub)}`,
+        "identity: bad ssh-key: not an OpenSSH private key",
+      ],
+      [`ssh-key=${b64(key.locked)} ssh-pub=${b64(key.aPub)}`, "identity: bad ssh-key: an encrypted key"],
+      [`ssh-key=${b64(key.rsa)} ssh-pub=${b64(key.aPub)}`, "identity: bad ssh-key: not an ed25519 key"],
+      [`ssh-key=${b64(key.a)} ssh-pub=${b64(key.bPub)}`, "identity: ssh-pub is not the key of ssh-key"],
+      [`ssh-key=${b64(key.a)} ssh-pub=${b64("ssh-ed25519 !!")}`, "identity: bad ssh-pub: not one line"],
+      [`ssh-key=${b64(key.a)} ssh-pub=${b64(key.aPub)}`, "identity: hostname is missing"],
+    ];
+    const lines = cases.map(([fields], i) => `${50 + i} identity${fields ? ` ${fields}` : ""}\n`);
+    client.close();
+    const replies = await rawExchange(lines, cases.length);
+    client = await AgentClient.connect({ driver: "qemu", agentSocket: socketPath });
+    for (const [i, [, message]] of cases.entries()) {
+      const m = /^(\d+) error (\S+)$/.exec(replies[i] ?? "");
+      assert.equal(m?.[1], String(50 + i), replies[i]);
+      assert.ok(Buffer.from(m![2]!, "base64").toString().startsWith(message), `${message} <- ${replies[i]}`);
+    }
   });
 });

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 import { FakeCommandRunner } from "../../host/fake/FakeCommandRunner.js";
-import { AGENT_CFLAGS, AGENT_SOURCE_PATH, agentHash, buildAgent } from "./buildAgent.js";
+import { AGENT_CFLAGS, AGENT_SOURCE_FILES, AGENT_SOURCE_PATH, agentHash, buildAgent } from "./buildAgent.js";
 import { packageRoot } from "./paths.js";
 
 let dir: string;
@@ -33,6 +33,13 @@ describe("packageRoot and AGENT_SOURCE_PATH", () => {
     assert.ok(existsSync(AGENT_SOURCE_PATH));
   });
 
+  it("lists every file of the agent's source in data/guest, and no C file of it is left out", () => {
+    const dir = path.dirname(AGENT_SOURCE_PATH);
+    for (const f of AGENT_SOURCE_FILES) assert.ok(existsSync(f), f);
+    const onDisk = readdirSync(dir).filter((f) => /^banger-agent.*\.[ch]$/.test(f));
+    assert.deepEqual([...onDisk].sort(), AGENT_SOURCE_FILES.map((f) => path.basename(f)).sort());
+  });
+
   it("falls back to four levels up from a directory outside any banger package", () => {
     assert.equal(packageRoot("/a/b/c/d/e"), "/a");
   });
@@ -44,7 +51,7 @@ describe("buildAgent", () => {
     const source = path.join(dir, "agent1.c");
     await writeFile(source, "int main(void) { return 0; }\n");
     const runner = fakeGcc();
-    const bin = await buildAgent({ runner, outDir, source });
+    const bin = await buildAgent({ runner, outDir, sources: [source] });
     assert.equal(bin, path.join(outDir, "banger-agent"));
     const tmp = runner.calls[0]![AGENT_CFLAGS.length + 2]!;
     assert.deepEqual(runner.calls, [["gcc", ...AGENT_CFLAGS, "-o", tmp, source]]);
@@ -52,11 +59,33 @@ describe("buildAgent", () => {
     assert.ok(AGENT_CFLAGS.includes("-static"));
     assert.equal((await readFile(`${bin}.sha256`, "utf8")).trim(), agentHash(await readFile(source)));
 
-    await buildAgent({ runner, outDir, source });
+    await buildAgent({ runner, outDir, sources: [source] });
     assert.equal(runner.calls.length, 1, "reused");
     await writeFile(source, "int main(void) { return 1; }\n");
-    await buildAgent({ runner, outDir, source });
+    await buildAgent({ runner, outDir, sources: [source] });
     assert.equal(runner.calls.length, 2, "rebuilt after the source changed");
+  });
+
+  it("compiles the .c files together; a header keys the cache but is not on the command line", async () => {
+    const outDir = path.join(dir, "out4");
+    const [h, a, b] = ["x.h", "a.c", "b.c"].map((f) => path.join(dir, f)) as [string, string, string];
+    await writeFile(h, "#define X 1\n");
+    await writeFile(a, '#include "x.h"\nint main(void) { return X; }\n');
+    await writeFile(b, "int b(void) { return 2; }\n");
+    const runner = fakeGcc();
+    await buildAgent({ runner, outDir, sources: [h, a, b] });
+    assert.deepEqual(runner.calls[0]!.slice(-2), [a, b]);
+    assert.ok(!runner.calls[0]!.includes(h));
+    await writeFile(h, "#define X 2\n");
+    await buildAgent({ runner, outDir, sources: [h, a, b] });
+    assert.equal(runner.calls.length, 2, "rebuilt after the header changed");
+  });
+
+  it("the default build compiles every .c file of the agent", async () => {
+    const runner = fakeGcc();
+    await buildAgent({ runner, outDir: path.join(dir, "out5") });
+    const cFiles = AGENT_SOURCE_FILES.filter((f) => f.endsWith(".c"));
+    assert.deepEqual(runner.calls[0]!.slice(-cFiles.length), cFiles);
   });
 
   it("says how to install gcc when it is missing", async () => {
@@ -92,7 +121,7 @@ describe("buildAgent", () => {
 
   it("a missing source is NOT_FOUND", async () => {
     await assert.rejects(
-      buildAgent({ runner: fakeGcc(), outDir: dir, source: path.join(dir, "nope.c") }),
+      buildAgent({ runner: fakeGcc(), outDir: dir, sources: [path.join(dir, "nope.c")] }),
       (e: unknown) => isBangerError(e) && e.code === ErrorCodes.NOT_FOUND,
     );
   });

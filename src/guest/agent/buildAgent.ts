@@ -1,6 +1,6 @@
 /**
- * Compile the guest agent (data/guest/banger-agent.c) into a static binary
- * with the host's gcc, cached by the sha256 of the source and the flags.
+ * Compile the guest agent (data/guest/banger-agent*.c and its header) into a
+ * static binary with the host's gcc, cached by the sha256 of the source and the flags.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -10,18 +10,25 @@ import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 import type { CommandRunner } from "../../host/runner.js";
 import { packageRoot } from "./paths.js";
 
-/** The agent's C source; image recipes hash it into their cache keys. */
+/** The agent's main C file (the protocol, the channel, the main loop). */
 export const AGENT_SOURCE_PATH = path.join(packageRoot(), "data", "guest", "banger-agent.c");
 
-/** Every file of the agent's source (the first #includes the others): they all key its cache. */
+/** Every file of the agent's source: the .c files are compiled together, and all key its cache. */
 export const AGENT_SOURCE_FILES: readonly string[] = [
-  AGENT_SOURCE_PATH,
-  path.join(path.dirname(AGENT_SOURCE_PATH), "banger-agent-files.c"),
-];
+  "banger-agent.h",
+  "banger-agent.c",
+  "banger-agent-util.c",
+  "banger-agent-info.c",
+  "banger-agent-exec.c",
+  "banger-agent-files.c",
+  "banger-agent-identity.c",
+  "banger-agent-net.c",
+  "banger-agent-ssh.c",
+].map((f) => path.join(path.dirname(AGENT_SOURCE_PATH), f));
 
-/** The agent's whole source text, for cache keys. */
-export async function readAgentSource(): Promise<string> {
-  return (await Promise.all(AGENT_SOURCE_FILES.map((f) => readFile(f, "utf8")))).join("\0");
+/** The agent's whole source text (or that of `files`), for cache keys. */
+export async function readAgentSource(files: readonly string[] = AGENT_SOURCE_FILES): Promise<string> {
+  return (await Promise.all(files.map((f) => readFile(f, "utf8")))).join("\0");
 }
 
 export const AGENT_BINARY_NAME = "banger-agent";
@@ -33,8 +40,8 @@ const GCC_HINT = "install a C compiler and the static C library: apt-get install
 export interface BuildAgentOptions {
   runner: CommandRunner;
   outDir: string;
-  /** Default AGENT_SOURCE_PATH. */
-  source?: string;
+  /** Default AGENT_SOURCE_FILES: the .c files among them are compiled, all of them key the cache. */
+  sources?: readonly string[];
   /** Default "gcc". */
   cc?: string;
 }
@@ -49,12 +56,13 @@ export function agentHash(sourceText: string | Buffer, cflags: readonly string[]
 
 /** Build outDir/banger-agent (or reuse it when built from the same source) and return its path. */
 export async function buildAgent(opts: BuildAgentOptions): Promise<string> {
-  const source = opts.source ?? AGENT_SOURCE_PATH;
+  const sources = opts.sources ?? AGENT_SOURCE_FILES;
   const cc = opts.cc ?? "gcc";
-  const text = await (opts.source ? readFile(source) : readAgentSource()).catch((e: unknown) => {
-    throw new BangerError(ErrorCodes.NOT_FOUND, `the guest agent source ${source} is missing`, {
+  const text = await readAgentSource(sources).catch((e: unknown) => {
+    const missing = (e as NodeJS.ErrnoException).path ?? sources.join(", ");
+    throw new BangerError(ErrorCodes.NOT_FOUND, `the guest agent source ${missing} is missing`, {
       cause: e,
-      hint: "reinstall banger: the package ships data/guest/banger-agent.c",
+      hint: "reinstall banger: the package ships data/guest/banger-agent*.c",
     });
   });
   const hash = agentHash(text);
@@ -64,7 +72,12 @@ export async function buildAgent(opts: BuildAgentOptions): Promise<string> {
   await mkdir(opts.outDir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await compile(opts.runner, cc, source, tmp);
+    await compile(
+      opts.runner,
+      cc,
+      sources.filter((f) => f.endsWith(".c")),
+      tmp,
+    );
     await chmod(tmp, 0o755);
     await rm(stamp, { force: true });
     await rename(tmp, out);
@@ -75,10 +88,15 @@ export async function buildAgent(opts: BuildAgentOptions): Promise<string> {
   return out;
 }
 
-async function compile(runner: CommandRunner, cc: string, source: string, out: string): Promise<void> {
+async function compile(
+  runner: CommandRunner,
+  cc: string,
+  sources: readonly string[],
+  out: string,
+): Promise<void> {
   let res: Awaited<ReturnType<CommandRunner["run"]>>;
   try {
-    res = await runner.run([cc, ...AGENT_CFLAGS, "-o", out, source], { allowFailure: true });
+    res = await runner.run([cc, ...AGENT_CFLAGS, "-o", out, ...sources], { allowFailure: true });
   } catch (e) {
     if (isBangerError(e) && e.code === ErrorCodes.PREFLIGHT_FAILED) {
       throw new BangerError(
@@ -99,7 +117,7 @@ async function compile(runner: CommandRunner, cc: string, source: string, out: s
     ErrorCodes.COMMAND_FAILED,
     `compiling the guest agent failed (${cc} exited ${res.code}): ${tail}`,
     {
-      hint: noLibc ? GCC_HINT : `the source is ${source}`,
+      hint: noLibc ? GCC_HINT : `the source is ${sources.join(" ")}`,
       details: res,
     },
   );

@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { GuestHealth } from "../../api/agent.js";
 import { isBangerError } from "../../errors/index.js";
-import { AgentClient } from "./AgentClient.js";
+import { AgentClient, type Identity } from "./AgentClient.js";
 import { FAKE_HEALTH, FakeAgent, type FakeAgentOptions } from "./FakeAgent.js";
 
 let dir: string;
@@ -195,4 +195,71 @@ describe("AgentClient.connect errors", () => {
       bangerError("CONFLICT", /refuses connections: the VM is not running/),
     );
   });
+});
+
+describe("AgentClient.sync and setIdentity (agent version 3)", () => {
+  const idn: Identity = {
+    hostname: "fork-2",
+    machineId: "abcdef0123456789abcdef0123456789",
+    network: { ip: "10.0.0.9", prefixLen: 24, gateway: "10.0.0.1", mac: "06:00:0a:00:00:09" },
+  };
+
+  it("sync resolves on ok; setIdentity sends one request with the host's clock and fresh entropy", () =>
+    withAgent({ version: 3 }, async (agent, client) => {
+      await client.sync();
+      assert.equal(agent.syncs, 1);
+      const before = Date.now();
+      await client.setIdentity(idn);
+      assert.equal(agent.identities.length, 1);
+      const got = agent.identities[0]!;
+      assert.deepEqual(
+        { ...got, clockMs: 0, entropy: undefined },
+        { ...idn, clockMs: 0, entropy: undefined },
+      );
+      assert.ok(got.clockMs! >= before && got.clockMs! <= Date.now());
+      assert.equal(got.entropy?.length, 64);
+      assert.equal(agent.lines.filter((l) => / identity /.test(l)).length, 1);
+    }));
+
+  it("a step the guest could not do rejects with the agent's message", () =>
+    withAgent(
+      { version: 3, identityError: "identity: network: add the default route: No such process" },
+      (_a, client) =>
+        assert.rejects(
+          client.setIdentity(idn),
+          bangerError(
+            "COMMAND_FAILED",
+            /^identity in the guest failed: identity: network: add the default route/,
+          ),
+        ),
+    ));
+
+  it("a bad identity is refused before anything is sent", () =>
+    withAgent({ version: 3 }, async (agent, client) => {
+      await assert.rejects(
+        client.setIdentity({ ...idn, machineId: "nope" }),
+        bangerError("INVALID_ARGUMENT", /bad machineId/),
+      );
+      assert.deepEqual(agent.lines, []);
+    }));
+
+  for (const version of [1, 2]) {
+    it(`an agent of version ${version} is too old: the error says so and which version it is`, () =>
+      withAgent({ version }, async (_agent, client) => {
+        await assert.rejects(
+          client.sync(),
+          bangerError(
+            "CONFLICT",
+            new RegExp(`^the guest agent \\(version ${version}\\) is too old for sync; rebuild the image$`),
+          ),
+        );
+        await assert.rejects(
+          client.setIdentity(idn),
+          bangerError(
+            "CONFLICT",
+            new RegExp(`\\(version ${version}\\) is too old for identity; rebuild the image`),
+          ),
+        );
+      }));
+  }
 });

@@ -6,9 +6,20 @@
  */
 import type net from "node:net";
 import type { GuestHealth } from "../../api/agent.js";
-import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
-import { type AgentHandle, openUnixSocket, seconds, vsockHandshake } from "./connect.js";
+import { BangerError, ErrorCodes, isBangerError, toBangerError } from "../../errors/index.js";
 import {
+  AGENT_UPGRADE_HINT,
+  type AgentClientOptions,
+  type AgentSession,
+  agentRefusal,
+  type ExecInput,
+  type ExecOptions,
+  type RequestOptions,
+} from "./clientTypes.js";
+import { type AgentHandle, openUnixSocket, seconds, vsockHandshake } from "./connect.js";
+import { checkIdentity, encodeIdentity, type Identity } from "./identity.js";
+import {
+  AGENT_V3,
   type AgentPort,
   type AgentReply,
   encodeExec,
@@ -18,58 +29,20 @@ import {
   encodeWinsize,
   LineSplitter,
   parseReply,
+  type SimpleVerb,
 } from "./protocol.js";
 
-export type { AgentHandle };
-
-export interface AgentClientOptions {
-  /** Connecting, including Firecracker's CONNECT handshake. Default 5 000 ms. */
-  timeoutMs?: number;
-  /** How long ping, health and ports wait for the answer. Default 10 000 ms. */
-  requestTimeoutMs?: number;
-}
-
-export interface RequestOptions {
-  timeoutMs?: number;
-}
-
-export type ExecInput = string | Uint8Array | AsyncIterable<string | Uint8Array>;
-
-export interface ExecOptions {
-  /** Working directory in the guest (default /root). */
-  cwd?: string;
-  /** Added to the agent's default environment (PATH, HOME=/root, TERM...). */
-  env?: Record<string, string>;
-  /** Written to the command's stdin, which is then closed; without it stdin is closed at once. */
-  stdin?: ExecInput;
-  onStdout?: (data: Buffer) => void;
-  onStderr?: (data: Buffer) => void;
-  /** On abort the command's process group gets SIGTERM, then SIGKILL after killGraceMs. */
-  signal?: AbortSignal;
-  /** Default 2 000 ms. */
-  killGraceMs?: number;
-  /** Run on a pty of this size (agent version 2 and later). */
-  pty?: { rows: number; cols: number };
-  /** Called once the request is sent, with controls for the running command. */
-  onStart?: (control: ExecControl) => void;
-}
-
-export interface ExecControl {
-  /** Send a signal to the command's process group. */
-  kill(signal: number): void;
-  /** Change the pty's size (a no-op without a pty). */
-  resize(rows: number, cols: number): void;
-}
-
-/** A raw request id on this connection, for protocols built on top of it (transfers.ts). */
-export interface AgentSession {
-  readonly id: number;
-  write(line: string): void;
-  /** Write, then wait until the socket drained. */
-  writeAsync(line: string): Promise<void>;
-  /** Stop routing replies for this id. */
-  end(): void;
-}
+export type {
+  AgentClientOptions,
+  AgentSession,
+  ExecControl,
+  ExecInput,
+  ExecOptions,
+  RequestOptions,
+} from "./clientTypes.js";
+export type { IdentityNetwork } from "./identity.js";
+export type { AgentHandle, Identity };
+export { agentRefusal };
 
 interface Pending {
   onReply(r: AgentReply): void;
@@ -131,6 +104,26 @@ export class AgentClient {
   /** TCP sockets listening in the guest. */
   ports(opts: RequestOptions = {}): Promise<AgentPort[]> {
     return this.request("ports", opts, (r) => (r.kind === "ports" ? r.ports : undefined));
+  }
+
+  /**
+   * Flush the guest's filesystems (sync, then syncfs of / and /root) so its disks are
+   * consistent on their own before its state is saved. Agent version 3; default timeout 60 s.
+   */
+  async sync(opts: RequestOptions = {}): Promise<void> {
+    await this.requestOk("sync", (id) => encodeSimple(id, "sync"), { timeoutMs: opts.timeoutMs ?? 60_000 });
+  }
+
+  /**
+   * Give a forked VM its own identity (identity.ts): clock, entropy, hostname, machine id,
+   * eth0 and the SSH host key. Resolves once every step worked in the guest; rejects with
+   * the steps that failed. Agent version 3; default timeout 30 s (a restarted sshd is awaited).
+   */
+  async setIdentity(identity: Identity, opts: RequestOptions = {}): Promise<void> {
+    checkIdentity(identity);
+    await this.requestOk("identity", (id) => encodeIdentity(id, identity), {
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    });
   }
 
   /** Run argv in the guest, streaming its output; resolves with its exit code (128+N when killed by signal N). */
@@ -253,10 +246,34 @@ export class AgentClient {
     }
   }
 
+  /** A version 3 request answered `ID ok -`; an older agent's refusal says which version it is. */
+  private async requestOk(verb: "sync" | "identity", line: (id: number) => string, opts: RequestOptions) {
+    const refused = (message: string) =>
+      new BangerError(ErrorCodes.COMMAND_FAILED, `${verb} in the guest failed: ${message}`, {
+        details: { agentMessage: message },
+      });
+    try {
+      await this.request(verb, opts, (r) => (r.kind === "ok" ? true : undefined), line, refused);
+    } catch (e) {
+      const message = (isBangerError(e) && (e.details as { agentMessage?: string })?.agentMessage) || "";
+      if (!message.startsWith("unknown or malformed request")) throw e;
+      const version = await this.ping().catch(() => "unknown");
+      if (Number(version) >= AGENT_V3) throw e;
+      throw new BangerError(
+        ErrorCodes.CONFLICT,
+        `the guest agent (version ${version}) is too old for ${verb}; rebuild the image`,
+        { hint: AGENT_UPGRADE_HINT(AGENT_V3) },
+      );
+    }
+  }
+
   private request<T>(
-    verb: "ping" | "health" | "ports",
+    verb: "ping" | "health" | "ports" | "sync" | "identity",
     opts: RequestOptions,
     pick: (r: AgentReply) => T | undefined,
+    line: (id: number) => string = (id) => encodeSimple(id, verb as SimpleVerb),
+    refused: (message: string) => BangerError = (m) =>
+      new BangerError(ErrorCodes.PROTOCOL, `the guest agent refused ${verb}: ${m}`),
   ): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
     const ms = opts.timeoutMs ?? this.requestTimeoutMs;
@@ -278,14 +295,17 @@ export class AgentClient {
             clearTimeout(timer);
             this.pending.delete(id);
             resolve(v);
-          } else if (r.kind === "error")
-            fail(new BangerError(ErrorCodes.PROTOCOL, `the guest agent refused ${verb}: ${r.message}`));
+          } else if (r.kind === "error") fail(refused(r.message));
           else
             fail(new BangerError(ErrorCodes.PROTOCOL, `the guest agent answered ${verb} with "${r.kind}"`));
         },
         fail: (e) => fail(e),
       });
-      this.write(encodeSimple(id, verb));
+      try {
+        this.write(line(id));
+      } catch (e) {
+        fail(toBangerError(e, ErrorCodes.INVALID_ARGUMENT));
+      }
     });
   }
 
@@ -360,14 +380,4 @@ export class AgentClient {
     for (const p of pending) p.fail(err);
     this.socket.destroy();
   }
-}
-
-/** An error reply as a BangerError; an old agent's "unknown request" becomes an upgrade hint. */
-export function agentRefusal(message: string, what: string): BangerError {
-  if (message.startsWith("unknown or malformed request")) {
-    return new BangerError(ErrorCodes.CONFLICT, `${what}: the guest agent is too old (${message})`, {
-      hint: "this needs guest agent version 2: rebuild the image (`banger image pull` or `image build`) and recreate the VM",
-    });
-  }
-  return new BangerError(ErrorCodes.COMMAND_FAILED, `${what}: ${message}`);
 }

@@ -6,10 +6,14 @@
  * (echoes stdin until stdin-eof), `sleep` (until killed: 128+signal),
  * `stubborn` (ignores SIGTERM), `pwd-env` (prints cwd and env as JSON);
  * anything else: `ID error cannot run X`.
+ *
+ * With `version` 3 or more it also answers `sync` and `identity` (decoded and
+ * checked as the agent would, kept in `identities`; `identityError` fails it).
  */
 import net from "node:net";
 import type { GuestHealth } from "../../api/agent.js";
-import { AGENT_VSOCK_PORT, type AgentPort, fromB64, LineSplitter, toB64 } from "./protocol.js";
+import { decodeIdentity, type Identity } from "./identity.js";
+import { AGENT_V3, AGENT_VSOCK_PORT, type AgentPort, fromB64, LineSplitter, toB64 } from "./protocol.js";
 
 export interface FakeAgentOptions {
   socketPath: string;
@@ -21,6 +25,10 @@ export interface FakeAgentOptions {
   silent?: boolean;
   health?: GuestHealth;
   ports?: AgentPort[];
+  /** What ping answers, and which verbs exist (3: sync and identity). Default 1. */
+  version?: number;
+  /** Answer a valid identity request with this error instead of ok. */
+  identityError?: string;
 }
 
 export const FAKE_HEALTH: GuestHealth = {
@@ -44,6 +52,9 @@ interface Running {
 export class FakeAgent {
   /** Every request line received (handshake lines excluded). */
   readonly lines: string[] = [];
+  /** Every identity request that was valid, decoded. */
+  readonly identities: Identity[] = [];
+  syncs = 0;
   connections = 0;
   private readonly sockets = new Set<net.Socket>();
 
@@ -108,9 +119,15 @@ export class FakeAgent {
       running.delete(id);
       return [`${id} exit ${code}`];
     };
-    switch (verb) {
+    const v3 = (this.opts.version ?? 1) >= AGENT_V3;
+    switch (v3 || (verb !== "sync" && verb !== "identity") ? verb : "") {
       case "ping":
-        return [`${id} pong 1`];
+        return [`${id} pong ${this.opts.version ?? 1}`];
+      case "sync":
+        this.syncs++;
+        return rest.length === 0 ? [`${id} ok -`] : [`${id} error ${toB64("unknown or malformed request")}`];
+      case "identity":
+        return [this.identity(id, rest)];
       case "health":
         return [`${id} health ${JSON.stringify(this.opts.health ?? FAKE_HEALTH)}`];
       case "ports":
@@ -128,6 +145,14 @@ export class FakeAgent {
       default:
         return [`${/^\d+$/.test(id) ? id : "0"} error ${toB64("unknown or malformed request")}`];
     }
+  }
+
+  private identity(id: string, fields: string[]): string {
+    const idn = decodeIdentity(fields);
+    if (typeof idn === "string") return `${id} error ${toB64(idn)}`;
+    if (this.opts.identityError) return `${id} error ${toB64(this.opts.identityError)}`;
+    this.identities.push(idn);
+    return `${id} ok -`;
   }
 
   private exec(id: string, fields: string[], running: Map<string, Running>): string[] {

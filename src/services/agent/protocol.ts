@@ -7,6 +7,7 @@
  * `ID exec CWD NENV [K=V...] ARG0 [ARG...]`, `ID stdin DATA`, `ID stdin-eof`, `ID kill SIGNUM`.
  * Version 2 adds `ID exec-pty ROWS COLS CWD NENV ...`, `ID resize ROWS COLS`, file transfers
  * `ID get PATH` + `ID credit N` and `ID put DEST NAME` + `ID pent ...`, `ID pdata DATA`, `ID pend`.
+ * Version 3 adds `ID sync` and `ID identity KEY=VALUE...` (identity.ts), both answered `ID ok -`.
  * Replies: `ID pong VERSION`, `ID health JSON`, `ID ports JSON`, `ID out DATA`,
  * `ID err DATA`, `ID exit CODE`, `ID error MSG` (`0 error MSG` when the request had no id),
  * and for get: `ID fent T MODE SEC NSEC SIZE REL [TARGET]`, `ID fdata DATA`.
@@ -39,6 +40,7 @@ export type AgentReply =
   | { id: number; kind: "exit"; code: number }
   | { id: number; kind: "fent"; entry: FileEntry }
   | { id: number; kind: "fdata"; data: Buffer }
+  | { id: number; kind: "ok" }
   | { id: number; kind: "error"; message: string };
 
 const TYPE_LETTER = { file: "f", dir: "d", symlink: "l" } as const;
@@ -46,6 +48,9 @@ const LETTER_TYPE: Record<string, FileEntry["type"]> = { f: "file", d: "dir", l:
 
 /** The first agent version that has exec-pty, resize, get and put. */
 export const AGENT_V2 = 2;
+
+/** The first agent version that has sync and identity. */
+export const AGENT_V3 = 3;
 
 /** A line that is not a valid reply; `id` when one could be read. */
 export interface InvalidReply {
@@ -70,7 +75,9 @@ export function textField(s: string): string {
   return s === "" ? "-" : toB64(s);
 }
 
-export function encodeSimple(id: number, verb: "ping" | "health" | "ports" | "stdin-eof"): string {
+export type SimpleVerb = "ping" | "health" | "ports" | "stdin-eof" | "sync";
+
+export function encodeSimple(id: number, verb: SimpleVerb): string {
   return `${id} ${verb}\n`;
 }
 
@@ -246,6 +253,8 @@ export function parseReply(line: string): AgentReply | InvalidReply {
     }
     case "exit":
       return /^\d{1,3}$/.test(rest) ? { id, kind, code: Number(rest) } : bad("exit without a code");
+    case "ok":
+      return rest === "-" ? { id, kind } : bad("ok with a text");
     default:
       return bad(`unknown reply "${kind}"`);
   }
