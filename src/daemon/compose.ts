@@ -32,6 +32,7 @@ import { IpNetworkManager } from "../services/network/IpNetworkManager.js";
 import { generateHostKey, SshFiles } from "../services/ssh/SshFiles.js";
 import { StatsSampler } from "../services/stats/StatsSampler.js";
 import { GuestService } from "../services/vms/GuestService.js";
+import { AgentGuestOps } from "../services/vms/guestOps.js";
 import { VmService } from "../services/vms/VmService.js";
 import { vmPaths } from "../services/vms/views.js";
 import type { Store } from "../store/Store.js";
@@ -109,7 +110,12 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     log,
   });
   const kernels = new KernelService({ store, catalogs, kernelsDir: paths.kernelsDir, log });
+  const agents = new AgentPool();
   const vms = new VmService({
+    guest: new AgentGuestOps(
+      agents,
+      async (vm) => (await images.capabilities(store.images.getById(vm.imageId))).agent,
+    ),
     store,
     network,
     disks,
@@ -148,7 +154,6 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     builder: new ImageBuilder({ runner }),
     log,
   });
-  const agents = new AgentPool();
   const guest = new GuestService({
     store,
     agents,

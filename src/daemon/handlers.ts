@@ -20,7 +20,19 @@ export function vmHandlers(vms: VmService, images: ImageService, guest: GuestSer
   const h = new Map<string, Handler>();
   const progress = (ctx: HandlerContext) => (e: Parameters<typeof ctx.emit>[0]) => ctx.emit(e);
   on(h, "vm.create", (p, ctx) => vms.create(p, progress(ctx)));
-  on(h, "vm.start", async (p, ctx) => vms.view(await vms.lifecycle.start(p.name, progress(ctx))));
+  on(h, "vm.start", async (p, ctx) =>
+    vms.view(await vms.lifecycle.start(p.name, progress(ctx), [], { discardState: p.discardState ?? false })),
+  );
+  on(h, "vm.pause", async (p) => vms.view(await vms.snapshots.pause(p.name)));
+  on(h, "vm.resume", async (p, ctx) => vms.view(await vms.snapshots.resume(p.name, progress(ctx))));
+  on(h, "vm.suspend", async (p, ctx) => vms.view(await vms.snapshots.suspend(p.name, progress(ctx))));
+  on(h, "vm.fork", async (p, ctx) => ({
+    vms: await vms.fork(
+      p.source,
+      { ...(p.name ? { name: p.name } : {}), count: p.count ?? 1 },
+      progress(ctx),
+    ),
+  }));
   on(h, "vm.stop", async (p) => vms.view(await vms.lifecycle.stop(p.name, p.timeoutMs)));
   on(h, "vm.restart", async (p, ctx) =>
     vms.view(await vms.lifecycle.restart(p.name, progress(ctx), p.timeoutMs)),

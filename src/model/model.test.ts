@@ -47,13 +47,13 @@ describe("vm names", () => {
 describe("vm states", () => {
   it("isVmState knows exactly the listed states", () => {
     for (const s of VM_STATES) assert.ok(isVmState(s));
-    assert.equal(isVmState("paused"), false);
+    assert.equal(isVmState("frozen"), false);
   });
 
-  it("only starting, running and stopping have a VMM process", () => {
+  it("only starting, running, paused and stopping have a VMM process (not suspended)", () => {
     assert.deepEqual(
       VM_STATES.filter((s) => isVmActive(s)),
-      ["starting", "running", "stopping"],
+      ["starting", "running", "paused", "stopping"],
     );
   });
 });

@@ -5,6 +5,8 @@ export const VM_STATES = [
   "stopped",
   "starting",
   "running",
+  "paused",
+  "suspended",
   "stopping",
   "crashed",
   "error",
@@ -52,6 +54,17 @@ export interface VmEgress {
   peers: string[];
 }
 
+/** What a suspended VM's saved state was made by: it loads only into the same VMM. */
+export interface SavedStateInfo {
+  driver: DriverName;
+  acceleration: "kvm" | "tcg";
+  /** The VMM's version line (QEMU: `--version`'s first line). */
+  vmmVersion: string;
+  /** Size of the device-state file. */
+  stateBytes: number;
+  savedAt: string;
+}
+
 export interface BootTiming {
   name: string;
   ms: number;
@@ -85,6 +98,8 @@ export interface Vm {
   bootTimings: BootTiming[] | null;
   /** Absent on rows written before egress policies: the configured default applies. */
   egress?: VmEgress;
+  /** Set while the VM's state is saved in its directory (suspended, or a suspend in progress). */
+  saved?: SavedStateInfo | null;
 }
 
 /** Smallest vsock CID a guest may use (0-2 are reserved for the hypervisor and host). */
@@ -103,5 +118,5 @@ export function isVmState(s: string): s is VmState {
 
 /** States in which a VMM process may exist (and must be stopped before delete). */
 export function isVmActive(state: VmState): boolean {
-  return state === "starting" || state === "running" || state === "stopping";
+  return state === "starting" || state === "running" || state === "paused" || state === "stopping";
 }

@@ -21,7 +21,15 @@ export const methodSchemas = {
   shutdown: m(daemon.ShutdownParams, daemon.ShutdownResult),
   doctor: m(NoParams, doctor.DoctorReport),
   "vm.create": m(vms.VmCreateParams, vms.VmView),
-  "vm.start": m(RefParams, vms.VmView),
+  "vm.start": m(vms.VmStartParams, vms.VmView),
+  /** Freeze the vCPUs (RAM, TAP and address are kept). */
+  "vm.pause": m(RefParams, vms.VmView),
+  /** A paused VM runs on; a suspended one is restored from its saved state (streams progress). */
+  "vm.resume": m(RefParams, vms.VmView),
+  /** Save the VM's state to its directory and end its VMM (streams progress). */
+  "vm.suspend": m(RefParams, vms.VmView),
+  /** Clones with the source's memory and disks (streams progress). */
+  "vm.fork": m(vms.VmForkParams, z.object({ vms: z.array(vms.VmView) })),
   "vm.stop": m(vms.VmStopParams, vms.VmView),
   "vm.restart": m(vms.VmStopParams, vms.VmView),
   "vm.delete": m(vms.VmDeleteParams, Deleted),

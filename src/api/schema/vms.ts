@@ -84,6 +84,19 @@ export const VmView = z.object({
   egress: VmEgressPolicy.optional(),
   /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
   cgroup: VmCgroupView.nullable().optional(),
+  /** A suspended VM's saved state: what made it, and the disk it takes (device state + guest RAM). */
+  saved: z
+    .object({
+      savedAt: z.string(),
+      driver: z.enum(["firecracker", "qemu"]),
+      acceleration: z.enum(["kvm", "tcg"]),
+      vmmVersion: z.string(),
+      stateBytes: z.number(),
+      /** Bytes allocated on disk by the state and memory files. */
+      diskBytes: z.number(),
+    })
+    .nullable()
+    .optional(),
 });
 
 export const VmCreateParams = z.strictObject({
@@ -126,6 +139,20 @@ export const VmEgressView = z.object({
     .nullable(),
   /** Connections cut after a change (conntrack entries). */
   flushed: z.number().optional(),
+});
+
+export const VmStartParams = z.strictObject({
+  name: Name,
+  /** A suspended VM: throw its saved state away and boot afresh (its disks are kept). */
+  discardState: z.boolean().optional(),
+});
+
+/** `banger vm fork SOURCE`: clones of a running, paused or suspended VM. */
+export const VmForkParams = z.strictObject({
+  source: Name,
+  /** The clone's name, or the stem of NAME-1 ... NAME-N when count > 1; default: random names. */
+  name: Name.optional(),
+  count: Int(1, 16).optional(),
 });
 
 export const VmStopParams = z.strictObject({

@@ -10,6 +10,7 @@ import { registerGuestCommands } from "./guest.js";
 import { registerRun, waitReady } from "./run.js";
 import { registerVmEgress } from "./vmEgress.js";
 import { type CreateOpts, createOptions, intOpt, waitOption } from "./vmOptions.js";
+import { registerVmSnapshots } from "./vmSnapshot.js";
 
 type VmRegister = (vm: Command, ctx: () => CliContext, defaults: DefaultsView | null) => void;
 
@@ -54,22 +55,29 @@ const registerCreate: VmRegister = (vm, ctx, defaults) => {
 
 const registerStartRestart: VmRegister = (vm, ctx) => {
   for (const [verb, desc] of [
-    ["start", "start a stopped VM"],
+    ["start", "start a stopped VM, or restore a suspended one"],
     ["restart", "stop a VM and start it again"],
   ] as const) {
-    vm.command(verb)
+    const cmd = vm
+      .command(verb)
       .description(desc)
       .argument("<name>", "VM name")
       .addOption(waitOption("how long to wait until it is ready (agent, else SSH, else started)"))
       .option("--no-wait", "return as soon as the VMM runs")
-      .option("--json", "print JSON")
-      .action(async (name: string, o: { json?: boolean; wait: number | false }) => {
-        const c = ctx();
-        const v = await (await c.client()).call(`vm.${verb}`, { name }, { onEvent: progressPrinter(c.out) });
-        if (o.wait !== false) await waitReady(c, v, o.wait, false);
-        if (o.json) return json(c.out, v);
-        c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
-      });
+      .option("--json", "print JSON");
+    if (verb === "start")
+      cmd.option(
+        "--discard-state",
+        "a suspended VM: throw its saved state away and boot afresh (disks are kept)",
+      );
+    cmd.action(async (name: string, o: { json?: boolean; wait: number | false; discardState?: boolean }) => {
+      const c = ctx();
+      const params = verb === "start" && o.discardState ? { name, discardState: true } : { name };
+      const v = await (await c.client()).call(`vm.${verb}`, params, { onEvent: progressPrinter(c.out) });
+      if (o.wait !== false) await waitReady(c, v, o.wait, false);
+      if (o.json) return json(c.out, v);
+      c.out.write(`${v.name} ${v.state}${v.ip ? ` at ${v.ip}` : ""}\n`);
+    });
   }
 };
 
@@ -172,6 +180,7 @@ const VM_SUBCOMMANDS: ReadonlyArray<readonly [readonly string[], VmRegister]> = 
   [["exec", "cp", "ports", "health", "stats"], (vm, ctx) => registerGuestCommands(vm, ctx)],
   [["start", "restart"], registerStartRestart],
   [["stop"], registerStop],
+  [["pause", "resume", "suspend", "fork"], (vm, ctx) => registerVmSnapshots(vm, ctx)],
   [["delete"], registerDelete],
   [["list", "ls"], registerList],
   [["show"], registerShow],

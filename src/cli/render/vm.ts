@@ -85,6 +85,11 @@ export function renderVm(out: Out, v: VmView): void {
   ];
   if (v.startedAt) lines.push(["started", v.startedAt]);
   if (v.stoppedAt) lines.push(["stopped", v.stoppedAt]);
+  if (v.saved)
+    lines.push([
+      "saved state",
+      `${(v.saved.diskBytes / 1024 / 1024).toFixed(0)} MiB on disk, saved ${v.saved.savedAt} by ${v.saved.vmmVersion} (${v.saved.acceleration})`,
+    ]);
   if (v.exit)
     lines.push(["exit", `code ${v.exit.code ?? "unknown"}${v.exit.signal ? `, ${v.exit.signal}` : ""}`]);
   out.write(table(lines.map(([k, val]) => [`${k}:`, val ?? ""])));

@@ -1,14 +1,15 @@
 import { open, rm } from "node:fs/promises";
 import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
 import type { BootTiming, Vm } from "../../model/vm.js";
-import type { BootSpec, VmmDriver } from "../../vmm/driver.js";
+import type { BootSpec, SavedState, VmmDriver } from "../../vmm/driver.js";
 import { faultStep } from "../../vmm/fault.js";
 import { runSteps, type Step, type StepTiming } from "../../vmm/steps.js";
 import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
 import { reconcileVms } from "./reconcile.js";
-import { stageObserver } from "./VmService.js";
+import { discardSavedState, restorableState } from "./savedState.js";
+import { stageObserver } from "./stageObserver.js";
 import { vmPaths } from "./views.js";
 import { VmCgroups } from "./vmCgroup.js";
 
@@ -26,6 +27,13 @@ interface StartCtx {
   attached?: boolean;
   /** Undos of a failed start that failed themselves. */
   leftovers: string[];
+  /** Resume a suspended VM from its saved state instead of a cold boot. */
+  restore?: SavedState;
+}
+
+export interface StartOptions {
+  /** A suspended VM: throw its saved state away and boot afresh (its disks are kept). */
+  discardState?: boolean;
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
@@ -54,15 +62,50 @@ export class VmLifecycle {
     ]);
   }
 
-  async start(name: string, progress: Progress = () => {}, before: BootTiming[] = []): Promise<Vm> {
+  async start(
+    name: string,
+    progress: Progress = () => {},
+    before: BootTiming[] = [],
+    opts: StartOptions = {},
+  ): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
-    return this.locks.run(vm0.id, () => this.startUnlocked(vm0.id, progress, before));
+    return this.locks.run(vm0.id, () => this.startUnlocked(vm0.id, progress, before, opts));
   }
 
-  private async startUnlocked(id: string, progress: Progress, before: BootTiming[]): Promise<Vm> {
+  /** Unfreeze a paused VM's vCPUs (a state saved by a suspend that never finished is spent then). */
+  private async unpause(vm: Vm): Promise<Vm> {
+    const driver = this.deps.drivers.forName(vm.vmm!.driver);
+    await driver.snapshots?.resume(vm.vmm!);
+    if (vm.saved) await rm(vmPaths(vm.vmDir).stateFile, { force: true });
+    this.deps.log.info({ vm: vm.name, id: vm.id }, "vm resumed");
+    return this.deps.store.vms.update(vm.id, { state: "running", saved: null });
+  }
+
+  /** How a start boots: cold, or from the saved state of a suspended VM (whose VMM must match). */
+  private async pickBoot(
+    vm: Vm,
+    opts: StartOptions,
+  ): Promise<{ driver: VmmDriver; reason: string; restore?: SavedState }> {
+    if (vm.state === "suspended" && vm.saved) {
+      if (opts.discardState) {
+        await discardSavedState(this.deps.store, vm);
+      } else {
+        return restorableState(vm, this.deps.drivers);
+      }
+    }
+    return this.deps.drivers.select();
+  }
+
+  async startUnlocked(
+    id: string,
+    progress: Progress,
+    before: BootTiming[],
+    opts: StartOptions = {},
+  ): Promise<Vm> {
     const { store } = this.deps;
     const vm = store.vms.getById(id);
     if (vm.state === "running" && this.isAlive(vm)) return vm;
+    if (vm.state === "paused" && this.isAlive(vm)) return this.unpause(vm);
     if (vm.state === "creating") {
       throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`, {
         hint: "wait for the create to finish",
@@ -78,7 +121,7 @@ export class VmLifecycle {
       );
     }
     await this.deps.preflight(START_PREFLIGHT);
-    const { driver, reason } = await this.deps.drivers.select();
+    const { driver, reason, restore } = await this.pickBoot(vm, opts);
     const ctx: StartCtx = {
       vm: store.vms.update(id, { state: "starting", lastError: null, exit: null }),
       driver,
@@ -86,6 +129,7 @@ export class VmLifecycle {
       tap: null,
       timings: [],
       leftovers: [],
+      ...(restore ? { restore } : {}),
     };
     try {
       const { timings } = await runSteps(this.startSteps(progress), ctx, {
@@ -99,15 +143,19 @@ export class VmLifecycle {
         ...ctx.timings,
       ];
       const running = store.vms.update(id, { bootTimings: all });
-      this.deps.log.info({ vm: running.name, id, timings: all, driver: driver.name }, "vm started");
+      this.deps.log.info(
+        { vm: running.name, id, timings: all, driver: driver.name, restored: !!restore },
+        restore ? "vm resumed from its saved state" : "vm started",
+      );
       return running;
     } catch (e) {
       const err = toBangerError(e);
       const left = ctx.leftovers.length
         ? `; undo failed (reconcile retries): ${ctx.leftovers.join("; ")}`
         : "";
+      // A failed restore keeps the saved state: the VM stays suspended, and can be tried again.
       store.vms.update(id, {
-        state: "error",
+        state: restore ? "suspended" : "error",
         lastError: err.message + left,
         vmm: null,
         network: { ...vm.network, tap: null },
@@ -120,7 +168,11 @@ export class VmLifecycle {
   private startSteps(progress: Progress): Step<StartCtx>[] {
     const { store, network } = this.deps;
     return [
-      { name: "ssh-key", run: async (c) => this.writeAuthorizedKey(c.vm) },
+      {
+        name: "ssh-key",
+        // A restored guest has the work disk mounted (in its saved memory): never write into it offline.
+        run: async (c) => (c.restore ? undefined : this.writeAuthorizedKey(c.vm)),
+      },
       {
         name: "network",
         run: async (c, cleanup) => {
@@ -146,7 +198,8 @@ export class VmLifecycle {
       {
         name: "boot",
         run: async (c) => {
-          const r = await c.driver.boot(this.bootSpec(c.vm, c.tap!), {
+          const spec = { ...this.bootSpec(c.vm, c.tap!), ...(c.restore ? { restore: c.restore } : {}) };
+          const r = await c.driver.boot(spec, {
             ...(c.attach ? { onVmmStarted: c.attach } : {}),
             onCleanupError: (step, err) => c.leftovers.push(this.cleanupFailed(c.vm, `boot:${step}`, err)),
             onStepStart: (n) =>
@@ -172,9 +225,28 @@ export class VmLifecycle {
             startedAt: this.now(),
             stoppedAt: null,
           });
+          if (c.restore) c.vm = await this.afterRestore(c.vm);
         },
       },
     ];
+  }
+
+  /**
+   * The saved state is spent once the guest ran on from it: removed, so a later
+   * start can never load stale state. The guest's clock is set from the host.
+   */
+  private async afterRestore(vm: Vm): Promise<Vm> {
+    await rm(vmPaths(vm.vmDir).stateFile, { force: true });
+    const cur = this.deps.store.vms.update(vm.id, { saved: null });
+    await this.deps.guest
+      ?.afterRestore(cur)
+      .catch((e: Error) =>
+        this.deps.log.warn(
+          { vm: vm.name, err: e.message },
+          "setting the guest's clock after a restore failed",
+        ),
+      );
+    return cur;
   }
 
   /** Log an undo that failed, with the step and what it was undoing; returns the line for lastError. */
@@ -182,6 +254,12 @@ export class VmLifecycle {
     const what = err instanceof Error ? err.message : String(err);
     this.deps.log.error({ vm: vm.name, id: vm.id, step, err: what }, "cleanup failed");
     return `undoing step "${step}" failed: ${what}`;
+  }
+
+  /** After the VMM of `vm` ended on purpose (suspend): its cgroup and TAP go. */
+  async releaseVmm(vm: Vm): Promise<void> {
+    await this.cgroups.remove(vm);
+    await this.releaseNetwork(vm);
   }
 
   /** Kill a VMM no handle records (a start interrupted after the spawn); its pids, if any. */
@@ -252,7 +330,12 @@ export class VmLifecycle {
 
   async stop(name: string, timeoutMs?: number): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
-    return this.locks.run(vm0.id, () => this.stopUnlocked(this.deps.store.vms.getById(vm0.id), timeoutMs));
+    return this.locks.run(vm0.id, async () => {
+      let vm = this.deps.store.vms.getById(vm0.id);
+      // A suspended guest still holds writes it has not made: it runs again, then shuts down cleanly.
+      if (vm.state === "suspended" && vm.saved) vm = await this.startUnlocked(vm.id, () => {}, []);
+      return this.stopUnlocked(vm, timeoutMs);
+    });
   }
 
   /** Stop (graceful, then kill after the timeout) and give the TAP back. Idempotent. */
@@ -263,6 +346,9 @@ export class VmLifecycle {
     }
     if (vm.vmm) {
       const handle = vm.vmm;
+      // A paused guest cannot shut down cleanly: it runs again first.
+      if (vm.state === "paused" && timeoutMs > 0 && this.isAlive(vm))
+        await this.unpause(vm).catch(() => undefined);
       store.vms.update(vm.id, { state: "stopping" });
       await faultStep("stop", "vmm", () =>
         this.deps.drivers.forName(handle.driver).stop(handle, { timeoutMs }),
@@ -304,10 +390,11 @@ export class VmLifecycle {
     const { store } = this.deps;
     const crashed: string[] = [];
     for (const vm of store.vms.list({ skipCorrupt: true }).items) {
-      if (vm.state !== "running" || !vm.vmm || this.locks.busy(vm.id) || this.isAlive(vm)) continue;
+      const up = vm.state === "running" || vm.state === "paused";
+      if (!up || !vm.vmm || this.locks.busy(vm.id) || this.isAlive(vm)) continue;
       await this.locks.run(vm.id, async () => {
         const cur = store.vms.getById(vm.id);
-        if (cur.state !== "running" || !cur.vmm || this.isAlive(cur)) return;
+        if ((cur.state !== "running" && cur.state !== "paused") || !cur.vmm || this.isAlive(cur)) return;
         await this.markGone(cur, "crashed", "the VMM process exited unexpectedly");
         crashed.push(cur.name);
       });
@@ -315,7 +402,7 @@ export class VmLifecycle {
     return crashed;
   }
 
-  async markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void> {
+  async markGone(vm: Vm, state: "crashed" | "stopped" | "suspended", why: string): Promise<void> {
     const p = vmPaths(vm.vmDir);
     const tail = await lastLines(p.consoleLog, 10);
     const vmmTail = await lastLines(p.vmmLog, 3);
@@ -327,7 +414,7 @@ export class VmLifecycle {
       const h = vm.vmm;
       await this.deps.drivers
         .forName(h.driver)
-        .stop(h, { timeoutMs: 0 })
+        .stop(h, { timeoutMs: 0, keepMemory: state === "suspended" })
         .catch(async (e: Error) => {
           this.deps.log.warn({ vm: vm.name, err: e.message }, "VMM files not cleaned by the driver");
           for (const s of [h.controlSocket, h.agentSocket]) await rm(s, { force: true });
@@ -340,7 +427,7 @@ export class VmLifecycle {
       network: vm.network ? { ...vm.network, tap: null } : null,
       stoppedAt: this.now(),
       lastError: message,
-      exit: { code: null, signal: signal ? `signal ${signal}` : null },
+      exit: state === "suspended" ? null : { code: null, signal: signal ? `signal ${signal}` : null },
     });
     this.deps.log.warn({ vm: vm.name, id: vm.id, state, why }, "vm VMM gone");
   }

@@ -2,6 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { SshInfo, VmCreateParams, VmListResult, VmView } from "../../api/vms.js";
 import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
+import { NodeCommandRunner } from "../../host/node/NodeCommandRunner.js";
 import { newId } from "../../model/ids.js";
 import type { Vm, VmDisksRecord } from "../../model/vm.js";
 import { faultStep } from "../../vmm/fault.js";
@@ -13,7 +14,10 @@ import { macFromId } from "../network/NetworkManager.js";
 import { readHostKey } from "../ssh/SshFiles.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { planFileSync } from "./fileSync.js";
+import { type ForkOptions, VmForker } from "./fork.js";
+import { stageObserver } from "./stageObserver.js";
 import { VmLifecycle } from "./VmLifecycle.js";
+import { VmSnapshots } from "./VmSnapshots.js";
 import { toVmView } from "./views.js";
 
 interface CreateCtx {
@@ -26,12 +30,50 @@ interface CreateCtx {
 /** VM objects: create, list, show, delete; start/stop live in VmLifecycle. */
 export class VmService {
   readonly lifecycle: VmLifecycle;
+  readonly snapshots: VmSnapshots;
+  private readonly forker: VmForker;
   private readonly locks = new KeyedLock();
   private readonly now: () => Date;
 
   constructor(private readonly deps: VmServiceDeps) {
     this.now = deps.now ?? (() => new Date());
     this.lifecycle = new VmLifecycle(deps, this.locks);
+    this.snapshots = new VmSnapshots(deps, this.locks, this.lifecycle);
+    this.forker = new VmForker({
+      deps,
+      locks: this.locks,
+      lifecycle: this.lifecycle,
+      snapshots: this.snapshots,
+      runner: deps.runner ?? new NodeCommandRunner(),
+      newCloneRow: (name, src) => this.newCloneRow(name, src),
+      deleteClone: (vm) => this.delete(vm.id, true).then(() => undefined),
+      refreshSshFiles: () => this.refreshSshFiles(),
+    });
+  }
+
+  /** Clones of a running, paused or suspended VM (see fork.ts). */
+  async fork(source: string, o: ForkOptions, progress: Progress = () => {}): Promise<VmView[]> {
+    return (await this.forker.fork(source, o, progress)).map((vm) => this.view(vm));
+  }
+
+  /** A clone's row with its own id, lease and CID; the source's image, spec and egress policy. */
+  private newCloneRow(name: string | undefined, src: Vm): Vm {
+    const { store, network } = this.deps;
+    const id = (this.deps.newId ?? newId)();
+    const vm = this.insertRow(name, {
+      id,
+      imageId: src.imageId,
+      spec: { ...src.spec },
+      vmDir: path.join(this.deps.vmsDir, id),
+      ...(src.egress ? { egress: src.egress } : {}),
+    });
+    try {
+      const ip = store.allocateLease(id, network.subnet.guestAddresses(), { subnet: network.subnet.cidr });
+      return store.vms.update(id, { network: { ip, mac: macFromId(id), tap: null } });
+    } catch (e) {
+      store.vms.delete(id);
+      throw e;
+    }
   }
 
   view(vm: Vm): VmView {
@@ -333,27 +375,6 @@ export class VmService {
       return { deleted: vm.name };
     });
   }
-}
-
-/** Progress events and timings for named stages. */
-export function stageObserver(prefix: string, progress: Progress) {
-  return {
-    onStart: (name: string) =>
-      progress({
-        kind: "progress",
-        stage: `${prefix}:${name}`,
-        phase: "start",
-        message: `${prefix}: ${name}`,
-      }),
-    onDone: (t: { name: string; ms: number }) =>
-      progress({
-        kind: "progress",
-        stage: `${prefix}:${t.name}`,
-        phase: "done",
-        message: `${prefix}: ${t.name}`,
-        ms: t.ms,
-      }),
-  };
 }
 
 /** `vm ssh` into a VM whose image has no sshd can only fail: say so, and what works instead. */

@@ -1,8 +1,9 @@
 import type { ProgressEvent } from "../../api/protocol.js";
 import type { FileSyncEntry } from "../../config/types.js";
 import type { PrivilegedHelper } from "../../helper/protocol.js";
+import type { CommandRunner } from "../../host/runner.js";
 import type { Image } from "../../model/image.js";
-import type { VmEgress } from "../../model/vm.js";
+import type { Vm, VmEgress } from "../../model/vm.js";
 import type { Store } from "../../store/Store.js";
 import type { DriverName, VmmDriver } from "../../vmm/driver.js";
 import type { DiskManager } from "../disks/DiskManager.js";
@@ -56,6 +57,27 @@ export interface EgressDefaults {
   nat: boolean;
 }
 
+/** A clone's new identity, applied by the guest agent before the clone counts as ready. */
+export interface GuestIdentity {
+  hostname: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  machineId: string;
+  hostKey: { privateKey: Buffer; publicKey: string };
+}
+
+/** What VM services ask of a running guest's agent (real: services/vms/guestOps.ts). */
+export interface GuestOps {
+  /** Flush the guest's filesystems (before its state is saved), when its image has the agent. */
+  sync(vm: Vm): Promise<void>;
+  /** Right after a restore: the clock from the host and fresh entropy. */
+  afterRestore(vm: Vm): Promise<void>;
+  /** A clone's own identity (also sets the clock and reseeds the RNG). */
+  setIdentity(vm: Vm, identity: GuestIdentity): Promise<void>;
+}
+
 export interface VmServiceDeps {
   store: Store;
   network: NetworkManager;
@@ -84,6 +106,10 @@ export interface VmServiceDeps {
   stopTimeoutMs?: number;
   /** The privileged helper: a cgroup per VM (absent: VMs run without one). */
   helper?: PrivilegedHelper;
+  /** Copies files (fork). Default: NodeCommandRunner. */
+  runner?: CommandRunner;
+  /** The guest agent's services for suspend, resume and fork (absent: unit tests without a guest). */
+  guest?: GuestOps;
 }
 
 export type Progress = (e: ProgressEvent) => void;

@@ -1,8 +1,9 @@
-import { readdir, rm } from "node:fs/promises";
+import { access, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { isValidId } from "../../model/ids.js";
 import type { Vm } from "../../model/vm.js";
 import type { VmServiceDeps } from "./deps.js";
+import { savedFiles } from "./savedState.js";
 import type { VmCgroups } from "./vmCgroup.js";
 
 /** What reconcile needs from the lifecycle (kept apart so neither file imports the other's class). */
@@ -13,7 +14,7 @@ export interface ReconcileHost {
   /** Kill a VMM of the VM's directory that no handle records; the pids killed. */
   reapStray(vm: Vm): Promise<number[]>;
   /** Free the VM's TAP, sockets and cgroup and record why its VMM is gone. */
-  markGone(vm: Vm, state: "crashed" | "stopped", why: string): Promise<void>;
+  markGone(vm: Vm, state: "crashed" | "stopped" | "suspended", why: string): Promise<void>;
 }
 
 /**
@@ -33,7 +34,8 @@ export async function reconcileVms(
       await removeInterruptedCreate(h, vm);
       out.removed.push(vm.name);
     } else if (vm.vmm && h.isAlive(vm)) {
-      if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
+      // A VM paused (also by a suspend the daemon did not finish) stays paused.
+      if (vm.state !== "running" && vm.state !== "paused") store.vms.update(vm.id, { state: "running" });
       await h.cgroups.adopt(vm, h.deps.drivers.forName(vm.vmm.driver));
       out.adopted.push(vm.name);
     } else if (await settleUnadopted(h, vm)) {
@@ -64,9 +66,19 @@ async function removeInterruptedCreate(h: ReconcileHost, vm: Vm): Promise<void> 
 
 /** A VM whose recorded VMM is not running: stray VMM killed, TAP and cgroup freed. True when it was marked stopped. */
 async function settleUnadopted(h: ReconcileHost, vm: Vm): Promise<boolean> {
-  const quiet = (vm.state === "stopped" || vm.state === "crashed") && !vm.vmm && !vm.network?.tap;
-  if (quiet) return false;
+  const resting = vm.state === "stopped" || vm.state === "crashed" || vm.state === "suspended";
+  if (resting && !vm.vmm && !vm.network?.tap) return false;
   const reaped = await h.reapStray(vm);
+  if (vm.saved && (await savedComplete(vm))) {
+    // A suspend whose state was saved before the daemon died: the VM is suspended, not lost.
+    await h.markGone(
+      vm,
+      "suspended",
+      "the daemon stopped while suspending this VM; its state had been saved",
+    );
+    return false;
+  }
+  if (vm.saved) h.deps.store.vms.update(vm.id, { saved: null });
   // A start killed after its cgroup step left the cgroup without a VMM.
   if (!vm.vmm && !reaped.length && vm.state !== "stopped" && vm.state !== "crashed")
     await h.cgroups.remove(vm);
@@ -94,5 +106,17 @@ async function removeOrphanDirs(h: ReconcileHost, ids: Set<string>): Promise<voi
     await h.cgroups.remove(vm);
     await rm(vm.vmDir, { recursive: true, force: true });
     h.deps.log.warn({ id, dir: vm.vmDir }, "removed a VM directory without a row");
+  }
+}
+
+/** Both saved-state files are there (the state file is renamed into place only when complete). */
+async function savedComplete(vm: Vm): Promise<boolean> {
+  const f = savedFiles(vm);
+  try {
+    await access(f.stateFile);
+    await access(f.memoryFile);
+    return true;
+  } catch {
+    return false;
   }
 }

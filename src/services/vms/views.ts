@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import path from "node:path";
 import type { VmView } from "../../api/vms.js";
 import { type Image, readinessOf } from "../../model/image.js";
@@ -13,6 +14,21 @@ export function vmPaths(vmDir: string) {
     /** The VMM's saved device state while the VM is suspended. */
     stateFile: path.join(vmDir, "state.bin"),
   };
+}
+
+/** Bytes a file takes on disk (allocated blocks), 0 when absent. */
+function allocatedBytes(file: string): number {
+  try {
+    return statSync(file).blocks * 512;
+  } catch {
+    return 0;
+  }
+}
+
+function savedView(vm: Vm): VmView["saved"] {
+  if (!vm.saved) return null;
+  const p = vmPaths(vm.vmDir);
+  return { ...vm.saved, diskBytes: allocatedBytes(p.stateFile) + allocatedBytes(p.memoryFile) };
 }
 
 export function toVmView(
@@ -61,6 +77,7 @@ export function toVmView(
         ? Math.max(0, Math.round((now.getTime() - vm.startedAt.getTime()) / 1000))
         : null,
     lastError: vm.lastError,
+    saved: savedView(vm),
     exit: vm.exit,
     bootTimings: vm.bootTimings,
   };

@@ -60,7 +60,7 @@ describe("malformed rows", () => {
   });
 
   it("list({ skipCorrupt: true }) returns the good rows and one problem per bad row", () => {
-    bad("UPDATE vms SET state = 'paused' WHERE id = ?", bId);
+    bad("UPDATE vms SET state = 'frozen' WHERE id = ?", bId);
     const r = s.vms.list({ skipCorrupt: true });
     assert.deepEqual(
       r.items.map((v) => v.name),
@@ -69,8 +69,8 @@ describe("malformed rows", () => {
     assert.equal(r.problems.length, 1);
     const p = r.problems[0]!;
     assert.equal(p.code, "STORE_CORRUPT");
-    assert.match(p.message, /column state has "paused", which is not one of creating, stopped/);
-    assert.deepEqual(p.details, { table: "vms", id: bId, name: "b", column: "state", value: '"paused"' });
+    assert.match(p.message, /column state has "frozen", which is not one of creating, stopped/);
+    assert.deepEqual(p.details, { table: "vms", id: bId, name: "b", column: "state", value: '"frozen"' });
   });
 
   const cases: Array<[string, string, RegExp]> = [

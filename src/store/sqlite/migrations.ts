@@ -131,6 +131,11 @@ function vmEgress(db: SqliteDb): void {
   addColumnIfMissing(db, "vms", "egress", "TEXT");
 }
 
+/** A suspended VM's saved-state facts (VMM, accelerator, version, size), as JSON; states paused and suspended. */
+function vmSavedState(db: SqliteDb): void {
+  addColumnIfMissing(db, "vms", "saved_state", "TEXT");
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "kernels and images", up: kernelsAndImages },
   { version: 2, name: "vms", up: vms },
@@ -139,6 +144,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "vm disks and driver reason", up: disksAndDriverReason },
   { version: 6, name: "image capabilities", up: imageCapabilities },
   { version: 7, name: "vm egress policy", up: vmEgress },
+  { version: 8, name: "vm saved state (paused and suspended VMs)", up: vmSavedState },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,6 +3,7 @@ import {
   type BootTiming,
   DRIVER_NAMES,
   MIN_GUEST_CID,
+  type SavedStateInfo,
   VM_STATES,
   type Vm,
   type VmDisksRecord,
@@ -99,6 +100,7 @@ export function vmToParams(vm: Vm): Params {
     egress: vm.egress
       ? JSON.stringify({ mode: vm.egress.mode, domains: vm.egress.domains, peers: vm.egress.peers })
       : null,
+    saved_state: vm.saved ? JSON.stringify(vm.saved) : null,
   };
 }
 
@@ -141,7 +143,27 @@ export function readVm(r: RowReader): Vm {
     exit: r.json("exit_info", isExit, "an object {code, signal}"),
     bootTimings: r.json("boot_timings", isTimings, "an array of {name, ms}"),
     ...egressField(r.json("egress", isEgress, "an object {mode, domains, peers}")),
+    ...savedField(
+      r.json("saved_state", isSaved, "an object {driver, acceleration, vmmVersion, stateBytes, savedAt}"),
+    ),
   };
+}
+
+function isSaved(v: unknown): v is SavedStateInfo {
+  const s = v as SavedStateInfo;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    (DRIVER_NAMES as readonly string[]).includes(s.driver) &&
+    (s.acceleration === "kvm" || s.acceleration === "tcg") &&
+    typeof s.vmmVersion === "string" &&
+    typeof s.stateBytes === "number" &&
+    typeof s.savedAt === "string"
+  );
+}
+
+function savedField(s: SavedStateInfo | null): { saved?: SavedStateInfo } {
+  return s ? { saved: s } : {};
 }
 
 function egressField(e: VmEgress | null): { egress?: VmEgress } {
