@@ -248,12 +248,14 @@ export class FakeFirecracker {
       (p) => this.host(p),
       (d) => this.file("path_on_host", d.path_on_host, d.is_read_only !== true),
     );
-    const fault =
-      "fatal" in loaded ? loaded.fatal : loaded.state.vsock ? await this.bindVsock(loaded.state.vsock) : null;
-    if (fault || "fatal" in loaded) {
+    // like the real VMM: a failed load leaves the process unusable, and it exits after answering
+    const fatal = (fault: string): FakeReply => {
       setImmediate(() => this.opts.onFatal?.());
-      return bad(fault ?? "load failed");
-    }
+      return bad(fault);
+    };
+    if ("fatal" in loaded) return fatal(loaded.fatal);
+    const vsockFault = loaded.state.vsock ? await this.bindVsock(loaded.state.vsock) : null;
+    if (vsockFault) return fatal(vsockFault);
     const { state, memory } = loaded;
     this.machine = state.machine;
     for (const d of state.drives) this.drives.set(String(d.drive_id), d);

@@ -49,7 +49,11 @@ const errno = (e: unknown): string => {
 };
 
 /** Write both files; a fault message or null. */
-export function writeSnapshot(state: FakeSavedState, body: Body, hostPath: (p: string) => string): string | null {
+export function writeSnapshot(
+  state: FakeSavedState,
+  body: Body,
+  hostPath: (p: string) => string,
+): string | null {
   if (body.snapshot_type === "Diff") return "The fake implements Full snapshots only.";
   try {
     writeFileSync(hostPath(String(body.snapshot_path)), JSON.stringify(state));
@@ -136,14 +140,16 @@ export function readSnapshot(
   }
   const vsockOverride = body.vsock_override as Body | undefined;
   if (vsockOverride) {
-    if (!state.vsock) return { fatal: `${LOAD}Failed to get snapshot state from file: Unknown Vsock Device.` };
+    if (!state.vsock)
+      return { fatal: `${LOAD}Failed to get snapshot state from file: Unknown Vsock Device.` };
     state.vsock = { ...state.vsock, uds_path: vsockOverride.uds_path };
   }
   const memory = readMemory(hostPath(String(backend.backend_path)), Number(state.machine.mem_size_mib));
   if (memory.startsWith(LOAD)) return { fatal: memory };
   for (const d of state.drives) {
     const fault = openDrive(d);
-    if (fault) return { fatal: `${LOAD}Failed to build microVM from snapshot: block device ${d.drive_id}: ${fault}` };
+    if (fault)
+      return { fatal: `${LOAD}Failed to build microVM from snapshot: block device ${d.drive_id}: ${fault}` };
   }
   return { state, memory };
 }

@@ -156,7 +156,8 @@ export class FirecrackerDriver implements VmmDriver {
     await rm(handle.agentSocket, { force: true });
     const vmDir = jailedVmDir(handle.controlSocket);
     if (vmDir) await removeJail(vmDir, this.settings.jail?.exec ?? execArgv);
-    else if (path.basename(handle.controlSocket) === "fc.sock") await unlinkDrives(path.dirname(handle.controlSocket));
+    else if (path.basename(handle.controlSocket) === "fc.sock")
+      await unlinkDrives(path.dirname(handle.controlSocket));
   }
 
   isAlive(handle: VmmHandle): boolean {

@@ -87,7 +87,9 @@ export const FIRECRACKER_API = {
       },
     },
     "/vm": { patch: { operationId: "patchVm", parameters: [body("Vm")] } },
-    "/snapshot/create": { put: { operationId: "createSnapshot", parameters: [body("SnapshotCreateParams")] } },
+    "/snapshot/create": {
+      put: { operationId: "createSnapshot", parameters: [body("SnapshotCreateParams")] },
+    },
     "/snapshot/load": { put: { operationId: "loadSnapshot", parameters: [body("SnapshotLoadParams")] } },
   },
   definitions: {

@@ -178,7 +178,9 @@ export type FieldsAgree = [
   Expect<Same<keyof VsockOverride, FieldsOf<"VsockOverride">>>,
   Expect<Same<keyof SnapshotLoadParams, FieldsOf<"SnapshotLoadParams">>>,
   Expect<Same<Vm["state"], Enum<"Vm", "state">>>,
-  Expect<Same<NonNullable<SnapshotCreateParams["snapshot_type"]>, Enum<"SnapshotCreateParams", "snapshot_type">>>,
+  Expect<
+    Same<NonNullable<SnapshotCreateParams["snapshot_type"]>, Enum<"SnapshotCreateParams", "snapshot_type">>
+  >,
   Expect<Same<MemoryBackend["backend_type"], Enum<"MemoryBackend", "backend_type">>>,
   Expect<Same<NonNullable<Logger["level"]>, Enum<"Logger", "level">>>,
   Expect<Same<NonNullable<Drive["cache_type"]>, Enum<"Drive", "cache_type">>>,

@@ -115,7 +115,12 @@ test("snapshot bodies: PATCH /vm, a full snapshot/create", () => {
 });
 
 test("snapshot/load: File backend, this VM's TAP and vsock socket, resumed", () => {
-  const input = { statePath: "/s/state", memoryPath: "/s/memory", tap: "tap-bg7", vsockPath: "/v/vsock.sock" };
+  const input = {
+    statePath: "/s/state",
+    memoryPath: "/s/memory",
+    tap: "tap-bg7",
+    vsockPath: "/v/vsock.sock",
+  };
   assert.deepEqual(snapshotLoadBody(input), {
     snapshot_path: "/s/state",
     mem_backend: { backend_type: "File", backend_path: "/s/memory" },

@@ -113,7 +113,10 @@ export function vmStateBody(state: Vm["state"]): Vm {
 
 function assertPath(field: string, p: string): void {
   if (typeof p !== "string" || p.trim() === "") {
-    throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `${field} must be a non-empty path, got ${JSON.stringify(p)}`);
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${field} must be a non-empty path, got ${JSON.stringify(p)}`,
+    );
   }
 }
 

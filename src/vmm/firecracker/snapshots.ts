@@ -119,7 +119,10 @@ export class FirecrackerSnapshots implements VmmSnapshots {
     const stateFile = path.resolve(to.stateFile);
     const memoryFile = path.resolve(to.memoryFile);
     if (stateFile === memoryFile) {
-      throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `stateFile and memoryFile are the same file (${stateFile})`);
+      throw new BangerError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `stateFile and memoryFile are the same file (${stateFile})`,
+      );
     }
     const client = this.client(handle);
     const { state } = await client.describeInstance();
@@ -132,7 +135,10 @@ export class FirecrackerSnapshots implements VmmSnapshots {
     const vmDir = jailedVmDir(handle.controlSocket);
     if (vmDir) {
       const bound = await jailSaveFiles(vmDir);
-      await client.put("/snapshot/create", snapshotCreateBody(JAIL_FILES.snapshotState, JAIL_FILES.snapshotMemory));
+      await client.put(
+        "/snapshot/create",
+        snapshotCreateBody(JAIL_FILES.snapshotState, JAIL_FILES.snapshotMemory),
+      );
       await copyOut(bound.state, stateFile);
       await copyOut(bound.memory, memoryFile);
     } else {
