@@ -7,7 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { FirecrackerDriver } from "../../src/vmm/firecracker/FirecrackerDriver.js";
@@ -253,6 +262,19 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
       /restored \(fake-guest-memory 0123456789abcdef\), running/,
     );
     assert.ok(existsSync(h.agentSocket));
+    const snaps = clone.snapshots as NonNullable<typeof clone.snapshots>;
+    await snaps.pause(h);
+    await assert.rejects(snaps.saveState(h, spec, saved), {
+      code: "CONFLICT",
+      message: /the VM was restored from that file and runs on it/,
+    });
+    const own = { stateFile: savedStateFileOf(spec.vmDir), memoryFile: spec.memoryFile };
+    await snaps.saveState(h, spec, own); // its own bound files: nothing to copy
+    const head = Buffer.alloc(40);
+    const fd = openSync(spec.memoryFile, "r");
+    readSync(fd, head, 0, head.length, 0);
+    closeSync(fd);
+    assert.match(head.toString("utf8"), /^fake-guest-memory fedcba9876543210\n/, "the clone's memory, saved");
     await clone.stop(h);
     assert.doesNotMatch(aclOf(saved.memoryFile), /^user:\d+:/m);
     assert.deepEqual(c.alive(), []);

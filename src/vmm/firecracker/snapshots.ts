@@ -86,7 +86,9 @@ async function copyOut(source: string, target: string): Promise<void> {
 }
 
 /** The host files bound at /snapshot/state and /snapshot/memory of a jailed VM (from its plan). */
-async function jailSaveFiles(vmDir: string): Promise<{ state: string; memory: string }> {
+async function jailSaveFiles(
+  vmDir: string,
+): Promise<{ state: string; memory: string; restoredFrom?: string }> {
   const plan = JSON.parse(await readFile(planFileOf(vmDir), "utf8")) as JailPlan;
   const source = (target: string) => plan.binds.find((b) => b.target === target)?.source;
   const state = source(JAIL_FILES.snapshotState);
@@ -97,7 +99,8 @@ async function jailSaveFiles(vmDir: string): Promise<{ state: string; memory: st
       `the jail of ${vmDir} has no /snapshot files (started by an older banger): stop and start the VM to save its state`,
     );
   }
-  return { state, memory };
+  const restoredFrom = source(JAIL_FILES.restoreMemory);
+  return { state, memory, ...(restoredFrom ? { restoredFrom } : {}) };
 }
 
 export class FirecrackerSnapshots implements VmmSnapshots {
@@ -135,6 +138,13 @@ export class FirecrackerSnapshots implements VmmSnapshots {
     const vmDir = jailedVmDir(handle.controlSocket);
     if (vmDir) {
       const bound = await jailSaveFiles(vmDir);
+      if (bound.restoredFrom === memoryFile && bound.memory !== memoryFile) {
+        // copying over it would truncate the file this VM's memory is mapped from
+        throw new BangerError(
+          ErrorCodes.CONFLICT,
+          `cannot save VM ${spec.name} into ${memoryFile}: the VM was restored from that file and runs on it`,
+        );
+      }
       await client.put(
         "/snapshot/create",
         snapshotCreateBody(JAIL_FILES.snapshotState, JAIL_FILES.snapshotMemory),
