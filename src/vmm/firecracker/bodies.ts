@@ -21,6 +21,9 @@ export const MAX_BOOT_ARGS_BYTES = 2048;
 
 const RESOURCE_ID = /^[A-Za-z0-9_]+$/;
 
+/** True for a valid path id (`/drives/{id}`, `/network-interfaces/{id}`). */
+export const isResourceId = (id: string): boolean => RESOURCE_ID.test(id);
+
 /** Path ids (`/drives/{id}`, `/network-interfaces/{id}`) allow ASCII letters, digits and `_` only. */
 export function assertResourceId(kind: string, id: string): void {
   if (!RESOURCE_ID.test(id)) {
@@ -146,7 +149,6 @@ export function snapshotLoadBody(input: SnapshotLoadInput): SnapshotLoadParams {
   assertPath("snapshot_path", input.statePath);
   assertPath("mem_backend.backend_path", input.memoryPath);
   assertPath("vsock_override.uds_path", input.vsockPath);
-  assertResourceId("network interface", NET_IFACE_ID);
   return {
     snapshot_path: input.statePath,
     mem_backend: { backend_type: "File", backend_path: input.memoryPath },

@@ -13,14 +13,13 @@
 import { mkdir, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import type { BootSpec } from "../driver.js";
+import { isResourceId } from "./bodies.js";
 
 /** The directory of drive links inside the VM directory. */
 export const DIRECT_DRIVE_DIR = "fc-drives";
 
 /** A drive as a directly run Firecracker is given it (relative to the VM directory). */
 export const directDrivePath = (driveId: string): string => `${DIRECT_DRIVE_DIR}/${driveId}`;
-
-const DRIVE_ID = /^[A-Za-z0-9_]+$/;
 
 /** The spec with every file path absolute (Firecracker's working directory is the VM directory). */
 export function absoluteSpec(spec: BootSpec): BootSpec {
@@ -56,7 +55,7 @@ export async function linkDrives(spec: BootSpec): Promise<void> {
   await unlinkDrives(spec.vmDir);
   await mkdir(dir, { mode: 0o700 });
   for (const d of spec.drives) {
-    if (DRIVE_ID.test(d.id)) await symlink(path.resolve(d.path), path.join(dir, d.id));
+    if (isResourceId(d.id)) await symlink(path.resolve(d.path), path.join(dir, d.id));
   }
 }
 
