@@ -116,7 +116,11 @@ describe("fake firecracker rules (banger's API description)", () => {
       fault(await req("PUT", "/actions", { action_type: "InstanceStart" })),
       /without kernel configuration/,
     );
-    assert.match(fault(await req("PATCH", "/vm", { state: "Paused" })), /Invalid request method/, "not used");
+    assert.match(fault(await req("PATCH", "/vm", { state: "Paused" })), /before starting the microVM/);
+    assert.match(
+      fault(await req("PUT", "/snapshot/create", { snapshot_path: "/s", mem_file_path: "/m" })),
+      /before starting the microVM/,
+    );
     await start();
     assert.equal(((await req("GET", "/")).body as { state: string }).state, "Running");
     assert.match(

@@ -9,6 +9,8 @@ import net from "node:net";
 import type { ApiDescription as ApiSpec } from "../../src/vmm/firecracker/apiSpec.js";
 import { bodyParameter, matchRoute, validate } from "../../src/vmm/firecracker/apiValidate.js";
 import {
+  BOOT_SPECIFIC,
+  LOAD_NOT_ALLOWED,
   lifecycleError,
   MAC,
   MAX_BOOT_ARGS_BYTES,
@@ -16,6 +18,7 @@ import {
   pathIdErrors,
   ruleKey,
 } from "./rules.js";
+import { FAKE_STATE_FORMAT, type FakeSavedState, readSnapshot, writeSnapshot } from "./snapshot.js";
 
 export const FAKE_VERSION = "1.16.1";
 
@@ -36,6 +39,8 @@ export interface FakeOptions {
   ignoreCtrlAltDel?: boolean;
   /** Where a path given in a body is on the host (inside the chroot for a jailed fake). Default: itself. */
   hostPath?: (p: string) => string;
+  /** Called after a failed PUT /snapshot/load was answered: the real process exits then. */
+  onFatal?: () => void;
 }
 
 type Body = Record<string, unknown>;
@@ -44,6 +49,10 @@ const OK: FakeReply = { status: 204 };
 
 export class FakeFirecracker {
   started = false;
+  /** vCPUs frozen (PATCH /vm Paused, or a load without resume_vm). */
+  paused = false;
+  /** A boot-specific resource was configured: PUT /snapshot/load is refused from then on. */
+  bootPath = false;
   readonly configured = new Map<string, Body>();
   readonly drives = new Map<string, Body>();
   readonly nets = new Map<string, Body>();
@@ -84,12 +93,16 @@ export class FakeFirecracker {
     const key = ruleKey(method, route.template, body);
     const lifecycle = lifecycleError(key, this.started);
     if (lifecycle) return bad(lifecycle);
+    if (BOOT_SPECIFIC.has(key)) this.bootPath = true;
     if (method === "GET") return this.get(route.template);
+    if (key === "PATCH /vm") return this.patchVm((body as Body).state === "Paused");
+    if (key === "PUT /snapshot/create") return this.createSnapshot(body as Body);
+    if (key === "PUT /snapshot/load") return this.loadSnapshot(body as Body);
     return this.apply(key, route.template, (body ?? {}) as Body);
   }
 
   private get(template: string): FakeReply {
-    const state = this.started ? "Running" : "Not started";
+    const state = this.started ? (this.paused ? "Paused" : "Running") : "Not started";
     switch (template) {
       case "/":
         return {
@@ -200,6 +213,61 @@ export class FakeFirecracker {
     return null;
   }
 
+  private patchVm(pause: boolean): FakeReply {
+    this.paused = pause;
+    return OK;
+  }
+
+  private host(p: unknown): string {
+    return (this.opts.hostPath ?? ((x: string) => x))(String(p));
+  }
+
+  private createSnapshot(body: Body): FakeReply {
+    if (!this.paused) {
+      return bad(
+        "Create snapshot error: Cannot save the microVM state: Operation not allowed: save/restore unavailable while running",
+      );
+    }
+    const vsock = this.configured.get("PUT /vsock") ?? null;
+    const state: FakeSavedState = {
+      format: FAKE_STATE_FORMAT,
+      id: this.opts.id,
+      machine: this.machine,
+      drives: [...this.drives.values()],
+      nets: [...this.nets.values()],
+      vsock,
+    };
+    const fault = writeSnapshot(state, body, (p) => this.host(p));
+    return fault ? bad(fault) : OK;
+  }
+
+  private async loadSnapshot(body: Body): Promise<FakeReply> {
+    if (this.bootPath) return bad(LOAD_NOT_ALLOWED);
+    const loaded = readSnapshot(
+      body,
+      (p) => this.host(p),
+      (d) => this.file("path_on_host", d.path_on_host, d.is_read_only !== true),
+    );
+    // like the real VMM: a failed load leaves the process unusable, and it exits after answering
+    const fatal = (fault: string): FakeReply => {
+      setImmediate(() => this.opts.onFatal?.());
+      return bad(fault);
+    };
+    if ("fatal" in loaded) return fatal(loaded.fatal);
+    const vsockFault = loaded.state.vsock ? await this.bindVsock(loaded.state.vsock) : null;
+    if (vsockFault) return fatal(vsockFault);
+    const { state, memory } = loaded;
+    this.machine = state.machine;
+    for (const d of state.drives) this.drives.set(String(d.drive_id), d);
+    for (const n of state.nets) this.nets.set(String(n.iface_id), n);
+    if (state.vsock) this.configured.set("PUT /vsock", state.vsock);
+    this.configured.set("PUT /snapshot/load", body);
+    this.started = true;
+    this.paused = body.resume_vm !== true;
+    this.opts.console(`fake guest: restored (${memory}), ${this.paused ? "paused" : "running"}`);
+    return OK;
+  }
+
   private action(type: string): FakeReply {
     if (type === "InstanceStart") {
       this.started = true;
@@ -209,6 +277,7 @@ export class FakeFirecracker {
       );
       this.opts.console("fake guest: init started");
     } else if (type === "SendCtrlAltDel") {
+      if (this.paused) return OK; // injected, but the frozen guest never reacts
       this.opts.console("fake guest: got Ctrl+Alt+Del");
       if (!this.opts.ignoreCtrlAltDel) {
         this.opts.console("reboot: Restarting system");

@@ -111,6 +111,7 @@ function main(): void {
     spec: FIRECRACKER_API,
     console: say,
     onShutdown: () => setTimeout(() => process.exit(0), 50),
+    onFatal: () => setTimeout(() => process.exit(1), 50),
     failOn: new Set(
       (env.FAKE_FC_FAIL_ON ?? "")
         .split(",")

@@ -10,8 +10,8 @@
  * program that needs the host's files), so it passes FAKE_FC_CHROOT and the
  * fake firecracker resolves every path it is given inside that directory.
  * What the jail sees is checked from inside the jail's mount namespace: each
- * file under /boot, /drives and /logs of the chroot must be a mount point
- * there (a bind mount, not a copy or a hard link).
+ * file under /boot, /drives, /logs, /snapshot and /restore of the chroot
+ * must be a mount point there (a bind mount, not a copy or a hard link).
  */
 import { spawn } from "node:child_process";
 import {
@@ -102,7 +102,7 @@ function main(): void {
   mkdirSync(chrootDir, { recursive: true });
   const mounts: Record<string, number> = {};
   for (const m of mountsUnder(chrootDir)) mounts[m] = readFileSync(path.join(chrootDir, m)).length;
-  for (const dir of ["boot", "drives", "logs"]) {
+  for (const dir of ["boot", "drives", "logs", "snapshot", "restore"]) {
     let names: string[] = [];
     try {
       names = readdirSync(path.join(chrootDir, dir));

@@ -22,6 +22,28 @@ export const PRE_BOOT_ONLY: ReadonlySet<string> = new Set([
   "action InstanceStart",
 ]);
 
+/**
+ * Requests that configure a boot-specific resource: after any of them (even a
+ * failed one) PUT /snapshot/load is refused; only the logger, metrics and
+ * serial may come before a load (rpc_interface.rs `boot_path`).
+ */
+export const BOOT_SPECIFIC: ReadonlySet<string> = new Set([
+  "PUT /boot-source",
+  "PUT /machine-config",
+  "PATCH /machine-config",
+  "PUT /drives/{drive_id}",
+  "PUT /network-interfaces/{iface_id}",
+  "PUT /pmem/{id}",
+  "PUT /balloon",
+  "PUT /mmds/config",
+  "PUT /vsock",
+  "PUT /entropy",
+  "PUT /hotplug/memory",
+]);
+
+export const LOAD_NOT_ALLOWED =
+  "Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.";
+
 /** Post-boot only: before InstanceStart they answer 400. */
 export const POST_BOOT_ONLY: ReadonlySet<string> = new Set([
   "PATCH /drives/{drive_id}",

@@ -4,7 +4,7 @@
  * src/vmm/firecracker/apiSpec.ts). Runs on any clone.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -52,6 +52,7 @@ function assertUndone(d: FakeVmDir): void {
   assert.deepEqual(d.alive(), [], "no fake firecracker may be left running");
   assert.equal(existsSync(path.join(d.spec.vmDir, "fc.sock")), false, "API socket removed");
   assert.equal(existsSync(path.join(d.spec.vmDir, "vsock.sock")), false, "vsock socket removed");
+  assert.equal(existsSync(path.join(d.spec.vmDir, "fc-drives")), false, "drive links removed");
 }
 
 /** The recorded requests of a full boot: order, every one accepted, and the bodies. */
@@ -79,9 +80,10 @@ function assertBootRequests(d: FakeVmDir, handle: VmmHandle): void {
     drive_id: "work",
     is_root_device: false,
     is_read_only: false,
-    path_on_host: d.spec.drives[1]?.path,
+    path_on_host: "fc-drives/work", // relative to the VM directory: a link to the drive (direct.ts)
     cache_type: "Writeback",
   });
+  assert.equal(readlinkSync(path.join(d.spec.vmDir, "fc-drives/work")), d.spec.drives[1]?.path);
   assert.deepEqual(body("PUT /network-interfaces/eth0"), {
     iface_id: "eth0",
     host_dev_name: "tap-bg0",

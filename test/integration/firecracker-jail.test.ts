@@ -7,11 +7,20 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { FirecrackerDriver } from "../../src/vmm/firecracker/FirecrackerDriver.js";
-import { cgroupVersionFromMounts } from "../../src/vmm/firecracker/jail.js";
+import { cgroupVersionFromMounts, savedStateFileOf } from "../../src/vmm/firecracker/jail.js";
 import { FakeVmDir } from "../fake-firecracker/harness.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -39,6 +48,25 @@ const hostMountsUnder = (dir: string): string[] =>
     .filter((mp) => mp.startsWith(dir));
 const statusOf = (pid: number, key: string): string =>
   new RegExp(`^${key}:\\s+(.*)$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
+
+/** A jailed VM booted, paused, saved to <dir>/saved/{state,memory} (outside its jail), then stopped. */
+async function savedJailedVm() {
+  const d = jailVmDir();
+  const fc = d.bin();
+  d.jailerBin();
+  const driver = new FirecrackerDriver({ firecrackerBin: fc, jail: { uidRange: RANGE } });
+  const { handle } = await driver.boot(d.spec);
+  const uid = d.jails()[0]?.uid as number;
+  const snaps = driver.snapshots as NonNullable<typeof driver.snapshots>;
+  await snaps.pause(handle);
+  const saved = {
+    stateFile: path.join(d.dir, "saved", "state"),
+    memoryFile: path.join(d.dir, "saved", "memory"),
+  };
+  const { bytes } = await snaps.saveState(handle, d.spec, saved);
+  await driver.stop(handle);
+  return { d, uid, saved, bytes };
+}
 
 describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
   skip: !isRoot && "needs root",
@@ -70,6 +98,8 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
       "/drives/work",
       "/logs/firecracker.log",
       "/logs/metrics.json",
+      "/snapshot/memory",
+      "/snapshot/state",
     ]);
     assert.equal(
       jail.mounts["/drives/work"],
@@ -180,6 +210,74 @@ describe("Firecracker through its jailer (fake jailer + fake firecracker)", {
     });
     assert.deepEqual(d.jails(), [], "the jailer never ran");
     assert.equal(existsSync(path.join(d.spec.vmDir, "jail")), false);
+  });
+
+  test("snapshots: saved inside the jail and copied out; the jail uid's ACL is taken back", async () => {
+    const { d, uid, saved, bytes } = await savedJailedVm();
+    const create = d.requests().find((r) => r.path === "/snapshot/create");
+    assert.deepEqual(create?.body, {
+      snapshot_type: "Full",
+      snapshot_path: "/snapshot/state",
+      mem_file_path: "/snapshot/memory",
+    });
+    assert.equal(statSync(saved.memoryFile).size, 256 * 1024 * 1024);
+    assert.equal(bytes, statSync(saved.stateFile).size + statSync(saved.memoryFile).size);
+    assert.equal(statSync(saved.stateFile).mode & 0o777, 0o600);
+    assert.deepEqual(readFileSync(saved.stateFile), readFileSync(savedStateFileOf(d.spec.vmDir)), "a copy");
+    assert.equal(statSync(d.spec.memoryFile).size, 256 * 1024 * 1024, "written through the bind mount");
+    assert.doesNotMatch(aclOf(d.spec.memoryFile), new RegExp(`user:${uid}:`), "ACL taken back");
+  });
+
+  test("snapshots: a clone restores them read-only in its own jail, with its TAP and vsock", async () => {
+    const { saved } = await savedJailedVm();
+    const c = jailVmDir();
+    const spec = {
+      ...c.spec,
+      id: "fedcba9876543210",
+      net: { tap: "tap-bg9", mac: "06:00:ac:1e:00:09" },
+      restore: saved,
+    };
+    const cloneFc = c.bin();
+    c.jailerBin();
+    const clone = new FirecrackerDriver({ firecrackerBin: cloneFc, jail: { uidRange: RANGE } });
+    const { handle: h } = await clone.boot(spec);
+    const [jail] = c.jails();
+    assert.deepEqual(Object.keys(jail?.mounts ?? {}).sort(), [
+      ...["/drives/rootfs", "/drives/work", "/logs/firecracker.log", "/logs/metrics.json"],
+      ...["/restore/memory", "/restore/state", "/snapshot/memory", "/snapshot/state"],
+    ]);
+    const load = c.requests().find((r) => r.path === "/snapshot/load");
+    assert.equal(load?.status, 204, load?.fault);
+    assert.deepEqual(load?.body, {
+      snapshot_path: "/restore/state",
+      mem_backend: { backend_type: "File", backend_path: "/restore/memory" },
+      resume_vm: true,
+      network_overrides: [{ iface_id: "eth0", host_dev_name: "tap-bg9" }],
+      vsock_override: { uds_path: "/run/vsock.sock" },
+    });
+    const ro = new RegExp(`^user:${jail?.uid}:r--$`, "m");
+    assert.match(aclOf(saved.memoryFile), ro, "read-only for the clone");
+    assert.match(
+      readFileSync(spec.consoleLog, "utf8"),
+      /restored \(fake-guest-memory 0123456789abcdef\), running/,
+    );
+    assert.ok(existsSync(h.agentSocket));
+    const snaps = clone.snapshots as NonNullable<typeof clone.snapshots>;
+    await snaps.pause(h);
+    await assert.rejects(snaps.saveState(h, spec, saved), {
+      code: "CONFLICT",
+      message: /the VM was restored from that file and runs on it/,
+    });
+    const own = { stateFile: savedStateFileOf(spec.vmDir), memoryFile: spec.memoryFile };
+    await snaps.saveState(h, spec, own); // its own bound files: nothing to copy
+    const head = Buffer.alloc(40);
+    const fd = openSync(spec.memoryFile, "r");
+    readSync(fd, head, 0, head.length, 0);
+    closeSync(fd);
+    assert.match(head.toString("utf8"), /^fake-guest-memory fedcba9876543210\n/, "the clone's memory, saved");
+    await clone.stop(h);
+    assert.doesNotMatch(aclOf(saved.memoryFile), /^user:\d+:/m);
+    assert.deepEqual(c.alive(), []);
   });
 
   test("a failed boot of a jailed VM undoes the jail", async () => {

@@ -22,7 +22,8 @@ test("identity and features", () => {
   const d = new FirecrackerDriver();
   assert.equal(d.name, "firecracker");
   assert.equal(d.acceleration, "kvm");
-  assert.deepEqual(d.features, { snapshots: false, agentChannel: "vsock" });
+  assert.deepEqual(d.features, { snapshots: true, agentChannel: "vsock" });
+  assert.equal(typeof d.snapshots?.saveState, "function");
 });
 
 test("isAlive is false for a pid that is not this VM's firecracker", () => {

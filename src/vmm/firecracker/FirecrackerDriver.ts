@@ -10,6 +10,7 @@ import type {
   StopOptions,
   VmmDriver,
   VmmHandle,
+  VmmSnapshots,
 } from "../driver.js";
 import { isProcessAlive, killAndWait, waitForExit } from "../process.js";
 import { runSteps } from "../steps.js";
@@ -17,10 +18,12 @@ import { FirecrackerApiClient } from "./ApiClient.js";
 import { firecrackerPaths } from "./argv.js";
 import { type BootContext, type BootStepSettings, bootStepsFor } from "./bootSteps.js";
 import type { JailSettings } from "./context.js";
+import { absoluteSpec, directSpec, unlinkDrives } from "./direct.js";
 import { cgroupVersionFromMounts, jailedPaths, jailedSpec, jailerBeside, type UidRange } from "./jail.js";
 import { execArgv, launchAsRoot, readProcMounts, uidsInUse } from "./jailHost.js";
 import { jailedVmDir, removeJail } from "./jailSteps.js";
 import { checkKernelImage } from "./kernelImage.js";
+import { checkRestore, FirecrackerSnapshots } from "./snapshots.js";
 import { checkFirecrackerVersion } from "./version.js";
 
 export interface FirecrackerDriverOptions {
@@ -56,11 +59,12 @@ export const DEFAULT_JAILER_UID_RANGE: UidRange = { first: 900000, last: 965535 
 export class FirecrackerDriver implements VmmDriver {
   readonly name = "firecracker" as const;
   readonly acceleration = "kvm" as const;
-  readonly features: DriverFeatures = { snapshots: false, agentChannel: "vsock" };
+  readonly features: DriverFeatures = { snapshots: true, agentChannel: "vsock" };
+  readonly snapshots: VmmSnapshots;
   private readonly settings: BootStepSettings;
   private readonly requestTimeoutMs: number;
-  /** Binaries whose version passed, keyed by path and mtime (an upgrade in place is checked again). */
-  private readonly versionOk = new Set<string>();
+  /** Versions of binaries that passed, keyed by path and mtime (an upgrade in place is checked again). */
+  private readonly versionOk = new Map<string, string>();
 
   constructor(opts: FirecrackerDriverOptions = {}) {
     this.settings = {
@@ -74,22 +78,28 @@ export class FirecrackerDriver implements VmmDriver {
       chown: opts.chown ?? chownSync,
     };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.snapshots = new FirecrackerSnapshots(this.requestTimeoutMs);
   }
 
-  private async checkVersion(bin: string): Promise<void> {
+  private async checkVersion(bin: string): Promise<string> {
     let key = bin;
     try {
       key = `${bin}@${statSync(bin).mtimeMs}`;
     } catch {
       /* looked up on PATH: checked each time the daemon starts */
     }
-    if (this.versionOk.has(key)) return;
-    await checkFirecrackerVersion(bin);
-    this.versionOk.add(key);
+    const known = this.versionOk.get(key);
+    if (known) return known;
+    const version = await checkFirecrackerVersion(bin);
+    this.versionOk.set(key, version);
+    return version;
   }
 
-  async boot(spec: BootSpec, observer?: BootObserver): Promise<BootResult> {
-    await checkKernelImage(spec.kernelPath);
+  /** A cold boot, or with `spec.restore` a restore of saved state (snapshots.ts, snapshotSteps.ts). */
+  async boot(given: BootSpec, observer?: BootObserver): Promise<BootResult> {
+    const spec = absoluteSpec(given);
+    if (spec.restore) await checkRestore(spec);
+    else await checkKernelImage(spec.kernelPath);
     const jailed = this.settings.jail !== null;
     const direct = firecrackerPaths(spec.vmDir);
     const j = jailed ? jailedPaths(spec, this.settings.firecrackerBin, direct.metrics) : null;
@@ -97,7 +107,7 @@ export class FirecrackerDriver implements VmmDriver {
     const ctx: BootContext = {
       spec,
       paths,
-      api: j ? { spec: jailedSpec(spec), paths: j.api } : { spec, paths },
+      api: j ? { spec: jailedSpec(spec), paths: j.api } : { spec: directSpec(spec), paths },
       client: new FirecrackerApiClient(paths.apiSock, { timeoutMs: this.requestTimeoutMs }),
       settings: this.settings,
       pid: null,
@@ -121,18 +131,24 @@ export class FirecrackerDriver implements VmmDriver {
 
   /**
    * Ctrl+Alt+Del (the guest reboots with reboot=k and Firecracker exits), wait
-   * up to timeoutMs, then SIGKILL. Removes the API and vsock sockets. Safe on
-   * a VM that is already gone.
+   * up to timeoutMs, then SIGKILL; a paused VM is killed at once. Removes the
+   * API and vsock sockets, the drive links or the jail. Safe on a VM that is
+   * already gone.
    */
   async stop(handle: VmmHandle, opts: StopOptions = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const expectArg = expectedArg(handle);
     if (this.isAlive(handle)) {
       const client = new FirecrackerApiClient(handle.controlSocket);
-      await client.action("SendCtrlAltDel", Math.min(timeoutMs, 2000)).catch(() => {
-        /* API gone or guest not started: fall through to waiting and killing */
-      });
-      if (!(await waitForExit(handle.pid, timeoutMs, { expectArg }))) {
+      const paused = (await client.describeInstance(1000).catch(() => null))?.state === "Paused";
+      // A paused guest cannot react to Ctrl+Alt+Del, and resuming it would let it write to its
+      // disks after its state was saved (a suspend): a paused VM is killed at once.
+      if (!paused) {
+        await client.action("SendCtrlAltDel", Math.min(timeoutMs, 2000)).catch(() => {
+          /* API gone or guest not started: fall through to waiting and killing */
+        });
+      }
+      if (paused || !(await waitForExit(handle.pid, timeoutMs, { expectArg }))) {
         await killAndWait(handle.pid, { expectArg });
       }
     }
@@ -140,6 +156,8 @@ export class FirecrackerDriver implements VmmDriver {
     await rm(handle.agentSocket, { force: true });
     const vmDir = jailedVmDir(handle.controlSocket);
     if (vmDir) await removeJail(vmDir, this.settings.jail?.exec ?? execArgv);
+    else if (path.basename(handle.controlSocket) === "fc.sock")
+      await unlinkDrives(path.dirname(handle.controlSocket));
   }
 
   isAlive(handle: VmmHandle): boolean {

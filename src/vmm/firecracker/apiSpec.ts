@@ -86,6 +86,11 @@ export const FIRECRACKER_API = {
         parameters: [{ name: "info", in: "body", required: true, schema: ref("InstanceActionInfo") }],
       },
     },
+    "/vm": { patch: { operationId: "patchVm", parameters: [body("Vm")] } },
+    "/snapshot/create": {
+      put: { operationId: "createSnapshot", parameters: [body("SnapshotCreateParams")] },
+    },
+    "/snapshot/load": { put: { operationId: "loadSnapshot", parameters: [body("SnapshotLoadParams")] } },
   },
   definitions: {
     InstanceInfo: {
@@ -181,6 +186,44 @@ export const FIRECRACKER_API = {
         action_type: { type: "string", enum: ["FlushMetrics", "InstanceStart", "SendCtrlAltDel"] },
       },
     },
+    Vm: {
+      type: "object",
+      required: ["state"],
+      properties: { state: { type: "string", enum: ["Paused", "Resumed"] } },
+    },
+    SnapshotCreateParams: {
+      type: "object",
+      required: ["mem_file_path", "snapshot_path"],
+      properties: {
+        mem_file_path: str,
+        snapshot_path: str,
+        snapshot_type: { type: "string", enum: ["Full", "Diff"] },
+      },
+    },
+    MemoryBackend: {
+      type: "object",
+      required: ["backend_type", "backend_path"],
+      properties: { backend_type: { type: "string", enum: ["File", "Uffd"] }, backend_path: str },
+    },
+    NetworkOverride: {
+      type: "object",
+      required: ["iface_id", "host_dev_name"],
+      properties: { iface_id: str, host_dev_name: str },
+    },
+    VsockOverride: { type: "object", required: ["uds_path"], properties: { uds_path: str } },
+    SnapshotLoadParams: {
+      type: "object",
+      required: ["snapshot_path"],
+      properties: {
+        track_dirty_pages: bool,
+        mem_backend: ref("MemoryBackend"),
+        snapshot_path: str,
+        resume_vm: bool,
+        network_overrides: { type: "array", items: ref("NetworkOverride") },
+        vsock_override: ref("VsockOverride"),
+        clock_realtime: bool,
+      },
+    },
     Error: { type: "object", properties: { fault_message: str } },
   },
 } as const satisfies ApiDescription;
@@ -190,6 +233,10 @@ export const OMITTED_FIELDS: Readonly<Record<string, Readonly<Record<string, str
   MachineConfiguration: { cpu_template: "deprecated static CPU templates; banger sets none" },
   Drive: { socket: "vhost-user drives; banger uses virtio-block files" },
   Vsock: { vsock_id: "deprecated; Firecracker ignores it" },
+  SnapshotLoadParams: {
+    enable_diff_snapshots: "deprecated alias of track_dirty_pages",
+    mem_file_path: "deprecated; banger sends mem_backend (the two are mutually exclusive)",
+  },
 };
 
 /** Names of the definitions above. */

@@ -96,6 +96,53 @@ export interface InstanceInfo {
   vmm_version: string;
 }
 
+/** `Vm`, the body of `PATCH /vm` (post-boot only; idempotent). */
+export interface Vm {
+  state: "Paused" | "Resumed";
+}
+
+/** `SnapshotCreateParams` (`PUT /snapshot/create`, only while Paused). Both files are created or overwritten. */
+export interface SnapshotCreateParams {
+  snapshot_path: string;
+  mem_file_path: string;
+  /** Default Full. Diff is developer preview. */
+  snapshot_type?: "Full" | "Diff";
+}
+
+/** `MemoryBackend`: `File` maps backend_path MAP_PRIVATE; `Uffd` names a page-fault handler's socket. */
+export interface MemoryBackend {
+  backend_type: "File" | "Uffd";
+  backend_path: string;
+}
+
+/** `NetworkOverride`: the TAP a restored interface opens instead of the saved one (Firecracker >= 1.12). */
+export interface NetworkOverride {
+  iface_id: string;
+  host_dev_name: string;
+}
+
+/** `VsockOverride`: the vsock socket a restored VM binds instead of the saved one (Firecracker >= 1.16). */
+export interface VsockOverride {
+  uds_path: string;
+}
+
+/**
+ * `SnapshotLoadParams` (`PUT /snapshot/load`, only on a fresh process: nothing
+ * but the logger and metrics configured). The deprecated `mem_file_path` and
+ * `enable_diff_snapshots` are left out.
+ */
+export interface SnapshotLoadParams {
+  snapshot_path: string;
+  mem_backend?: MemoryBackend;
+  track_dirty_pages?: boolean;
+  /** Without it the VM stays Paused after the load. */
+  resume_vm?: boolean;
+  network_overrides?: NetworkOverride[];
+  vsock_override?: VsockOverride;
+  /** x86_64: advance kvm-clock by the wall-clock time since the snapshot (fails when the snapshot lacks it). */
+  clock_realtime?: boolean;
+}
+
 /** `Error`, the body of every non-2xx answer. */
 export interface ApiErrorBody {
   fault_message?: string;
@@ -124,6 +171,17 @@ export type FieldsAgree = [
   Expect<Same<keyof InstanceActionInfo, FieldsOf<"InstanceActionInfo">>>,
   Expect<Same<keyof InstanceInfo, FieldsOf<"InstanceInfo">>>,
   Expect<Same<keyof ApiErrorBody, FieldsOf<"Error">>>,
+  Expect<Same<keyof Vm, FieldsOf<"Vm">>>,
+  Expect<Same<keyof SnapshotCreateParams, FieldsOf<"SnapshotCreateParams">>>,
+  Expect<Same<keyof MemoryBackend, FieldsOf<"MemoryBackend">>>,
+  Expect<Same<keyof NetworkOverride, FieldsOf<"NetworkOverride">>>,
+  Expect<Same<keyof VsockOverride, FieldsOf<"VsockOverride">>>,
+  Expect<Same<keyof SnapshotLoadParams, FieldsOf<"SnapshotLoadParams">>>,
+  Expect<Same<Vm["state"], Enum<"Vm", "state">>>,
+  Expect<
+    Same<NonNullable<SnapshotCreateParams["snapshot_type"]>, Enum<"SnapshotCreateParams", "snapshot_type">>
+  >,
+  Expect<Same<MemoryBackend["backend_type"], Enum<"MemoryBackend", "backend_type">>>,
   Expect<Same<NonNullable<Logger["level"]>, Enum<"Logger", "level">>>,
   Expect<Same<NonNullable<Drive["cache_type"]>, Enum<"Drive", "cache_type">>>,
   Expect<Same<NonNullable<Drive["io_engine"]>, Enum<"Drive", "io_engine">>>,

@@ -9,6 +9,9 @@ import {
   machineConfigBody,
   metricsBody,
   networkBody,
+  snapshotCreateBody,
+  snapshotLoadBody,
+  vmStateBody,
   vsockBody,
 } from "./bodies.js";
 
@@ -32,6 +35,35 @@ describe("API validator (against banger's Firecracker API description)", () => {
     assert.deepEqual(check("Drive", driveBody({ ...drive, id: "rootfs", readOnly: true, isRoot: true })), []);
     assert.deepEqual(check("NetworkInterface", networkBody({ tap: "t", mac: "06:00:00:00:00:01" })), []);
     assert.deepEqual(check("Vsock", vsockBody(3, "/v")), []);
+    assert.deepEqual(check("Vm", vmStateBody("Paused")), []);
+    assert.deepEqual(check("SnapshotCreateParams", snapshotCreateBody("/s", "/m")), []);
+    const load = { statePath: "/s", memoryPath: "/m", tap: "t", vsockPath: "/v" };
+    assert.deepEqual(check("SnapshotLoadParams", snapshotLoadBody(load)), []);
+    assert.deepEqual(check("SnapshotLoadParams", snapshotLoadBody({ ...load, tap: null })), []);
+  });
+
+  test("snapshot bodies: enums, nested definitions, deprecated fields refused", () => {
+    assert.deepEqual(check("Vm", { state: "Stopped" }), [
+      'body.state: "Stopped" is not one of "Paused", "Resumed"',
+    ]);
+    assert.deepEqual(
+      check("SnapshotLoadParams", {
+        snapshot_path: "/s",
+        mem_backend: { backend_type: "Disk", backend_path: "/m" },
+        network_overrides: [{ iface_id: "eth0" }],
+        vsock_override: {},
+        mem_file_path: "/m",
+      }),
+      [
+        'body.mem_backend.backend_type: "Disk" is not one of "File", "Uffd"',
+        'body.network_overrides[0]: missing required field "host_dev_name"',
+        'body.vsock_override: missing required field "uds_path"',
+        'body: unknown field "mem_file_path" (Firecracker rejects unknown fields; known: track_dirty_pages, mem_backend, snapshot_path, resume_vm, network_overrides, vsock_override, clock_realtime)',
+      ],
+    );
+    assert.deepEqual(check("SnapshotCreateParams", { snapshot_path: "/s" }), [
+      'body: missing required field "mem_file_path"',
+    ]);
   });
 
   test("a valid body passes", () => {

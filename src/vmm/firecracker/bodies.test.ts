@@ -9,6 +9,9 @@ import {
   loggerBody,
   machineConfigBody,
   networkBody,
+  snapshotCreateBody,
+  snapshotLoadBody,
+  vmStateBody,
   vsockBody,
 } from "./bodies.js";
 
@@ -94,4 +97,39 @@ test("network, vsock and logger bodies", () => {
     show_level: true,
     show_log_origin: false,
   });
+});
+
+test("snapshot bodies: PATCH /vm, a full snapshot/create", () => {
+  assert.deepEqual(vmStateBody("Paused"), { state: "Paused" });
+  assert.deepEqual(vmStateBody("Resumed"), { state: "Resumed" });
+  assert.deepEqual(snapshotCreateBody("/v/state", "/v/memory"), {
+    snapshot_type: "Full",
+    snapshot_path: "/v/state",
+    mem_file_path: "/v/memory",
+  });
+  assert.throws(() => snapshotCreateBody("", "/v/memory"), {
+    code: "INVALID_ARGUMENT",
+    message: /snapshot_path must be a non-empty path/,
+  });
+  assert.throws(() => snapshotCreateBody("/v/state", " "), /mem_file_path must be a non-empty path/);
+});
+
+test("snapshot/load: File backend, this VM's TAP and vsock socket, resumed", () => {
+  const input = {
+    statePath: "/s/state",
+    memoryPath: "/s/memory",
+    tap: "tap-bg7",
+    vsockPath: "/v/vsock.sock",
+  };
+  assert.deepEqual(snapshotLoadBody(input), {
+    snapshot_path: "/s/state",
+    mem_backend: { backend_type: "File", backend_path: "/s/memory" },
+    resume_vm: true,
+    network_overrides: [{ iface_id: "eth0", host_dev_name: "tap-bg7" }],
+    vsock_override: { uds_path: "/v/vsock.sock" },
+  });
+  const noNic = snapshotLoadBody({ ...input, tap: null });
+  assert.equal("network_overrides" in noNic, false, "no NIC: no override");
+  assert.throws(() => snapshotLoadBody({ ...input, memoryPath: "" }), /mem_backend\.backend_path must be/);
+  assert.throws(() => snapshotLoadBody({ ...input, vsockPath: "" }), /vsock_override\.uds_path must be/);
 });

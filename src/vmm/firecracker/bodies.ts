@@ -8,6 +8,9 @@ import type {
   MachineConfiguration,
   Metrics,
   NetworkInterface,
+  SnapshotCreateParams,
+  SnapshotLoadParams,
+  Vm,
   Vsock,
 } from "./apiTypes.js";
 
@@ -17,6 +20,9 @@ export const BASE_BOOT_ARGS = "console=ttyS0 reboot=k panic=1 pci=off";
 export const MAX_BOOT_ARGS_BYTES = 2048;
 
 const RESOURCE_ID = /^[A-Za-z0-9_]+$/;
+
+/** True for a valid path id (`/drives/{id}`, `/network-interfaces/{id}`). */
+export const isResourceId = (id: string): boolean => RESOURCE_ID.test(id);
 
 /** Path ids (`/drives/{id}`, `/network-interfaces/{id}`) allow ASCII letters, digits and `_` only. */
 export function assertResourceId(kind: string, id: string): void {
@@ -101,4 +107,53 @@ export function vsockBody(cid: number, udsPath: string): Vsock {
     throw new BangerError(ErrorCodes.INVALID_ARGUMENT, `vsock CID must be an integer >= 3, got ${cid}`);
   }
   return { guest_cid: cid, uds_path: udsPath };
+}
+
+/** `PATCH /vm`: freeze or unfreeze the vCPUs. */
+export function vmStateBody(state: Vm["state"]): Vm {
+  return { state };
+}
+
+function assertPath(field: string, p: string): void {
+  if (typeof p !== "string" || p.trim() === "") {
+    throw new BangerError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `${field} must be a non-empty path, got ${JSON.stringify(p)}`,
+    );
+  }
+}
+
+/** `PUT /snapshot/create`: a full snapshot (device state and all of guest memory). */
+export function snapshotCreateBody(statePath: string, memoryPath: string): SnapshotCreateParams {
+  assertPath("snapshot_path", statePath);
+  assertPath("mem_file_path", memoryPath);
+  return { snapshot_type: "Full", snapshot_path: statePath, mem_file_path: memoryPath };
+}
+
+export interface SnapshotLoadInput {
+  /** The state and memory files, as Firecracker sees them. */
+  statePath: string;
+  memoryPath: string;
+  /** The restored VM's own TAP (overrides the saved one), or null for a VM without a NIC. */
+  tap: string | null;
+  /** The restored VM's own vsock socket (overrides the saved one). */
+  vsockPath: string;
+}
+
+/**
+ * `PUT /snapshot/load`: memory mapped from the file (File backend), the NIC
+ * moved to this VM's TAP, the vsock to this VM's socket, and the vCPUs
+ * resumed once loaded.
+ */
+export function snapshotLoadBody(input: SnapshotLoadInput): SnapshotLoadParams {
+  assertPath("snapshot_path", input.statePath);
+  assertPath("mem_backend.backend_path", input.memoryPath);
+  assertPath("vsock_override.uds_path", input.vsockPath);
+  return {
+    snapshot_path: input.statePath,
+    mem_backend: { backend_type: "File", backend_path: input.memoryPath },
+    resume_vm: true,
+    ...(input.tap ? { network_overrides: [{ iface_id: NET_IFACE_ID, host_dev_name: input.tap }] } : {}),
+    vsock_override: { uds_path: input.vsockPath },
+  };
 }

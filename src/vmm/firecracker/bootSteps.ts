@@ -18,7 +18,10 @@ import {
   vsockBody,
 } from "./bodies.js";
 import type { BootContext, BootStepSettings } from "./context.js";
+import { linkDrives, unlinkDrives } from "./direct.js";
 import { jailSpawnStep } from "./jailSteps.js";
+import { loadSnapshotStep } from "./snapshotSteps.js";
+import { assertRestoreVersion } from "./version.js";
 
 export type { BootContext, BootStepSettings };
 
@@ -45,7 +48,8 @@ const spawnStep: Step<Ctx> = {
     assertSocketPath(paths.apiSock);
     assertSocketPath(paths.vsock);
     const argv = firecrackerArgv(settings.firecrackerBin, paths.apiSock, spec.id);
-    await settings.checkVersion(settings.firecrackerBin);
+    const version = await settings.checkVersion(settings.firecrackerBin);
+    if (spec.restore) assertRestoreVersion(settings.firecrackerBin, version);
     await mkdir(spec.vmDir, { recursive: true });
     if (existsSync(paths.apiSock)) {
       if (await ctx.client.ping()) {
@@ -53,7 +57,10 @@ const spawnStep: Step<Ctx> = {
       }
       await rm(paths.apiSock, { force: true });
     }
-    const pid = await spawnDetached(argv, { logPath: spec.consoleLog });
+    await linkDrives(spec);
+    onCleanup(() => unlinkDrives(spec.vmDir));
+    // the VM directory as working directory: the drives' relative links resolve there (direct.ts)
+    const pid = await spawnDetached(argv, { logPath: spec.consoleLog, cwd: spec.vmDir });
     ctx.pid = pid;
     onCleanup(async () => {
       await killAndWait(pid);
@@ -155,13 +162,17 @@ const startStep: Step<Ctx> = {
   },
 };
 
-/** The steps for this spec, in order ("network" only when the VM has a NIC; a jailed spawn with a jailer). */
+/**
+ * The steps for this spec, in order ("network" only when the VM has a NIC; a
+ * jailed spawn with a jailer). A restore configures nothing but the logger and
+ * metrics before loading the saved state (Firecracker refuses the load after
+ * any other resource).
+ */
 export function bootStepsFor(spec: BootSpec, jailed = false): Step<Ctx>[] {
+  const head = [jailed ? jailSpawnStep : spawnStep, waitApiStep, loggerStep, metricsStep];
+  if (spec.restore) return [...head, loadSnapshotStep];
   return [
-    jailed ? jailSpawnStep : spawnStep,
-    waitApiStep,
-    loggerStep,
-    metricsStep,
+    ...head,
     machineConfigStep,
     bootSourceStep,
     drivesStep,

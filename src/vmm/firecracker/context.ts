@@ -20,8 +20,8 @@ export interface BootStepSettings {
   firecrackerBin: string;
   /** Set when Firecracker runs through its jailer (a jailer sits beside the binary). */
   jail: JailSettings | null;
-  /** Checks the binary's version (cached per binary); throws below the minimum. */
-  checkVersion: (bin: string) => Promise<void>;
+  /** Checks the binary's version (cached per binary); throws below the minimum, else resolves with "X.Y.Z". */
+  checkVersion: (bin: string) => Promise<string>;
   /** Deadline for the API socket to answer after spawn. */
   apiTimeoutMs: number;
   pollMs: number;

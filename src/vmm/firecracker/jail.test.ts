@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import type { BootSpec } from "../driver.js";
 import {
   aclArgv,
+  aclBinds,
   cgroupVersionFromMounts,
   getfaclArgv,
   jailedPaths,
@@ -69,12 +70,49 @@ describe("jail plan", () => {
       { source: "/vms/x/work.ext4", target: "/drives/work", readOnly: false },
       { source: "/vms/x/firecracker.log", target: "/logs/firecracker.log", readOnly: false },
       { source: "/vms/x/metrics.json", target: "/logs/metrics.json", readOnly: false },
+      { source: "/vms/x/fc-state.snap", target: "/snapshot/state", readOnly: false },
+      { source: "/vms/x/memory.raw", target: "/snapshot/memory", readOnly: false },
     ]);
     const j = jailedSpec(spec);
     assert.deepEqual(
-      [j.kernelPath, j.initrdPath, j.vmmLog, ...j.drives.map((d) => d.path)],
-      ["/boot/vmlinux", "/boot/initrd", "/logs/firecracker.log", "/drives/rootfs", "/drives/work"],
+      [j.kernelPath, j.initrdPath, j.vmmLog, j.memoryFile, ...j.drives.map((d) => d.path)],
+      [
+        ...["/boot/vmlinux", "/boot/initrd", "/logs/firecracker.log", "/snapshot/memory"],
+        ...["/drives/rootfs", "/drives/work"],
+      ],
     );
+    assert.equal(j.restore, undefined);
+  });
+
+  it("a restore binds the saved files read-only at /restore, and no kernel or initrd", () => {
+    const restore = { stateFile: "/snaps/a/state", memoryFile: "/snaps/a/memory" };
+    const binds = jailPlan({ ...spec, restore }, input).binds;
+    assert.deepEqual(
+      binds.map((b) => b.target),
+      [
+        ...["/drives/rootfs", "/drives/work", "/logs/firecracker.log", "/logs/metrics.json"],
+        ...["/snapshot/state", "/snapshot/memory", "/restore/state", "/restore/memory"],
+      ],
+    );
+    assert.deepEqual(binds.slice(-2), [
+      { source: "/snaps/a/state", target: "/restore/state", readOnly: true },
+      { source: "/snaps/a/memory", target: "/restore/memory", readOnly: true },
+    ]);
+    assert.deepEqual(jailedSpec({ ...spec, restore }).restore, {
+      stateFile: "/restore/state",
+      memoryFile: "/restore/memory",
+    });
+  });
+
+  it("ACL entries: one per host file, the widest access any of its binds needs", () => {
+    const own = { stateFile: "/snaps/a/state", memoryFile: spec.memoryFile }; // restored from its own memory
+    const acl = aclBinds(jailPlan({ ...spec, restore: own }, input).binds);
+    const mem = acl.filter((b) => b.source === spec.memoryFile);
+    assert.deepEqual(mem, [{ source: spec.memoryFile, target: "/snapshot/memory", readOnly: false }]);
+    assert.equal(acl.length, 7, "eight binds (no kernel or initrd on a restore), seven files");
+    assert.deepEqual(aclBinds([{ source: "/a", target: "/restore/state", readOnly: true }]), [
+      { source: "/a", target: "/restore/state", readOnly: true },
+    ]);
   });
 
   it("uids: stable per VM, inside the range, never one in use", () => {
@@ -132,9 +170,10 @@ describe("the launcher refuses a bad plan before acting as root", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, "disk");
   writeFileSync(file, "");
+  writeFileSync(path.join(dir, "fc-state.snap"), "");
   const good = () =>
     jailPlan(
-      { ...spec, kernelPath: file, initrdPath: null, drives: [], vmmLog: file },
+      { ...spec, kernelPath: file, initrdPath: null, drives: [], vmmLog: file, vmDir: dir, memoryFile: file },
       { ...input, metricsPath: file },
     );
 
@@ -152,10 +191,10 @@ describe("the launcher refuses a bad plan before acting as root", () => {
     p.jailerArgv.push("--no-seccomp");
     assert.deepEqual(planProblems(p), [
       `chrootDir / is not <chrootBase>/firecracker/<id>/root`,
-      "bind target /boot/../etc/shadow must be a plain path under /boot/, /drives/, /logs/",
+      "bind target /boot/../etc/shadow must be a plain path under /boot/, /drives/, /logs/, /snapshot/, /restore/",
       "bind source /nope does not exist",
       `bind source ${dir} is not a regular file`,
-      "bind target /etc/passwd must be a plain path under /boot/, /drives/, /logs/",
+      "bind target /etc/passwd must be a plain path under /boot/, /drives/, /logs/, /snapshot/, /restore/",
       "jailerArgv must start with jailerBin and never pass --no-seccomp",
     ]);
   });

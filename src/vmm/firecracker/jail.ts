@@ -97,13 +97,24 @@ export interface JailInput {
   metricsPath: string;
 }
 
-/** In-jail paths of a spec's files. */
+/**
+ * In-jail paths of a spec's files. `/snapshot/*` are where this VM's state is
+ * saved (PUT /snapshot/create), bound writable; `/restore/*` are the saved
+ * state a restore boot loads, bound read-only (they may be shared by forks).
+ */
 export const JAIL_FILES = {
   kernel: "/boot/vmlinux",
   initrd: "/boot/initrd",
   vmmLog: "/logs/firecracker.log",
   metrics: "/logs/metrics.json",
+  snapshotState: "/snapshot/state",
+  snapshotMemory: "/snapshot/memory",
+  restoreState: "/restore/state",
+  restoreMemory: "/restore/memory",
 } as const;
+
+/** The host file a jailed VM's state is saved into (bound at JAIL_FILES.snapshotState); copied out on save. */
+export const savedStateFileOf = (vmDir: string): string => path.join(vmDir, "fc-state.snap");
 
 export const jailDrivePath = (driveId: string): string => `/drives/${driveId}`;
 
@@ -111,12 +122,22 @@ export function jailPlan(spec: BootSpec, input: JailInput): JailPlan {
   const exec = path.basename(input.firecrackerBin);
   const chrootDir = path.join(input.chrootBase, exec, spec.id, "root");
   const p = JAIL_FILES;
+  const r = spec.restore;
   const binds: Bind[] = [
-    { source: spec.kernelPath, target: p.kernel, readOnly: true },
-    ...(spec.initrdPath ? [{ source: spec.initrdPath, target: p.initrd, readOnly: true }] : []),
+    // a restored guest's kernel is in its saved memory: no kernel or initrd then
+    ...(r ? [] : [{ source: spec.kernelPath, target: p.kernel, readOnly: true }]),
+    ...(spec.initrdPath && !r ? [{ source: spec.initrdPath, target: p.initrd, readOnly: true }] : []),
     ...spec.drives.map((d) => ({ source: d.path, target: jailDrivePath(d.id), readOnly: d.readOnly })),
     { source: spec.vmmLog, target: p.vmmLog, readOnly: false },
     { source: input.metricsPath, target: p.metrics, readOnly: false },
+    { source: savedStateFileOf(spec.vmDir), target: p.snapshotState, readOnly: false },
+    { source: spec.memoryFile, target: p.snapshotMemory, readOnly: false },
+    ...(r
+      ? [
+          { source: r.stateFile, target: p.restoreState, readOnly: true },
+          { source: r.memoryFile, target: p.restoreMemory, readOnly: true },
+        ]
+      : []),
   ];
   const { uid } = input;
   const jailerArgv = [
@@ -164,6 +185,8 @@ export function jailedSpec(spec: BootSpec): BootSpec {
     initrdPath: spec.initrdPath ? p.initrd : null,
     drives: spec.drives.map((d) => ({ ...d, path: jailDrivePath(d.id) })),
     vmmLog: p.vmmLog,
+    memoryFile: p.snapshotMemory,
+    ...(spec.restore ? { restore: { stateFile: p.restoreState, memoryFile: p.restoreMemory } } : {}),
   };
 }
 
@@ -174,6 +197,20 @@ export function jailedSpec(spec: BootSpec): BootSpec {
  */
 export function launchArgv(nodeBin: string, launcherScript: string, planFile: string): string[] {
   return ["unshare", "--mount", "--propagation", "private", "--", nodeBin, launcherScript, planFile];
+}
+
+/**
+ * One entry per host file, for its ACL: a file bound twice (a VM restored from
+ * its own memory file binds it at /restore/memory read-only and at
+ * /snapshot/memory writable) gets the widest access it needs, once.
+ */
+export function aclBinds(binds: readonly Bind[]): Bind[] {
+  const bySource = new Map<string, Bind>();
+  for (const b of binds) {
+    const seen = bySource.get(b.source);
+    bySource.set(b.source, seen ? { ...seen, readOnly: seen.readOnly && b.readOnly } : b);
+  }
+  return [...bySource.values()];
 }
 
 /** setfacl argv giving (or, with `remove`, taking back) the jail uid's access to a bound file. */

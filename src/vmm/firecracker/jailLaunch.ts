@@ -14,7 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JailPlan } from "./jail.js";
 
-const JAIL_DIRS = ["/boot/", "/drives/", "/logs/"];
+const JAIL_DIRS = ["/boot/", "/drives/", "/logs/", "/snapshot/", "/restore/"];
 
 /** Every problem with a plan read from a file (it is input: check it before acting as root). */
 export function planProblems(plan: JailPlan): string[] {

@@ -10,6 +10,7 @@ import { assertSocketPath, firecrackerArgv } from "./argv.js";
 import type { BootContext, JailSettings } from "./context.js";
 import {
   aclArgv,
+  aclBinds,
   type Bind,
   getfaclArgv,
   JAIL_API_SOCK,
@@ -17,7 +18,9 @@ import {
   jailPlan,
   onlyBaseAcl,
   pickJailUid,
+  savedStateFileOf,
 } from "./jail.js";
+import { assertRestoreVersion } from "./version.js";
 
 /** Where a VM's jails live: `<vmDir>/jail` (the jailer's --chroot-base-dir; as in jailedPaths()), and its plan file. */
 export const jailBase = (vmDir: string): string => path.join(vmDir, "jail");
@@ -31,8 +34,8 @@ export function jailedVmDir(controlSocket: string): string | null {
   return d;
 }
 
-async function touch(p: string): Promise<void> {
-  await (await open(p, "a")).close();
+async function touch(p: string, mode = 0o644): Promise<void> {
+  await (await open(p, "a", mode)).close();
 }
 
 async function waitForPidFile(file: string, timeoutMs: number): Promise<number> {
@@ -58,7 +61,7 @@ export async function removeJail(vmDir: string, exec: JailSettings["exec"]): Pro
   const planFile = planFileOf(vmDir);
   if (existsSync(planFile)) {
     const plan = JSON.parse(readFileSync(planFile, "utf8")) as JailPlan;
-    for (const b of plan.binds) if (existsSync(b.source)) await takeBackAcl(b, plan.uid, exec);
+    for (const b of aclBinds(plan.binds)) if (existsSync(b.source)) await takeBackAcl(b, plan.uid, exec);
   }
   // Only empty mount points are here: the bind mounts live in the jail's namespace, never in ours.
   await rm(jailBase(vmDir), { recursive: true, force: true });
@@ -88,18 +91,22 @@ export const jailSpawnStep: Step<BootContext> = {
     firecrackerArgv(settings.firecrackerBin, ctx.paths.apiSock, spec.id); // checks the id like --id
     assertSocketPath(ctx.paths.apiSock);
     assertSocketPath(ctx.paths.vsock);
-    await settings.checkVersion(settings.firecrackerBin);
+    const version = await settings.checkVersion(settings.firecrackerBin);
+    if (spec.restore) assertRestoreVersion(settings.firecrackerBin, version);
     if (existsSync(ctx.paths.apiSock) && (await ctx.client.ping())) {
       throw new BangerError(ErrorCodes.CONFLICT, `a VMM already answers on ${ctx.paths.apiSock}`);
     }
     await mkdir(spec.vmDir, { recursive: true });
     await touch(spec.vmmLog);
     await touch(ctx.paths.metrics);
+    // bound writable for PUT /snapshot/create; they hold guest secrets
+    await touch(savedStateFileOf(spec.vmDir), 0o600);
+    await touch(spec.memoryFile, 0o600);
     await removeJail(spec.vmDir, jail.exec); // what a crashed boot left (its VMM no longer answers)
     const plan = planFor(ctx, jail);
     onCleanup(() => removeJail(spec.vmDir, jail.exec));
     await writeFile(planFileOf(spec.vmDir), JSON.stringify(plan, null, 2), { mode: 0o600 });
-    for (const b of plan.binds) await jail.exec(aclArgv(b, plan.uid));
+    for (const b of aclBinds(plan.binds)) await jail.exec(aclArgv(b, plan.uid));
     await jail.launch(plan, planFileOf(spec.vmDir), spec.consoleLog);
     const pid = await waitForPidFile(plan.pidFile, settings.apiTimeoutMs);
     ctx.pid = pid;

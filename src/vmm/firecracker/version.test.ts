@@ -4,9 +4,11 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import {
+  assertRestoreVersion,
   assertSupportedVersion,
   checkFirecrackerVersion,
   MIN_FIRECRACKER_VERSION,
+  MIN_RESTORE_VERSION,
   parseFirecrackerVersion,
 } from "./version.js";
 
@@ -40,6 +42,18 @@ describe("Firecracker version check", () => {
       /0\.25\.2; banger needs 1\.8\.0/,
     );
     assert.throws(() => assertSupportedVersion("fc", "hello"), /printed no "Firecracker vX.Y.Z" line/);
+  });
+
+  it("restoring a saved state needs 1.16.0 (vsock_override on PUT /snapshot/load)", () => {
+    assert.equal(MIN_RESTORE_VERSION, "1.16.0");
+    assert.doesNotThrow(() => assertRestoreVersion("fc", "1.16.0"));
+    assert.doesNotThrow(() => assertRestoreVersion("fc", "1.17.2"));
+    assert.throws(() => assertRestoreVersion("/opt/fc", "1.15.1"), {
+      code: "PREFLIGHT_FAILED",
+      message:
+        "/opt/fc is Firecracker 1.15.1; restoring a saved VM needs 1.16.0 or newer (PUT /snapshot/load with vsock_override)",
+    });
+    assert.throws(() => assertRestoreVersion("fc", "garbage"), /restoring a saved VM needs 1\.16\.0/);
   });
 
   it("runs the binary", async () => {

@@ -14,6 +14,12 @@ import { execFile } from "node:child_process";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 
 export const MIN_FIRECRACKER_VERSION = "1.8.0";
+/**
+ * Restoring a saved state needs `vsock_override` on PUT /snapshot/load, added
+ * in 1.16.0 (CHANGELOG #5323; `network_overrides` came in 1.12.0): without it
+ * a restored VM would bind the saved VM's vsock socket.
+ */
+export const MIN_RESTORE_VERSION = "1.16.0";
 
 type Triple = [number, number, number];
 
@@ -77,4 +83,17 @@ export async function checkFirecrackerVersion(bin: string, timeoutMs = 10_000): 
     });
   });
   return assertSupportedVersion(bin, output);
+}
+
+/** Throws unless `version` ("X.Y.Z", from checkFirecrackerVersion) can restore a saved state. */
+export function assertRestoreVersion(bin: string, version: string): void {
+  const have = parseFirecrackerVersion(`Firecracker v${version}`);
+  const min = parseFirecrackerVersion(`Firecracker v${MIN_RESTORE_VERSION}`) as Triple;
+  if (!have || compareVersions(have, min) < 0) {
+    throw new BangerError(
+      ErrorCodes.PREFLIGHT_FAILED,
+      `${bin} is Firecracker ${version}; restoring a saved VM needs ${MIN_RESTORE_VERSION} or newer (PUT /snapshot/load with vsock_override)`,
+      { hint: "install a current release from https://github.com/firecracker-microvm/firecracker/releases" },
+    );
+  }
 }
