@@ -78,7 +78,10 @@ export class FirecrackerDriver implements VmmDriver {
       chown: opts.chown ?? chownSync,
     };
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-    this.snapshots = new FirecrackerSnapshots(this.requestTimeoutMs);
+    this.snapshots = new FirecrackerSnapshots(
+      this.requestTimeoutMs,
+      async () => `Firecracker v${await this.checkVersion(this.settings.firecrackerBin)}`,
+    );
   }
 
   private async checkVersion(bin: string): Promise<string> {

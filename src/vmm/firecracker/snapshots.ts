@@ -104,7 +104,11 @@ async function jailSaveFiles(
 }
 
 export class FirecrackerSnapshots implements VmmSnapshots {
-  constructor(private readonly requestTimeoutMs: number) {}
+  constructor(
+    private readonly requestTimeoutMs: number,
+    /** The Firecracker version (a state loads only into the Firecracker that wrote it). */
+    readonly vmmVersion: () => Promise<string>,
+  ) {}
 
   private client(handle: VmmHandle): FirecrackerApiClient {
     return new FirecrackerApiClient(handle.controlSocket, { timeoutMs: this.requestTimeoutMs });
