@@ -26,6 +26,8 @@ export const FAULT_STEPS: Readonly<Record<string, readonly string[]>> = {
   ],
   stop: ["vmm", "cgroup", "network", "record"],
   delete: ["vmm", "network", "record", "disks", "dir"],
+  suspend: ["sync", "pause", "save", "vmm", "release", "record"],
+  fork: ["save", "disks", "copy", "identity"],
 };
 
 /** Every kill point, "phase:step:before|after" (optionally of some phases only). */

@@ -25,11 +25,12 @@ const TAP_POOL = 1;
 const VM = "w";
 let t: NsSandbox;
 
-type Outcome = "gone" | "running" | "stopped";
+type Outcome = "gone" | "running" | "stopped" | "suspended";
+const CLONE = "wc";
 
-async function vmRow(): Promise<VmView | undefined> {
+async function vmRow(name = VM): Promise<VmView | undefined> {
   const l = await t.json<VmListResult>(["vm", "list"]);
-  return l.vms.find((v) => v.name === VM);
+  return l.vms.find((v) => v.name === name);
 }
 
 /** Kill the daemon (if one runs) so the next CLI call starts one with the environment we give. */
@@ -73,41 +74,55 @@ function cgroupsLeft(id: string): string[] {
   );
 }
 
-/** After the kill and a clean restart: what is left is one whole VM or nothing, and nothing leaked. */
+/** After the kill and a clean restart: what is left is one whole VM or nothing (and a fork's clone, whole or gone), and nothing leaked. */
 async function checkAfter(point: string): Promise<Outcome> {
   const row = await vmRow(); // starts a daemon without the fault: reconcile runs
+  const clone = await vmRow(CLONE);
   const vmsDir = path.join(t.sb.stateDir, "vms");
   const dirs = existsSync(vmsDir) ? readdirSync(vmsDir) : [];
-  const running = row?.state === "running";
-  const where = `${point}: ${JSON.stringify(row ?? null)}`;
-  assert.equal(vmPids().length, running ? 1 : 0, `${where}: VMM processes ${vmPids().join(",")}`);
-  const used = running ? 1 : 0;
-  assert.ok(taps().length <= TAP_POOL + used, `${where}: TAPs ${taps().join(",")}`);
-  assert.deepEqual(dirs, row ? [row.id] : [], `${where}: VM directories`);
-  if (row && !running) {
-    assert.ok(["stopped", "crashed", "error"].includes(row.state), `${where}: state`);
+  const up = (v: VmView | undefined) => v?.state === "running" || v?.state === "paused";
+  const vmms = (up(row) ? 1 : 0) + (up(clone) ? 1 : 0);
+  const where = `${point}: ${JSON.stringify(row ?? null)} clone ${clone?.state}`;
+  assert.equal(vmPids().length, vmms, `${where}: VMM processes ${vmPids().join(",")}`);
+  assert.ok(taps().length <= TAP_POOL + vmms, `${where}: TAPs ${taps().join(",")}`);
+  const want = [row?.id, clone?.id].filter((x): x is string => !!x).sort();
+  assert.deepEqual(dirs.sort(), want, `${where}: VM directories (a fork's template included)`);
+  if (clone) assert.equal(clone.state, "running", `${where}: a clone is whole (running) or gone`);
+  if (row && !up(row)) {
+    assert.ok(["stopped", "crashed", "error", "suspended"].includes(row.state), `${where}: state`);
     const left = ["qmp.sock", "agent.sock", "qemu.pid"].filter((f) =>
       existsSync(path.join(row.paths.vmDir, f)),
     );
     assert.deepEqual(left, [], `${where}: stale sockets`);
     assert.deepEqual(cgroupsLeft(row.id), [], `${where}: cgroups`);
+    const saved = ["state.bin", "memory.raw"].filter((f) => existsSync(path.join(row.paths.vmDir, f)));
+    assert.deepEqual(
+      saved,
+      row.state === "suspended" ? ["state.bin", "memory.raw"] : [],
+      `${where}: saved state`,
+    );
   }
-  return row ? (running ? "running" : "stopped") : "gone";
+  if (!row) return "gone";
+  return up(row) ? "running" : row.state === "suspended" ? "suspended" : "stopped";
 }
 
 /** Whole: it starts (if it is not running) and the agent runs a command. */
-async function assertWhole(point: string): Promise<void> {
-  const row = await vmRow();
-  assert.ok(row, `${point}: no VM`);
-  if (row.state !== "running") await t.ok(["vm", "start", VM]);
+async function assertWhole(point: string, name = VM): Promise<void> {
+  const row = await vmRow(name);
+  assert.ok(row, `${point}: no VM ${name}`);
+  if (row.state !== "running") await t.ok(["vm", "start", name]);
   await until(
-    `${point}: vm exec answers`,
+    `${point}: vm exec answers in ${name}`,
     async () => {
-      const r = await t.cli(["vm", "exec", VM, "--", "true"]);
+      const r = await t.cli(["vm", "exec", name, "--", "true"]);
       return r.code === 0 ? true : undefined;
     },
     90_000,
   );
+  if (name === VM && (await vmRow(CLONE))) {
+    await assertWhole(point, CLONE);
+    await t.ok(["vm", "delete", "-f", CLONE]);
+  }
 }
 
 /** Bring the VM into the state the next operation needs. */
@@ -191,6 +206,14 @@ describe("kill -9 at every step: each VM ends whole or wholly gone, nothing leak
     for (const p of faultPoints(["delete"])) {
       await walk(p, p.startsWith("delete:vmm:") ? "running" : "stopped", ["vm", "delete", "-f", VM]);
     }
+  });
+
+  test("suspend: killed at each step, the VM runs on (adopted, maybe paused) or is suspended, and resumes whole", async () => {
+    for (const p of faultPoints(["suspend"])) await walk(p, "running", ["vm", "suspend", VM]);
+  });
+
+  test("fork: killed at each step, the source is whole and the clone whole or wholly gone (its template too)", async () => {
+    for (const p of faultPoints(["fork"])) await walk(p, "running", ["vm", "fork", VM, "--name", CLONE]);
   });
 
   test("the VMM killed after boot and during stop: crashed or stopped, restartable, nothing leaked", async () => {

@@ -29,11 +29,19 @@ interface StartCtx {
   leftovers: string[];
   /** Resume a suspended VM from its saved state instead of a cold boot. */
   restore?: SavedState;
+  /** A fork's clone: its row stays "creating" (StartOptions.clone). */
+  clone: boolean;
 }
 
 export interface StartOptions {
   /** A suspended VM: throw its saved state away and boot afresh (its disks are kept). */
   discardState?: boolean;
+  /**
+   * A fork's clone: restored from its saved state while its row stays "creating"
+   * (so a daemon killed before the clone has its own identity removes it wholly);
+   * the fork marks it running afterwards.
+   */
+  clone?: boolean;
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
@@ -86,7 +94,7 @@ export class VmLifecycle {
     vm: Vm,
     opts: StartOptions,
   ): Promise<{ driver: VmmDriver; reason: string; restore?: SavedState }> {
-    if (vm.state === "suspended" && vm.saved) {
+    if ((vm.state === "suspended" || opts.clone) && vm.saved) {
       if (opts.discardState) {
         await discardSavedState(this.deps.store, vm);
       } else {
@@ -106,7 +114,7 @@ export class VmLifecycle {
     const vm = store.vms.getById(id);
     if (vm.state === "running" && this.isAlive(vm)) return vm;
     if (vm.state === "paused" && this.isAlive(vm)) return this.unpause(vm);
-    if (vm.state === "creating") {
+    if (vm.state === "creating" && !opts.clone) {
       throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`, {
         hint: "wait for the create to finish",
       });
@@ -123,7 +131,8 @@ export class VmLifecycle {
     await this.deps.preflight(START_PREFLIGHT);
     const { driver, reason, restore } = await this.pickBoot(vm, opts);
     const ctx: StartCtx = {
-      vm: store.vms.update(id, { state: "starting", lastError: null, exit: null }),
+      vm: store.vms.update(id, { state: opts.clone ? "creating" : "starting", lastError: null, exit: null }),
+      clone: opts.clone === true,
       driver,
       reason,
       tap: null,
@@ -155,7 +164,7 @@ export class VmLifecycle {
         : "";
       // A failed restore keeps the saved state: the VM stays suspended, and can be tried again.
       store.vms.update(id, {
-        state: restore ? "suspended" : "error",
+        state: opts.clone ? "creating" : restore ? "suspended" : "error",
         lastError: err.message + left,
         vmm: null,
         network: { ...vm.network, tap: null },
@@ -217,7 +226,7 @@ export class VmLifecycle {
           // A driver that cannot start its VMM paused (or confines it itself) left the cgroup empty.
           if (c.attach && !c.attached) await this.cgroups.remove(c.vm);
           c.vm = store.vms.update(c.vm.id, {
-            state: "running",
+            state: c.clone ? "creating" : "running",
             driver: c.driver.name,
             driverReason: c.reason,
             vmm: r.handle,

@@ -188,11 +188,15 @@ export class VmForker {
         return copyDisks(this.h.runner, tpl.disks, vm.vmDir);
       });
       const key = await deps.hostKeys.generate(vm.vmDir, vm.name);
-      vm = deps.store.vms.update(vm.id, { disks, state: "suspended", saved: tpl.saved });
+      // The row stays "creating" until the clone has its own identity: a daemon killed
+      // before that leaves an interrupted create, which reconcile removes wholly.
+      vm = deps.store.vms.update(vm.id, { disks, saved: tpl.saved });
       const id = vm.id;
-      vm = await this.h.locks.run(id, () => this.h.lifecycle.startUnlocked(id, progress, []));
-      await faultStep("fork", "identity", () => this.identify(vm, key));
-      return vm;
+      return await this.h.locks.run(id, async () => {
+        const up = await this.h.lifecycle.startUnlocked(id, progress, [], { clone: true });
+        await faultStep("fork", "identity", () => this.identify(up, key));
+        return deps.store.vms.update(id, { state: "running" });
+      });
     } catch (e) {
       await this.h.deleteClone(deps.store.vms.getById(vm.id)).catch(() => undefined);
       throw e;

@@ -100,6 +100,12 @@ async function removeOrphanDirs(h: ReconcileHost, ids: Set<string>): Promise<voi
   const dir = h.deps.vmsDir;
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const id of names) {
+    if (id.startsWith(".fork-")) {
+      // A fork's template (state, RAM and disk copies) whose daemon died: no fork runs at start.
+      await rm(path.join(dir, id), { recursive: true, force: true });
+      h.deps.log.warn({ dir: path.join(dir, id) }, "removed an interrupted fork's template");
+      continue;
+    }
     if (ids.has(id) || !isValidId(id)) continue;
     const vm = { id, name: id, vmDir: path.join(dir, id) } as Vm;
     await h.reapStray(vm);
