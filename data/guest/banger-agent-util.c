@@ -163,18 +163,29 @@ int read_small(const char *path, char *out, size_t size) {
   return 0;
 }
 
-/* Replace PATH with DATA atomically (a temp file beside it, then rename); 0 or -1 with errno. */
+/* Write DATA to FD from its start; 0 or an errno. */
+static int write_all(int fd, const void *data, size_t n) {
+  ssize_t w = write(fd, data, n);
+  return w == (ssize_t)n ? 0 : w < 0 ? errno : EIO;
+}
+
+/* Replace PATH with DATA atomically (a temp file beside it, then rename); a PATH that is a
+ * mount point (systemd bind-mounts /etc/machine-id at first boot) is overwritten in place.
+ * Returns 0, or -1 with errno. */
 int write_file(const char *path, const void *data, size_t n, mode_t mode) {
   char tmp[PATH_MAX];
   if (snprintf(tmp, sizeof tmp, "%s.banger-new", path) >= (int)sizeof tmp) return errno = ENAMETOOLONG, -1;
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return -1;
-  ssize_t w = write(fd, data, n);
-  int e = w == (ssize_t)n ? 0 : w < 0 ? errno : EIO;
+  int e = write_all(fd, data, n);
   if (!e && fchmod(fd, mode) < 0) e = errno; /* the umask does not apply */
   if (close(fd) < 0 && !e) e = errno;
   if (!e && rename(tmp, path) < 0) e = errno;
   if (e) unlink(tmp);
+  if (e == EBUSY && (fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+    e = write_all(fd, data, n);
+    if (close(fd) < 0 && !e) e = errno;
+  }
   return e ? (errno = e, -1) : 0;
 }
 

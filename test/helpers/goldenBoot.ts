@@ -4,12 +4,15 @@
  * SSH key in the work disk; wait for SSH, ask the guest a few things, stop it
  * and clean everything up. Used by the golden image test.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { TestContext } from "node:test";
 import type { CommandRunner } from "../../src/host/runner.js";
+import { AgentClient } from "../../src/services/agent/AgentClient.js";
 import { Ext4DiskManager } from "../../src/services/disks/Ext4DiskManager.js";
+import { generateHostKey } from "../../src/services/ssh/SshFiles.js";
 import { drivesFor, guestKernelArgs } from "../../src/services/vms/kernelArgs.js";
 import type { BootSpec, VmmHandle } from "../../src/vmm/driver.js";
 import { QemuDriver } from "../../src/vmm/qemu/QemuDriver.js";
@@ -23,6 +26,21 @@ export interface GoldenBoot {
   hosts: string;
   /** Anything still there after cleanup (netns, QEMU process). */
   leftovers: string[];
+  identity: GoldenIdentity;
+}
+
+/** After the agent's identity call (a fork's new address, name, machine id and host key). */
+export interface GoldenIdentity {
+  ms: number;
+  /** What the guest says over SSH at its new address. */
+  hostname: string;
+  machineId: string;
+  wantedMachineId: string;
+  /** `systemctl is-active ssh` after the reload. */
+  sshActive: string;
+  /** The key ssh-keyscan sees at the new address, and the one the host gave. */
+  servedKey: string;
+  wantedKey: string;
 }
 
 export interface GoldenBootOptions {
@@ -140,16 +158,59 @@ export async function bootGolden(o: GoldenBootOptions): Promise<GoldenBoot> {
       "systemd-analyze; systemd-analyze critical-chain ssh.service; systemd-analyze blame | head -15",
     ]);
     t.diagnostic(`guest: ${analyze.stdout.trim().replace(/\n\s*/g, " | ")}`);
+    const identity = await goldenIdentity(o, ns, handle, key);
     const t1 = performance.now();
     await driver.stop(handle, { timeoutMs: 20_000 });
     t.diagnostic(`stop took ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-    return { bootToSshMs, active, hostname, hosts, leftovers: await leftovers(runner, ns, handle) };
+    const left = await leftovers(runner, ns, handle);
+    return { bootToSshMs, active, hostname, hosts, leftovers: left, identity };
   } finally {
     if (handle && driver.isAlive(handle))
       await driver.stop(handle, { timeoutMs: 2000 }).catch(() => undefined);
     if (prepared) await disks.remove(prepared).catch(() => undefined);
     await ns.cleanup();
   }
+}
+
+/** Give the booted guest a fork's identity through its agent, then look at it over SSH at the new address. */
+async function goldenIdentity(o: GoldenBootOptions, ns: TestNetns, handle: VmmHandle, key: string) {
+  const ip = ns.guestIp.replace(/\.2$/, ".9");
+  const hostKey = await generateHostKey(o.runner, o.work, "golden-fork");
+  const wantedMachineId = randomBytes(16).toString("hex");
+  const client = await AgentClient.connect(handle);
+  let ms: number;
+  try {
+    const t0 = performance.now();
+    await client.setIdentity({
+      hostname: "golden-fork",
+      machineId: wantedMachineId,
+      network: { ip, prefixLen: ns.prefixLen, gateway: ns.hostIp, mac: "06:00:ac:1e:62:09" },
+      sshHostKey: { privateKey: hostKey.privateKey.toString("utf8"), publicKey: hostKey.publicKey },
+    });
+    ms = performance.now() - t0;
+    o.t.diagnostic(`identity (sshd reloaded by SIGHUP) took ${ms.toFixed(0)} ms`);
+    await client.sync();
+  } finally {
+    client.close();
+  }
+  const scan = await ns.runner.run(["ssh-keyscan", "-t", "ed25519", "-T", "10", ip], { allowFailure: true });
+  const servedKey = scan.stdout
+    .split("\n")
+    .find((l) => l.startsWith(`${ip} `))
+    ?.split(" ")
+    .slice(1, 3)
+    .join(" ");
+  const ssh = (cmd: string[]) =>
+    ns.runner.run(sshArgv(key, ip, cmd), { allowFailure: true, timeoutMs: 30_000 });
+  return {
+    ms,
+    hostname: (await ssh(["hostname"])).stdout.trim(),
+    machineId: (await ssh(["cat", "/etc/machine-id"])).stdout.trim(),
+    wantedMachineId,
+    sshActive: (await ssh(["systemctl", "is-active", "ssh"])).stdout.trim(),
+    servedKey: servedKey ?? `none: ${scan.stderr.trim()}`,
+    wantedKey: hostKey.publicKey.split(" ").slice(0, 2).join(" "),
+  };
 }
 
 async function leftovers(runner: CommandRunner, ns: TestNetns, handle: VmmHandle): Promise<string[]> {

@@ -105,7 +105,7 @@ describe("agent v2 on the host: pty and file transfers", { skip: noGcc }, () => 
     agent = spawn(bin, ["--unix", sock], { stdio: ["ignore", "ignore", "inherit"] });
     await waitFor("the agent's socket", () => existsSync(sock));
     client = await AgentClient.connect({ driver: "qemu", agentSocket: sock });
-    assert.equal(await client.ping(), "2", "agent version 2");
+    assert.ok(Number(await client.ping()) >= 2, "agent version 2 or later");
   });
 
   after(async () => {

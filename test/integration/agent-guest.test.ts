@@ -5,6 +5,7 @@
  * host; no network is used to reach the agent).
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
@@ -12,11 +13,12 @@ import path from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { AgentClient } from "../../src/services/agent/AgentClient.js";
+import { generateHostKey } from "../../src/services/ssh/SshFiles.js";
 import type { VmmHandle } from "../../src/vmm/driver.js";
 import { findExecutable } from "../../src/vmm/qemu/accel.js";
 import { QemuDriver } from "../../src/vmm/qemu/QemuDriver.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { createTestNetns, testGuestSpec } from "../helpers/netnsRunner.js";
+import { createTestNetns, type TestNetns, testGuestSpec } from "../helpers/netnsRunner.js";
 
 const QEMU = "qemu-system-x86_64";
 const isRoot = process.getuid?.() === 0;
@@ -87,8 +89,115 @@ async function checkAgent(t: TestContext, client: AgentClient, guest: TestGuest)
   );
 }
 
+/** The ed25519 key (type and base64, no comment) dropbear shows at ADDR, seen from the test's netns. */
+async function scanKey(ns: TestNetns, addr: string, port = 22): Promise<string> {
+  const argv = ["ssh-keyscan", "-t", "ed25519", "-T", "10", "-p", String(port), addr];
+  const r = await ns.runner.run(argv, { allowFailure: true });
+  const host = port === 22 ? addr : `[${addr}]:${port}`;
+  const line = r.stdout.split("\n").find((l) => l.startsWith(`${host} ssh-ed25519 `));
+  assert.ok(line, `ssh-keyscan ${addr}: ${r.stderr}`);
+  return line.split(" ").slice(1, 3).join(" ");
+}
+
+async function guestText(client: AgentClient, argv: string[]): Promise<string> {
+  const r = await execText(client, argv);
+  assert.equal(r.code, 0, `${argv.join(" ")}: ${r.err}`);
+  return r.out;
+}
+
+/** A fork's new identity: every part is seen from inside the guest, the host key from outside. */
+async function checkIdentity(t: TestContext, c: AgentClient, ns: TestNetns, dir: string): Promise<void> {
+  const oldKey = await scanKey(ns, ns.guestIp);
+  await guestText(c, ["date", "-s", "2020-09-13 12:26:40"]); // a clock far off, as after a long suspend
+  const key = await generateHostKey(new NodeCommandRunner(), dir, "agent-fork");
+  const ip = ns.guestIp.replace(/\.2$/, ".7");
+  const gateway = ns.hostIp.replace(/\.1$/, ".254"); // another gateway: resolv.conf follows it
+  const machineId = randomBytes(16).toString("hex");
+  const mac = "06:00:ac:1e:62:07";
+  const t0 = performance.now();
+  await c.setIdentity({
+    hostname: "agent-fork",
+    machineId,
+    network: { ip, prefixLen: ns.prefixLen, gateway, mac },
+    sshHostKey: { privateKey: key.privateKey.toString("utf8"), publicKey: key.publicKey },
+  });
+  t.diagnostic(`identity took ${(performance.now() - t0).toFixed(0)} ms (TCG; dropbear restarted by init)`);
+  assert.equal(await guestText(c, ["hostname"]), "agent-fork\n");
+  assert.equal(await guestText(c, ["cat", "/etc/hostname"]), "agent-fork\n");
+  assert.equal(await guestText(c, ["cat", "/etc/machine-id"]), `${machineId}\n`);
+  assert.equal(await guestText(c, ["cat", "/sys/class/net/eth0/address"]), `${mac}\n`);
+  const addrs = await guestText(c, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+  assert.deepEqual(
+    [...addrs.matchAll(/inet (\S+)/g)].map((m) => m[1]),
+    [`${ip}/${ns.prefixLen}`],
+  );
+  assert.match(await guestText(c, ["ip", "route"]), new RegExp(`^default via ${gateway} dev eth0`, "m"));
+  assert.equal(await guestText(c, ["cat", "/etc/resolv.conf"]), `nameserver ${gateway}\n`);
+  const skew = Number(await guestText(c, ["date", "+%s"])) - Date.now() / 1000;
+  assert.ok(Math.abs(skew) < 5, `the guest's clock is ${skew.toFixed(1)} s off the host's`);
+  const pub = key.publicKey.split(" ").slice(0, 2).join(" ");
+  assert.equal((await guestText(c, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])).trim(), key.publicKey);
+  const newKey = await scanKey(ns, ip); // at once: ok means dropbear listens again
+  assert.equal(newKey, pub, "dropbear serves the pinned key at the new address");
+  assert.notEqual(newKey, oldKey);
+  const entropy = (await guestText(c, ["cat", "/proc/sys/kernel/random/entropy_avail"])).trim();
+  t.diagnostic(`entropy_avail after identity: ${entropy}; skew ${skew.toFixed(2)} s`);
+  await c.sync();
+  await checkIdentityAgain(t, c, ns, dir, { ip, gateway, mac });
+}
+
+/**
+ * Again on the same guest (a fork of a fork): without a host key it is quick; then with a
+ * second dropbear on port 2222 that no init restarts, which the agent starts again itself.
+ */
+async function checkIdentityAgain(
+  t: TestContext,
+  c: AgentClient,
+  ns: TestNetns,
+  dir: string,
+  net: { ip: string; gateway: string; mac: string },
+): Promise<void> {
+  const mac = "06:00:ac:1e:62:08"; // a new MAC at the same address: the host's neighbour entry is stale
+  const base = {
+    machineId: randomBytes(16).toString("hex"),
+    network: { ...net, mac, prefixLen: ns.prefixLen },
+  };
+  const neigh = async () => (await ns.runner.run(["ip", "neigh", "show", net.ip, "dev", ns.bridge])).stdout;
+  assert.match(await neigh(), new RegExp(`lladdr ${net.mac} `));
+  let t0 = performance.now();
+  await c.setIdentity({ ...base, hostname: "agent-fork2" });
+  t.diagnostic(`identity without a host key took ${(performance.now() - t0).toFixed(0)} ms`);
+  // No traffic since: only the gratuitous ARP can have told the host (a REACHABLE entry lasts 15-45 s).
+  await poll("the host's neighbour entry to take the new MAC", 2000, async () =>
+    (await neigh()).includes(`lladdr ${mac} `) ? true : undefined,
+  );
+  assert.equal(await guestText(c, ["hostname"]), "agent-fork2\n");
+  assert.equal(await guestText(c, ["cat", "/sys/class/net/eth0/address"]), `${mac}\n`);
+  const addrs = await guestText(c, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+  assert.deepEqual(
+    [...addrs.matchAll(/inet (\S+)/g)].map((m) => m[1]),
+    [`${net.ip}/${ns.prefixLen}`],
+  );
+
+  await guestText(c, ["dropbear", "-p", "2222", "-r", "/etc/dropbear/dropbear_ed25519_host_key"]);
+  const other = await scanKey(ns, net.ip, 2222);
+  await mkdir(path.join(dir, "k2"));
+  const key = await generateHostKey(new NodeCommandRunner(), path.join(dir, "k2"), "agent-fork3");
+  t0 = performance.now();
+  await c.setIdentity({
+    ...base,
+    hostname: "agent-fork3",
+    sshHostKey: { privateKey: key.privateKey.toString("utf8"), publicKey: key.publicKey },
+  });
+  t.diagnostic(`identity with a dropbear nobody restarts took ${(performance.now() - t0).toFixed(0)} ms`);
+  const pub = key.publicKey.split(" ").slice(0, 2).join(" ");
+  assert.notEqual(other, pub);
+  assert.equal(await scanKey(ns, net.ip, 2222), pub, "the agent started the orphan dropbear again");
+  assert.equal(await scanKey(ns, net.ip), pub);
+}
+
 describe("the guest agent in a real guest (QEMU, virtio-serial)", () => {
-  it("answers ping, health, exec and ports; a second client is served after the first closes", {
+  it("answers ping, health, exec and ports; sets a fork's identity and syncs; a second client is served after the first closes", {
     skip,
     timeout: 20 * 60_000,
   }, async (t) => {
@@ -115,12 +224,13 @@ describe("the guest agent in a real guest (QEMU, virtio-serial)", () => {
       await poll("the guest agent's pong", 180_000, () => c.ping({ timeoutMs: 2000 }));
       t.diagnostic(`agent answered ${((performance.now() - t0) / 1000).toFixed(1)} s after boot() began`);
       await checkAgent(t, c, guest);
+      await checkIdentity(t, c, ns, dir);
 
       c.close();
       client = await AgentClient.connect(h, { requestTimeoutMs: 5000 });
-      assert.equal(await client.ping(), "2", "QEMU serves the next client once the first closed");
+      assert.equal(await client.ping(), "3", "QEMU serves the next client once the first closed");
       const console = await readFile(spec.consoleLog, "utf8");
-      assert.match(console, /banger-agent: version 2 serving on \/dev\/virtio-ports\/banger\.agent/);
+      assert.match(console, /banger-agent: version 3 serving on \/dev\/virtio-ports\/banger\.agent/);
 
       client.close();
       await driver.stop(h, { timeoutMs: 3000 });

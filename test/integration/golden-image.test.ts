@@ -101,7 +101,7 @@ describe("golden image: debian-bookworm + debian kernel", { skip }, () => {
     await checkWorkSeed(new Ext4Inspector(image.files.workSeed!, runner));
   });
 
-  it("boots under QEMU (TCG) in a private netns: SSH with a key, agent and sshd active", {
+  it("boots under QEMU (TCG) in a private netns: SSH with a key, agent and sshd active; takes a fork's identity", {
     timeout: 5 * 60_000,
   }, async (t) => {
     if (!image || !kernel) return t.skip("the build failed");
@@ -110,6 +110,11 @@ describe("golden image: debian-bookworm + debian kernel", { skip }, () => {
     assert.deepEqual(boot.active, ["active", "active"]);
     assert.equal(boot.hostname, "golden");
     assert.match(boot.hosts, /^127\.0\.1\.1\s+golden$/m);
+    const idn = boot.identity;
+    assert.equal(idn.servedKey, idn.wantedKey, "sshd serves the pinned key at the new address");
+    assert.equal(idn.hostname, "golden-fork");
+    assert.equal(idn.machineId, idn.wantedMachineId);
+    assert.equal(idn.sshActive, "active", "the reloaded sshd is still the ssh.service systemd knows");
     assert.equal(boot.leftovers.length, 0, `left behind: ${boot.leftovers.join(", ")}`);
   });
 });
