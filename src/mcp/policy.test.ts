@@ -23,6 +23,8 @@ describe("MCP policy", () => {
     assert.throws(() => p.createName(undefined), code("INVALID_ARGUMENT", /^name: required/));
     assert.throws(() => p.createName("dev"), code("INVALID_ARGUMENT", /^name: "dev" does not match/));
     assert.equal(p.createName("agent-2"), "agent-2");
+    assert.equal(p.forkNames("agent-x", 3), "agent-x", "agent-x-1 ... agent-x-3 match agent-*");
+    assert.throws(() => p.forkNames(undefined, 2), code("INVALID_ARGUMENT", /^name: required/));
     assert.equal(
       new Policy({ vmPattern: null, readOnly: false, defaultEgress: "none" }).createName(undefined),
       undefined,

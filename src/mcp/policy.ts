@@ -72,4 +72,12 @@ export class Policy {
     }
     return name;
   }
+
+  /** A fork's clone name stem: every clone's name (NAME, or NAME-1 ... NAME-N) must pass createName. */
+  forkNames(stem: string | undefined, count: number): string | undefined {
+    if (stem === undefined) return this.createName(undefined);
+    const names = count === 1 ? [stem] : Array.from({ length: count }, (_, i) => `${stem}-${i + 1}`);
+    for (const n of names) this.createName(n);
+    return stem;
+  }
 }

@@ -137,6 +137,44 @@ function registerWriteTools(
   registerCreate(server, b, policy);
   registerDelete(server, vm);
   registerFileWrite(server, vm);
+  registerSnapshots(server, policy, vm);
+}
+
+function registerSnapshots(server: McpServer, policy: Policy, vm: VmOf): void {
+  server.registerTool(
+    "vm_suspend",
+    {
+      description:
+        "Save a VM's whole state (memory, processes, open files) to disk and free its RAM; vm_resume brings it back as it was.",
+      inputSchema: { name: Name.describe("VM name") },
+    },
+    guarded(async (a: { name: string }) => summary(await (await vm(a.name)).suspend())),
+  );
+  server.registerTool(
+    "vm_resume",
+    {
+      description: "Resume a suspended or paused VM where it left off.",
+      inputSchema: { name: Name.describe("VM name") },
+    },
+    guarded(async (a: { name: string }) => summary(await (await vm(a.name)).resume())),
+  );
+  server.registerTool(
+    "vm_fork",
+    {
+      description:
+        "Clone a running or suspended VM into 1-16 new VMs that start with its memory and disks (each with its own name, address and host key); the source runs on.",
+      inputSchema: {
+        name: Name.describe("the VM to clone"),
+        clone_name: Name.optional().describe("clone name; with count > 1 the clones are NAME-1 ... NAME-N"),
+        count: Int(1, 16).optional(),
+      },
+    },
+    guarded(async (a: { name: string; clone_name?: string | undefined; count?: number | undefined }) => {
+      const clones = policy.forkNames(a.clone_name, a.count ?? 1);
+      const made = await (await vm(a.name)).fork({ ...(clones ? { name: clones } : {}), count: a.count ?? 1 });
+      return { clones: made.map((c) => summary(c.info)) };
+    }),
+  );
 }
 
 function registerCreate(server: McpServer, b: Banger, policy: Policy): void {

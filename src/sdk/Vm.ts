@@ -152,9 +152,36 @@ export class Vm {
     },
   };
 
-  async start(): Promise<VmView> {
-    this.info = await this.deps.client.call("vm.start", { name: this.name });
+  /** Start a stopped VM, or restore a suspended one (`discardState`: boot it afresh instead). */
+  async start(opts: { discardState?: boolean } = {}): Promise<VmView> {
+    const p = { name: this.name, ...(opts.discardState ? { discardState: true } : {}) };
+    this.info = await this.deps.client.call("vm.start", p);
     return this.info;
+  }
+
+  /** Freeze the vCPUs; the VM keeps its memory, address and TAP. */
+  async pause(): Promise<VmView> {
+    this.info = await this.deps.client.call("vm.pause", { name: this.name });
+    return this.info;
+  }
+
+  /** A paused VM runs on; a suspended one is restored from its saved state. */
+  async resume(): Promise<VmView> {
+    this.info = await this.deps.client.call("vm.resume", { name: this.name });
+    return this.info;
+  }
+
+  /** Save the whole VM (memory, processes, open files) to disk and end its VMM: it costs disk, not RAM. */
+  async suspend(): Promise<VmView> {
+    this.info = await this.deps.client.call("vm.suspend", { name: this.name });
+    return this.info;
+  }
+
+  /** Clones with this VM's memory and disks, each with its own name, address, MAC, machine-id and host key. */
+  async fork(opts: { name?: string; count?: number } = {}): Promise<Vm[]> {
+    const p = { source: this.name, ...(opts.name ? { name: opts.name } : {}), count: opts.count ?? 1 };
+    const r = await this.deps.client.call("vm.fork", p);
+    return r.vms.map((v) => new Vm(this.deps, v));
   }
 
   async stop(opts: { timeoutMs?: number } = {}): Promise<VmView> {
