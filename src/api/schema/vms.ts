@@ -84,6 +84,8 @@ export const VmView = z.object({
   egress: VmEgressPolicy.optional(),
   /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
   cgroup: VmCgroupView.nullable().optional(),
+  /** The running VM's log writer (vm.show fills it in; null when its logs are plain files). */
+  logWriter: z.object({ pid: z.number(), running: z.boolean() }).nullable().optional(),
 });
 
 export const VmCreateParams = z.strictObject({

@@ -24,6 +24,9 @@ export type { BootContext, BootStepSettings };
 
 type Ctx = BootContext;
 
+/** Firecracker opens its log path; this one reopens its own stderr (a pipe to the log writer, or vmm.log). */
+export const STDERR = "/proc/self/fd/2";
+
 /** The user to hand the API socket to: the sudo caller when the daemon runs as root. */
 export function sudoOwner(env: NodeJS.ProcessEnv, uid: number): { uid: number; gid: number } | null {
   if (uid !== 0) return null;
@@ -53,7 +56,10 @@ const spawnStep: Step<Ctx> = {
       }
       await rm(paths.apiSock, { force: true });
     }
-    const pid = await spawnDetached(argv, { logPath: spec.consoleLog });
+    const { consoleLog, vmmLog } = spec;
+    const logs = await settings.logs.open({ consoleLog, vmmLog, identity: null });
+    const output = { stdout: logs.console, stderr: logs.vmm };
+    const pid = await spawnDetached(argv, { output }).finally(() => logs.close());
     ctx.pid = pid;
     onCleanup(async () => {
       await killAndWait(pid);
@@ -95,8 +101,9 @@ const waitApiStep: Step<Ctx> = {
 const loggerStep: Step<Ctx> = {
   name: "logger",
   async run(ctx) {
-    await touch(ctx.spec.vmmLog);
-    await ctx.client.put("/logger", loggerBody(ctx.api.spec.vmmLog));
+    // Not jailed, Firecracker's stderr is the VMM log stream (see spawn): it logs there too.
+    if (ctx.settings.jail) await touch(ctx.spec.vmmLog);
+    await ctx.client.put("/logger", loggerBody(ctx.settings.jail ? ctx.api.spec.vmmLog : STDERR));
   },
 };
 

@@ -19,6 +19,7 @@ import type {
   VmmDriver,
   VmmHandle,
 } from "../driver.js";
+import { loggerMarker, PlainLogs, type VmLogs } from "../logger/vmLogs.js";
 import { runSteps, type Step } from "../steps.js";
 import { detectAcceleration, findExecutable, readHostMhz } from "./accel.js";
 import {
@@ -77,6 +78,8 @@ export interface QemuDriverOptions {
   qmpTimeoutMs?: number;
   /** How long stop() gives QEMU after `quit` (or SIGTERM) before SIGKILL. Default 3000 ms. */
   quitGraceMs?: number;
+  /** Where the console and QEMU's own output go. Default: plain, uncapped files (the daemon passes RotatingLogs). */
+  logs?: VmLogs;
 }
 
 interface BootCtx {
@@ -87,6 +90,7 @@ interface BootCtx {
   identity: VmmIdentity | null;
   vmm: SpawnedVmm | null;
   pid: number;
+  loggerPid: number | null;
   onVmmStarted: ((pid: number) => Promise<void>) | undefined;
 }
 
@@ -137,6 +141,7 @@ export class QemuDriver implements VmmDriver {
   private readonly spawnTimeoutMs: number;
   private readonly qmpTimeoutMs: number;
   private readonly quitGraceMs: number;
+  private readonly logs: VmLogs;
 
   constructor(opts: QemuDriverOptions = {}) {
     this.qemuBin = opts.qemuBin ?? "qemu-system-x86_64";
@@ -151,6 +156,7 @@ export class QemuDriver implements VmmDriver {
     this.spawnTimeoutMs = opts.spawnTimeoutMs ?? 60_000;
     this.qmpTimeoutMs = opts.qmpTimeoutMs ?? 10_000;
     this.quitGraceMs = opts.quitGraceMs ?? 3000;
+    this.logs = opts.logs ?? new PlainLogs();
   }
 
   /** The argv this driver runs for a spec (for logs, `--dry-run` and tests). */
@@ -182,6 +188,7 @@ export class QemuDriver implements VmmDriver {
       identity: null,
       vmm: null,
       pid: 0,
+      loggerPid: null,
       onVmmStarted: observer.onVmmStarted?.bind(observer),
     };
     const steps: Step<BootCtx>[] = [
@@ -261,7 +268,10 @@ export class QemuDriver implements VmmDriver {
 
   private async spawn(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
     const launch = { ...c.launch, argv: [...this.commandPrefix, ...c.launch.argv] };
-    const vmm = await spawnVmm(launch, { logPath: c.spec.vmmLog, identity: c.identity });
+    const { consoleLog, vmmLog } = c.spec;
+    const logs = await this.logs.open({ consoleLog, vmmLog, identity: c.identity });
+    c.loggerPid = logs.loggerPid;
+    const vmm = await spawnVmm(launch, { logs, identity: c.identity }).finally(() => logs.close());
     c.vmm = vmm;
     c.pid = vmm.pid;
     onCleanup(async () => {
@@ -276,6 +286,8 @@ export class QemuDriver implements VmmDriver {
     const exit = c.vmm?.exit() ?? null;
     if (exit === null && isPidAlive(c.pid, c.marker, this.proc)) return null;
     const how = exit ? (exit.signal ?? `exit code ${exit.code}`) : "exited";
+    // The log writer ends once it has written all QEMU said.
+    if (c.loggerPid) await waitForExit(c.loggerPid, loggerMarker(path.dirname(c.spec.vmmLog)), 2000);
     const tail = await logTail(c.spec.vmmLog);
     return new BangerError(
       ErrorCodes.VMM,
