@@ -217,6 +217,32 @@ static int seccomp_allowlist(void) {
 #endif
 }
 
+#ifdef BANGER_LOGGER_PROBE
+#include <sys/socket.h>
+/*
+ * Test builds only (-DBANGER_LOGGER_PROBE): once confined, try what a
+ * subverted logger would, and say how each attempt ended (test/integration).
+ */
+static const char *probe_tag; /* the probe writes outside at TAG/../../escaped */
+
+static void probe_report(const char *what, int rc) {
+  char m[200];
+  snprintf(m, sizeof m, "probe %s: %s", what, rc >= 0 ? "ALLOWED" : strerror(errno));
+  diag(m);
+}
+
+static void probe(void) {
+  char outside[512];
+  if (probe_tag == NULL) return;
+  snprintf(outside, sizeof outside, "%s/../../escaped", probe_tag);
+  probe_report("open outside", openat(AT_FDCWD, outside, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  probe_report("open parent", openat(dirfd_, "../escape", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  probe_report("read passwd", openat(AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC));
+  probe_report("socket", socket(AF_INET, SOCK_STREAM, 0));
+  probe_report("mkdir", mkdirat(dirfd_, "sub", 0700));
+}
+#endif
+
 /* ---- arguments ---- */
 
 static void usage(const char *why) {
@@ -250,7 +276,11 @@ static void parse(int argc, char **argv) {
     if (strcmp(a, "--max") == 0) max_bytes = number(v, 4096, 1LL << 40, "--max must be 4096..2^40 bytes");
     else if (strcmp(a, "--keep") == 0) keep = (int)number(v, 1, 99, "--keep must be 1..99");
     else if (strcmp(a, "--dir") == 0) dirfd_ = (int)number(v, 3, 1023, "--dir must be an fd number 3..1023");
+#ifdef BANGER_LOGGER_PROBE
+    else if (strcmp(a, "--tag") == 0) probe_tag = v;
+#else
     else if (strcmp(a, "--tag") == 0) continue;
+#endif
     else if (strcmp(a, "--in") == 0) {
       const char *colon = strchr(v, ':');
       if (colon == NULL || nsinks == MAX_STREAMS) usage("--in is FD:NAME (at most 4 streams)");
@@ -294,6 +324,9 @@ int main(int argc, char **argv) {
   if (seccomp_allowlist() < 0) usage("cannot install the seccomp filter");
   for (int i = 0; i < nsinks; i++) sink_open(&sinks[i]);
   if (abi <= 0) diag(abi == 0 ? "the kernel has no Landlock: confined by uid and seccomp only" : "Landlock refused: confined by uid and seccomp only");
+#ifdef BANGER_LOGGER_PROBE
+  probe();
+#endif
   struct pollfd pfd[MAX_STREAMS];
   for (int open_streams = nsinks; open_streams > 0;) {
     for (int i = 0; i < nsinks; i++) pfd[i] = (struct pollfd){.fd = sinks[i].in, .events = POLLIN};
