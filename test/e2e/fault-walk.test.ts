@@ -57,6 +57,26 @@ function vmPids(): number[] {
   return t.processes().filter((p) => p !== daemon && isAlive(p));
 }
 
+function isLogWriter(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").startsWith("banger-logger\0");
+  } catch {
+    return false;
+  }
+}
+
+/** The VM's VMM and log writer processes; a writer whose VMM just died gets a moment to finish. */
+async function vmProcesses(running: boolean): Promise<{ vmms: number[]; writers: number[] }> {
+  const split = () => {
+    const all = vmPids();
+    return { vmms: all.filter((p) => !isLogWriter(p)), writers: all.filter(isLogWriter) };
+  };
+  const want = running ? 1 : 0;
+  for (let i = 0; i < 20 && split().writers.length !== want; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  return split();
+}
+
 function taps(): string[] {
   const all = JSON.parse(t.inNs("ip", ["-j", "tuntap", "show"]) || "[]") as Array<{ ifname: string }>;
   return all.map((x) => x.ifname);
@@ -80,7 +100,9 @@ async function checkAfter(point: string): Promise<Outcome> {
   const dirs = existsSync(vmsDir) ? readdirSync(vmsDir) : [];
   const running = row?.state === "running";
   const where = `${point}: ${JSON.stringify(row ?? null)}`;
-  assert.equal(vmPids().length, running ? 1 : 0, `${where}: VMM processes ${vmPids().join(",")}`);
+  const { vmms, writers } = await vmProcesses(running);
+  assert.equal(vmms.length, running ? 1 : 0, `${where}: VMM processes ${vmms.join(",")}`);
+  assert.equal(writers.length, running ? 1 : 0, `${where}: log writer processes ${writers.join(",")}`);
   const used = running ? 1 : 0;
   assert.ok(taps().length <= TAP_POOL + used, `${where}: TAPs ${taps().join(",")}`);
   assert.deepEqual(dirs, row ? [row.id] : [], `${where}: VM directories`);

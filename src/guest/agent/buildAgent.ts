@@ -50,37 +50,21 @@ export function agentHash(sourceText: string | Buffer, cflags: readonly string[]
 /** Build outDir/banger-agent (or reuse it when built from the same source) and return its path. */
 export async function buildAgent(opts: BuildAgentOptions): Promise<string> {
   const source = opts.source ?? AGENT_SOURCE_PATH;
+  const cc = opts.cc ?? "gcc";
   const text = await (opts.source ? readFile(source) : readAgentSource()).catch((e: unknown) => {
     throw new BangerError(ErrorCodes.NOT_FOUND, `the guest agent source ${source} is missing`, {
       cause: e,
       hint: "reinstall banger: the package ships data/guest/banger-agent.c",
     });
   });
-  return buildStaticC({ ...opts, source, text, name: AGENT_BINARY_NAME, what: "the guest agent" });
-}
-
-export interface StaticBuild {
-  runner: CommandRunner;
-  outDir: string;
-  /** The C file gcc compiles, and the whole source text that keys the cache. */
-  source: string;
-  text: string | Buffer;
-  name: string;
-  /** For messages: "the guest agent". */
-  what: string;
-  cc?: string;
-}
-
-/** Build outDir/NAME with AGENT_CFLAGS (static), or reuse it when built from the same source; returns its path. */
-export async function buildStaticC(b: StaticBuild): Promise<string> {
-  const hash = agentHash(b.text);
-  const out = path.join(b.outDir, b.name);
+  const hash = agentHash(text);
+  const out = path.join(opts.outDir, AGENT_BINARY_NAME);
   const stamp = `${out}.sha256`;
   if (existsSync(out) && (await readFile(stamp, "utf8").catch(() => "")).trim() === hash) return out;
-  await mkdir(b.outDir, { recursive: true });
+  await mkdir(opts.outDir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await compile(b.runner, b.cc ?? "gcc", b.source, tmp, b.what);
+    await compile(opts.runner, cc, source, tmp);
     await chmod(tmp, 0o755);
     await rm(stamp, { force: true });
     await rename(tmp, out);
@@ -91,22 +75,20 @@ export async function buildStaticC(b: StaticBuild): Promise<string> {
   return out;
 }
 
-async function compile(
-  runner: CommandRunner,
-  cc: string,
-  source: string,
-  out: string,
-  what: string,
-): Promise<void> {
+async function compile(runner: CommandRunner, cc: string, source: string, out: string): Promise<void> {
   let res: Awaited<ReturnType<CommandRunner["run"]>>;
   try {
     res = await runner.run([cc, ...AGENT_CFLAGS, "-o", out, source], { allowFailure: true });
   } catch (e) {
     if (isBangerError(e) && e.code === ErrorCodes.PREFLIGHT_FAILED) {
-      throw new BangerError(ErrorCodes.PREFLIGHT_FAILED, `${cc} is not installed: cannot build ${what}`, {
-        cause: e,
-        hint: GCC_HINT,
-      });
+      throw new BangerError(
+        ErrorCodes.PREFLIGHT_FAILED,
+        `${cc} is not installed: cannot build the guest agent`,
+        {
+          cause: e,
+          hint: GCC_HINT,
+        },
+      );
     }
     throw e;
   }
@@ -115,7 +97,7 @@ async function compile(
   const noLibc = /cannot find -lc\b|crt1\.o|stdio\.h: No such file/.test(res.stderr);
   throw new BangerError(
     ErrorCodes.COMMAND_FAILED,
-    `compiling ${what} failed (${cc} exited ${res.code}): ${tail}`,
+    `compiling the guest agent failed (${cc} exited ${res.code}): ${tail}`,
     {
       hint: noLibc ? GCC_HINT : `the source is ${source}`,
       details: res,
