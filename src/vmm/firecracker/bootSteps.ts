@@ -77,7 +77,7 @@ const waitApiStep: Step<Ctx> = {
       if (ctx.pid === null || !isPidAlive(ctx.pid)) {
         throw new BangerError(
           ErrorCodes.VMM,
-          `firecracker (pid ${ctx.pid}) exited before its API socket ${paths.apiSock} appeared; see the console log ${spec.consoleLog}`,
+          `firecracker (pid ${ctx.pid}) exited before its API socket ${paths.apiSock} appeared; see the VMM log ${spec.vmmLog} (its stderr) and the console log ${spec.consoleLog}`,
         );
       }
       if (

@@ -12,7 +12,7 @@ import { chown, type FileHandle, mkdir, open, readFile, rm, writeFile } from "no
 import path from "node:path";
 import { promisify } from "node:util";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
-import { findPids, isPidAlive } from "../qemu/proc.js";
+import { findPids, isPidAlive, waitForExit } from "../qemu/proc.js";
 import { spawnLogger } from "./spawnLogger.js";
 
 /** Who the VMM (and so its logger) runs as; null: the daemon's own user. */
@@ -141,7 +141,9 @@ export class RotatingLogs implements VmLogs {
     const bin = await this.opts.binary();
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (req.identity) await chown(dir, req.identity.uid, req.identity.gid);
-    // A logger left from an earlier boot writes these files until its VMM is gone; a second would race it.
+    // A logger left from an earlier boot writes these files until its VMM is gone (a moment after
+    // the VMM died, it is still writing the last output); a second would race it.
+    for (const pid of loggerPids(dir)) await waitForExit(pid, loggerMarker(dir), 2000);
     const old = loggerPids(dir);
     if (old.length > 0) {
       throw new BangerError(
