@@ -15,6 +15,7 @@ import type { Paths } from "../config/paths.js";
 import { BangerError, ErrorCodes, type ErrorPayload } from "../errors/index.js";
 import { RpcClient } from "../rpc/client.js";
 import { childProcess } from "../util/lazyBuiltins.js";
+import { rotateIfOver } from "../vmm/logger/rotate.js";
 
 const DAEMON_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "bangerd.js");
 const START_TIMEOUT_MS = 15_000;
@@ -78,6 +79,8 @@ export function spawnDaemon(
 ): Promise<{ pid: number } | { alreadyRunning: true }> {
   mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
   const errLog = path.join(paths.logsDir, "bangerd.stderr.log");
+  // The daemon's stderr (start-up errors, crashes) is small; capped at each start by the [logs] defaults (the CLI reads no config).
+  rotateIfOver(errLog, 4 * 1024 * 1024, 2);
   const errFd = openSync(errLog, "a", 0o600);
   return new Promise((resolve, reject) => {
     const child = childProcess().spawn(process.execPath, [DAEMON_ENTRY, "--notify"], {

@@ -206,6 +206,19 @@ export const checkDiskSize: Check<number> = (v) => {
   return r;
 };
 
+/** Bounds of [logs] max_size: a rotation per 64 KiB at the least, at most 1 GiB a file. */
+export const LOG_SIZE_MIN_BYTES = 64 * 1024;
+export const LOG_SIZE_MAX_BYTES = 1024 * MiB;
+
+export const checkLogSize: Check<number> = (v) => {
+  const r = sizeValue(v);
+  if (!r.ok) return r;
+  if (r.value < LOG_SIZE_MIN_BYTES) return bad(`${formatSize(r.value)} is below the minimum of 64K`);
+  if (r.value > LOG_SIZE_MAX_BYTES) return bad(`${formatSize(r.value)} is above the maximum of 1G`);
+  if (!Number.isInteger(r.value)) return bad(`${r.value} is not a whole number of bytes`);
+  return r;
+};
+
 /** The shape rules host and guest paths share. */
 function syncPathShape(s: string): Parsed<string> {
   if (s === "") return bad("must not be empty");

@@ -41,6 +41,8 @@ describe("configShowRows", () => {
       "vm_defaults.vcpu",
       "vm_defaults.memory",
       "vm_defaults.disk_size",
+      "logs.max_size",
+      "logs.keep",
       "file_sync",
     ]);
   });
@@ -86,5 +88,14 @@ mode = "600"
     assert.deepEqual(rows["vm_defaults.vcpu"], { value: 2, source: "auto" });
     assert.deepEqual(rows["vm_defaults.memory"], { value: "2G", source: "auto" });
     assert.deepEqual(rows["vm_defaults.disk_size"], { value: "8G", source: "builtin" });
+  });
+
+  it("shows the log caps: the real defaults, or what the file sets", () => {
+    const d = byKey(configShowRows(config("")));
+    assert.deepEqual(d["logs.max_size"], { value: "4M", source: "default" });
+    assert.deepEqual(d["logs.keep"], { value: 2, source: "default" });
+    const set = byKey(configShowRows(config('[logs]\nmax_size = "512K"\nkeep = 5')));
+    assert.deepEqual(set["logs.max_size"], { value: "512K", source: "config" });
+    assert.deepEqual(set["logs.keep"], { value: 5, source: "config" });
   });
 });

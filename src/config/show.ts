@@ -54,6 +54,8 @@ export function configShowRows(cfg: ResolvedConfig, vmDefaults?: VmDefaults): Co
     row("network.upstream_dns", cfg.network.upstream_dns),
     row("dns.listen", cfg.dns.listen),
     ...vmDefaultRows(cfg, vmDefaults),
+    row("logs.max_size", cfg.logs.max_size, formatSize),
+    row("logs.keep", cfg.logs.keep),
     row("file_sync", cfg.file_sync, (entries) =>
       entries.map(
         (e): FileSyncShown => ({

@@ -64,6 +64,12 @@ export interface ResolvedConfig {
     disk_size: Sourced<number | null>;
   };
   file_sync: Sourced<FileSyncEntry[]>;
+  logs: {
+    /** Bytes: no log file (console, VMM, daemon) grows past this; it is rotated (renamed to .1) first. */
+    max_size: Sourced<number>;
+    /** Rotated files kept per log (NAME.1 .. NAME.keep): a log holds at most max_size * (keep + 1) bytes. */
+    keep: Sourced<number>;
+  };
   firecracker: {
     /** uids/gids given to jailed Firecracker processes, one per VM (used when a jailer sits beside firecracker). */
     jailer_uid_range: Sourced<{ first: number; last: number }>;

@@ -199,6 +199,13 @@ const INVALID: Case[] = [
     "vm_defaults.disk_size",
     /32M is below the minimum of 64M/,
   ],
+  ["logs.max_size too small", '[logs]\nmax_size = "4K"', "logs.max_size", /4K is below the minimum of 64K/],
+  ["logs.max_size too large", '[logs]\nmax_size = "2G"', "logs.max_size", /2G is above the maximum of 1G/],
+  ["logs.max_size not a size", '[logs]\nmax_size = "lots"', "logs.max_size", /lots/],
+  ["logs.keep zero", "[logs]\nkeep = 0", "logs.keep", /0/],
+  ["logs.keep not a number", '[logs]\nkeep = "two"', "logs.keep", /two/],
+  ["logs unknown key", "[logs]\nmax = 1", "logs.max", /unknown key "max"/],
+  ["logs not a table", "logs = 3", "logs", /expected a table \(\[logs\]\)/],
   ["vm_defaults unknown key", "[vm_defaults]\ncpus = 2", "vm_defaults.cpus", /unknown key "cpus"/],
   ["file_sync not an array", 'file_sync = "x"', "file_sync", /expected \[\[file_sync\]\] entries/],
   [

@@ -12,6 +12,7 @@ import {
   checkImageName,
   checkIntRange,
   checkListen,
+  checkLogSize,
   checkMemory,
   checkOneOf,
   checkPollInterval,
@@ -61,6 +62,7 @@ export const CONFIG_DEFAULTS = {
   network: { nat: false, tap_pool_size: 2, guest_dns_port: 42053 },
   dns: { listen: "127.0.0.1:42069" },
   firecracker: { jailer_uid_range: { first: 900000, last: 965535 } },
+  logs: { max_size: 4 * 1024 * 1024, keep: 2 },
 } as const;
 
 /** Every known key, by table ("" is the top level). */
@@ -79,12 +81,14 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
     "dns",
     "vm_defaults",
     "file_sync",
+    "logs",
     "firecracker",
   ],
   network: ["bridge", "subnet", "nat", "tap_pool_size", "egress", "guest_dns_port", "upstream_dns"],
   dns: ["listen"],
   vm_defaults: ["vcpu", "memory", "disk_size"],
   file_sync: ["host", "guest", "mode"],
+  logs: ["max_size", "keep"],
   firecracker: ["jailer_uid_range"],
 };
 
@@ -187,6 +191,7 @@ export function validateConfig(raw: unknown, env: Env): ValidationResult {
     dns: { listen: field(subTable(root, "dns", ctx), "listen", "dns", d.dns.listen, checkListen, ctx) },
     vm_defaults: validateVmDefaults(subTable(root, "vm_defaults", ctx), ctx),
     file_sync: validateFileSync(root.file_sync, ctx),
+    logs: validateLogs(subTable(root, "logs", ctx), ctx),
     firecracker: {
       jailer_uid_range: field(
         subTable(root, "firecracker", ctx),
@@ -211,6 +216,14 @@ function validateNetwork(t: RawTable, ctx: Ctx): ResolvedConfig["network"] {
     egress: field<string | null>(t, "egress", "network", null, checkEgress, ctx),
     guest_dns_port: field(t, "guest_dns_port", "network", d.guest_dns_port, checkIntRange(1024, 65535), ctx),
     upstream_dns: field<string[]>(t, "upstream_dns", "network", [], checkUpstreamDns, ctx),
+  };
+}
+
+function validateLogs(t: RawTable, ctx: Ctx): ResolvedConfig["logs"] {
+  const d = CONFIG_DEFAULTS.logs;
+  return {
+    max_size: field(t, "max_size", "logs", d.max_size, checkLogSize, ctx),
+    keep: field(t, "keep", "logs", d.keep, checkIntRange(1, 20), ctx),
   };
 }
 

@@ -34,21 +34,21 @@ import { StatsSampler } from "../services/stats/StatsSampler.js";
 import { GuestService } from "../services/vms/GuestService.js";
 import { AgentGuestOps } from "../services/vms/guestOps.js";
 import { VmService } from "../services/vms/VmService.js";
-import { vmPaths } from "../services/vms/views.js";
 import type { Store } from "../store/Store.js";
-import { capLogFile } from "../vmm/logfile.js";
+import { loggerBinary } from "../vmm/logger/build.js";
+import { RotatingLogs } from "../vmm/logger/vmLogs.js";
 import { catalogHandlers } from "./catalogHandlers.js";
 import { realCheckContext } from "./doctor.js";
 import { RealDriverProvider } from "./drivers.js";
 import { egressHandlers } from "./egressHandlers.js";
 import { guestHandlers } from "./guestHandlers.js";
 import { vmHandlers } from "./handlers.js";
+import { logWriterWatch } from "./logWatch.js";
 import { streamHandlers } from "./streamHandlers.js";
 import { tapOwner, vmmIdentity } from "./vmmIdentity.js";
 
 const CRASH_POLL_MS = 500;
-const LOG_CAP_MS = 30_000;
-const CONSOLE_LOG_MAX = 8 * 1024 * 1024;
+const LOG_WRITER_POLL_MS = 10_000;
 
 export interface Composed {
   handlers: Map<string, Handler>;
@@ -92,6 +92,10 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     log,
   );
   const disks = new Ext4DiskManager({ runner });
+  const vmLogs = new RotatingLogs({
+    binary: loggerBinary(runner, path.join(paths.cacheDir, "bin")),
+    caps: () => ({ maxBytes: config.logs.max_size.value, keep: config.logs.keep.value }),
+  });
   const checkCtx = realCheckContext(paths, config);
   const catalogs = new CatalogLoader({
     urls: () => ({ image: config.image_catalog_url.value, kernel: config.kernel_catalog_url.value }),
@@ -119,7 +123,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     store,
     network,
     disks,
-    drivers: new RealDriverProvider(config, probe, () => vmmIdentity()),
+    drivers: new RealDriverProvider(config, probe, () => vmmIdentity(), vmLogs),
     helper,
     sshKey: {
       get: async () => {
@@ -169,14 +173,6 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     if (e.topic === "vm-deleted") records.delete(e.name);
   });
 
-  const capLogs = async () => {
-    for (const vm of store.vms.list({ skipCorrupt: true }).items) {
-      if (vm.state !== "running") continue;
-      const dropped = await capLogFile(vmPaths(vm.vmDir).consoleLog, CONSOLE_LOG_MAX).catch(() => 0);
-      if (dropped > 0) log.debug({ vm: vm.name, dropped }, "console log capped");
-    }
-  };
-
   const handlers = vmHandlers(vms, images, guest);
   for (const [k, v] of guestHandlers(guest)) handlers.set(k, v);
   for (const [k, v] of streamHandlers(guest)) handlers.set(k, v);
@@ -207,6 +203,9 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
           log.error({ err: e.message }, "dns not listening");
         },
       );
+      const runningVms = () =>
+        store.vms.list({ skipCorrupt: true }).items.filter((v) => v.state === "running");
+      const checkLogWriters = logWriterWatch(runningVms, log);
       let checking = false;
       timers.push(
         setInterval(() => {
@@ -219,7 +218,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
               checking = false;
             });
         }, CRASH_POLL_MS),
-        setInterval(() => void capLogs(), LOG_CAP_MS),
+        setInterval(() => void checkLogWriters().catch(() => undefined), LOG_WRITER_POLL_MS),
         setInterval(() => {
           guest
             .sampleAll()

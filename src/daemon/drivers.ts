@@ -5,6 +5,7 @@ import type { HostProbe } from "../host/probe.js";
 import type { DriverProvider } from "../services/vms/deps.js";
 import type { DriverName, VmmDriver } from "../vmm/driver.js";
 import { FirecrackerDriver } from "../vmm/firecracker/FirecrackerDriver.js";
+import type { VmLogs } from "../vmm/logger/vmLogs.js";
 import { QemuDriver } from "../vmm/qemu/QemuDriver.js";
 import type { VmmIdentity } from "../vmm/qemu/spawn.js";
 import { selectVmm } from "../vmm/select.js";
@@ -21,6 +22,8 @@ export class RealDriverProvider implements DriverProvider {
     private readonly probe: HostProbe,
     /** Who VMMs run as (null: the daemon's user); throws PREFLIGHT_FAILED when the VMM user is missing. */
     private readonly vmmIdentity: () => VmmIdentity | null = () => null,
+    /** The VMs' log writers (default: plain files, uncapped). */
+    private readonly logs?: VmLogs,
   ) {}
 
   async select(): Promise<{ driver: VmmDriver; reason: string }> {
@@ -46,6 +49,7 @@ export class RealDriverProvider implements DriverProvider {
         name === "firecracker"
           ? new FirecrackerDriver({
               firecrackerBin: binary ?? this.config.firecracker_bin.value ?? "firecracker",
+              ...(this.logs ? { logs: this.logs } : {}),
               // used when a jailer sits beside the firecracker binary
               jail: { uidRange: this.config.firecracker.jailer_uid_range.value },
             })
@@ -53,6 +57,7 @@ export class RealDriverProvider implements DriverProvider {
               qemuBin: binary ?? this.config.qemu_bin.value ?? "qemu-system-x86_64",
               identity: this.vmmIdentity,
               accelDetect: () => accel,
+              ...(this.logs ? { logs: this.logs } : {}),
             });
       this.cache.set(key, d);
       // stop() and isAlive() only need the handle; any instance of the kind serves.

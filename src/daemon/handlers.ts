@@ -1,12 +1,25 @@
 /** RPC method -> service call; params arrive already checked against their schema (api/schema). */
+
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { on } from "../api/schema/validate.js";
-import type { VmCgroupView } from "../api/vms.js";
+import type { VmCgroupView, VmView } from "../api/vms.js";
 import type { Handler, HandlerContext } from "../rpc/server.js";
 import type { ImageService } from "../services/images/ImageService.js";
 import { readVmmCgroup } from "../services/stats/cgroupStats.js";
 import type { GuestService } from "../services/vms/GuestService.js";
 import type { VmService } from "../services/vms/VmService.js";
+import { loggerPidFile, runningLogger } from "../vmm/logger/vmLogs.js";
 import { streamLog } from "./logStream.js";
+
+/** The running VM's log writer: its pid, and whether it still runs (null without one). */
+export async function logWriterView(v: VmView): Promise<{ pid: number; running: boolean } | null> {
+  if (v.state !== "running") return null;
+  const dir = path.dirname(v.paths.consoleLog);
+  const pid = Number.parseInt(await readFile(loggerPidFile(dir), "utf8").catch(() => ""), 10);
+  if (!Number.isInteger(pid)) return null;
+  return { pid, running: (await runningLogger(dir)) === pid };
+}
 
 /** The VMM's cgroup and limits for `vm show` (null when it runs in none of banger's). */
 async function cgroupView(pid: number | null): Promise<VmCgroupView | null> {
@@ -45,7 +58,8 @@ export function vmHandlers(vms: VmService, images: ImageService, guest: GuestSer
   });
   on(h, "vm.show", async (p) => {
     const v = vms.show(p.name);
-    return { ...v, stats: guest.stats(v.name)[0] ?? null, cgroup: await cgroupView(v.pid) };
+    const [cgroup, logWriter] = await Promise.all([cgroupView(v.pid), logWriterView(v)]);
+    return { ...v, stats: guest.stats(v.name)[0] ?? null, cgroup, logWriter };
   });
   on(h, "vm.sshInfo", (p) => vms.sshInfo(p.name));
   on(h, "vm.logs", (p, ctx) => {

@@ -1,13 +1,15 @@
-import { open, stat } from "node:fs/promises";
+import { StringDecoder } from "node:string_decoder";
 import type { VmLogsParams } from "../api/vms.js";
 import type { HandlerContext } from "../rpc/server.js";
+import { LogFollower } from "../vmm/logger/follow.js";
 
 const CHUNK = 64 * 1024;
 
 /**
  * Stream a log file as `log` events: the last `tailBytes`, then (with
  * follow) whatever is appended, until the caller disconnects or `alive()`
- * turns false. A file that shrinks (capped) is followed from its new end.
+ * turns false. Rotations (the log renamed to NAME.1 and a new NAME begun) are
+ * followed: every byte is sent once, none twice.
  */
 export async function streamLog(
   file: string,
@@ -16,28 +18,23 @@ export async function streamLog(
   alive: () => boolean,
   pollMs = 250,
 ): Promise<{ bytes: number }> {
-  let size = (await stat(file).catch(() => ({ size: 0 }))).size;
-  let pos = Math.max(0, size - (p.tailBytes ?? CHUNK));
+  const follower = new LogFollower(file);
   let sent = 0;
-  for (;;) {
-    if (size > pos) {
-      const fh = await open(file, "r");
-      try {
-        while (pos < size && !ctx.signal.aborted) {
-          const buf = Buffer.alloc(Math.min(CHUNK, size - pos));
-          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          sent += bytesRead;
-          ctx.emit({ kind: "log", data: buf.subarray(0, bytesRead).toString("utf8") });
-        }
-      } finally {
-        await fh.close();
-      }
+  const utf8 = new StringDecoder("utf8"); // a character split between two reads is sent whole
+  const emit = (b: Buffer) => {
+    sent += b.length;
+    const data = utf8.write(b);
+    if (data) ctx.emit({ kind: "log", data });
+  };
+  const stop = () => ctx.signal.aborted;
+  try {
+    await follower.start(p.tailBytes ?? CHUNK);
+    for (;;) {
+      await follower.poll(emit, stop);
+      if (!p.follow || stop() || !alive()) return { bytes: sent };
+      await new Promise((r) => setTimeout(r, pollMs));
     }
-    if (!p.follow || ctx.signal.aborted || !alive()) return { bytes: sent };
-    await new Promise((r) => setTimeout(r, pollMs));
-    size = (await stat(file).catch(() => ({ size: 0 }))).size;
-    if (size < pos) pos = 0;
+  } finally {
+    await follower.close();
   }
 }

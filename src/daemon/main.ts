@@ -45,7 +45,10 @@ export async function main(argv: string[]): Promise<number> {
     armFault(process.env.BANGER_FAULT); // test-only kill point; inert when unset
     const paths = resolvePaths(process.env);
     const config = await loadConfig(paths, process.env);
-    const { log, flush } = createLogger(paths.daemonLog, config.log_level.value);
+    const { log, flush } = createLogger(paths.daemonLog, config.log_level.value, {
+      maxBytes: config.logs.max_size.value,
+      keep: config.logs.keep.value,
+    });
     const handlers = new Map<string, Handler>();
     handlers.set("doctor", createDoctorHandler(paths, config));
     let store: SqliteStore | undefined;

@@ -9,8 +9,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 
 export interface SpawnDetachedOptions {
-  /** stdout and stderr are appended here (opened O_APPEND|O_CREAT). */
-  logPath: string;
+  /** stdout and stderr are appended here (opened O_APPEND|O_CREAT)... */
+  logPath?: string;
+  /** ...or go to these fds (the caller's; see vmm/logger). */
+  output?: { stdout: number; stderr: number };
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -23,11 +25,11 @@ export interface SpawnDetachedOptions {
 export async function spawnDetached(argv: readonly string[], opts: SpawnDetachedOptions): Promise<number> {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new BangerError(ErrorCodes.INTERNAL, "spawnDetached: empty argv");
-  const fd = openSync(opts.logPath, "a");
+  const fd = opts.output ? -1 : openSync(opts.logPath ?? "/dev/null", "a");
   try {
     const child = spawn(cmd, args, {
       detached: true,
-      stdio: ["ignore", fd, fd],
+      stdio: ["ignore", opts.output?.stdout ?? fd, opts.output?.stderr ?? fd],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
@@ -43,7 +45,7 @@ export async function spawnDetached(argv: readonly string[], opts: SpawnDetached
   } catch (e) {
     throw spawnError(cmd, e);
   } finally {
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
   }
 }
 

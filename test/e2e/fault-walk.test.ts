@@ -58,6 +58,25 @@ function vmPids(): number[] {
   return t.processes().filter((p) => p !== daemon && isAlive(p));
 }
 
+function isLogWriter(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").startsWith("banger-logger\0");
+  } catch {
+    return false;
+  }
+}
+
+/** The VM's VMM and log writer processes; a writer whose VMM just died gets a moment to finish. */
+async function vmProcesses(want: number): Promise<{ vmms: number[]; writers: number[] }> {
+  const split = () => {
+    const all = vmPids();
+    return { vmms: all.filter((p) => !isLogWriter(p)), writers: all.filter(isLogWriter) };
+  };
+  for (let i = 0; i < 20 && split().writers.length !== want; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  return split();
+}
+
 function taps(): string[] {
   const all = JSON.parse(t.inNs("ip", ["-j", "tuntap", "show"]) || "[]") as Array<{ ifname: string }>;
   return all.map((x) => x.ifname);
@@ -81,10 +100,12 @@ async function checkAfter(point: string): Promise<Outcome> {
   const vmsDir = path.join(t.sb.stateDir, "vms");
   const dirs = existsSync(vmsDir) ? readdirSync(vmsDir) : [];
   const up = (v: VmView | undefined) => v?.state === "running" || v?.state === "paused";
-  const vmms = (up(row) ? 1 : 0) + (up(clone) ? 1 : 0);
+  const vmmCount = (up(row) ? 1 : 0) + (up(clone) ? 1 : 0);
   const where = `${point}: ${JSON.stringify(row ?? null)} clone ${clone?.state}`;
-  assert.equal(vmPids().length, vmms, `${where}: VMM processes ${vmPids().join(",")}`);
-  assert.ok(taps().length <= TAP_POOL + vmms, `${where}: TAPs ${taps().join(",")}`);
+  const { vmms, writers } = await vmProcesses(vmmCount);
+  assert.equal(vmms.length, vmmCount, `${where}: VMM processes ${vmms.join(",")}`);
+  assert.equal(writers.length, vmmCount, `${where}: log writer processes ${writers.join(",")}`);
+  assert.ok(taps().length <= TAP_POOL + vmmCount, `${where}: TAPs ${taps().join(",")}`);
   const want = [row?.id, clone?.id].filter((x): x is string => !!x).sort();
   assert.deepEqual(dirs.sort(), want, `${where}: VM directories (a fork's template included)`);
   if (clone) assert.equal(clone.state, "running", `${where}: a clone is whole (running) or gone`);

@@ -2,18 +2,21 @@
  * End to end: a real guest (kernel + initrd + rootfs built from Debian
  * packages, cached) booted by a real daemon through the QEMU driver (TCG
  * here), inside a network namespace this test creates and deletes, driven by
- * the real CLI; SSH with the managed key.
+ * the real CLI; SSH with the managed key. The console goes through the VM's
+ * log writer (banger-logger), capped at 64K with 2 rotated files here.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, test } from "node:test";
 import type { VmListResult, VmView } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
-import { e2eSkipReason, NsSandbox, registerArgs } from "../helpers/nsSandbox.js";
-import { type CliResult, waitDead } from "../helpers/sandbox.js";
+import { e2eSkipReason, NsSandbox, registerArgs, until } from "../helpers/nsSandbox.js";
+import { repoRoot } from "../helpers/repoRoot.js";
+import { type CliResult, isAlive, waitDead } from "../helpers/sandbox.js";
 
 const runner = new NodeCommandRunner();
 const skip = e2eSkipReason();
@@ -50,6 +53,9 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
         "vcpu = 1",
         'memory = "512M"',
         'disk_size = "1G"',
+        "[logs]",
+        'max_size = "64K"',
+        "keep = 2",
         "",
       ].join("\n"),
     );
@@ -85,6 +91,51 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
     assert.equal(code.code, 7, "the remote exit code comes back");
   });
 
+  test("the console goes through the log writer; `vm logs -f` follows it across rotations", async () => {
+    const vm = await t.json<VmView>(["vm", "show", "e2e"]);
+    const w = vm.logWriter;
+    assert.ok(w?.running, `a running log writer: ${JSON.stringify(w)}`);
+    assert.match(readFileSync(`/proc/${w.pid}/cmdline`, "latin1"), /^banger-logger\0/);
+    assert.match(
+      readlinkSync(`/proc/${vm.pid}/fd/1`),
+      /\.fifo-[0-9a-f]+ \(deleted\)$/,
+      "QEMU writes to a pipe",
+    );
+    assert.match((await t.ok(["vm", "logs", "e2e"])).stdout, /banger-agent: version/);
+    const argv = [
+      ...t.sb.wrap,
+      process.execPath,
+      path.join(repoRoot(), "bin", "banger"),
+      "vm",
+      "logs",
+      "-f",
+      "e2e",
+    ];
+    const follower = spawn(argv[0]!, argv.slice(1), { env: t.sb.env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    follower.stdout.on("data", (b) => (out += b));
+    try {
+      await until("the follower's first output", async () => (out.length > 0 ? true : undefined), 30_000);
+      // 20000 numbered lines, about 260K: four rotations at 64K.
+      await t.ok(["vm", "ssh", "e2e", "--", "sh", "-c", "seq -w 1 20000 | sed s/^/follow-/ > /dev/ttyS0"]);
+      await until(
+        "the last line followed",
+        async () => (out.includes("follow-20000") ? true : undefined),
+        60_000,
+      );
+    } finally {
+      follower.kill("SIGTERM");
+    }
+    const seen = [...out.matchAll(/follow-(\d{5})/g)].map((m) => Number(m[1]));
+    assert.equal(seen.length, 20000, "every line once: none lost, none repeated");
+    seen.forEach((n, i) => {
+      if (n !== i + 1) assert.fail(`line ${i + 1} followed as ${n}`);
+    });
+    const files = ["", ".1", ".2"].map((x) => `${vm.paths.consoleLog}${x}`);
+    for (const f of files) assert.ok(statSync(f).size <= 64 * 1024, `${f} is under the cap`);
+    assert.ok(!existsSync(`${vm.paths.consoleLog}.3`), "keep = 2");
+  });
+
   test("stop, start again: the file under /root is still there", async () => {
     await t.ok(["vm", "stop", "e2e"]);
     assert.equal((await t.json<VmView>(["vm", "show", "e2e"])).state, "stopped");
@@ -104,13 +155,18 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
     assert.equal(after.state, "running");
     assert.equal(after.pid, before.pid);
     assert.equal(after.tap, before.tap);
+    assert.ok(before.logWriter?.running);
+    assert.deepEqual(after.logWriter, before.logWriter, "the log writer outlived the daemon");
     const r = await t.ok(["vm", "ssh", "e2e", "--", "cat", "/root/persist"]);
     assert.equal(r.stdout.trim(), "kept-across-restarts");
   });
 
   test("a VMM that dies is noticed: the VM becomes crashed with the console's last lines", async () => {
     const vm = await t.json<VmView>(["vm", "show", "e2e"]);
+    const writer = vm.logWriter?.pid;
+    assert.ok(writer && isAlive(writer));
     process.kill(vm.pid!, "SIGKILL");
+    assert.ok(await waitDead(writer), "the log writer ends with its VMM");
     const t0 = Date.now();
     let state = "";
     while (Date.now() - t0 < 5000) {
@@ -157,8 +213,10 @@ describe("a VM boots for real, keeps /root, survives the daemon, and leaves noth
     }
     const taps = ipLinks().filter((l) => l.ifname.startsWith(`bgr${process.getuid?.() ?? 0}t`));
     assert.ok(taps.length <= 2, `only the idle pool remains: ${taps.map((t) => t.ifname).join(" ")}`);
-    const qemus = t.processes().filter((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").includes("qemu"));
-    assert.deepEqual(qemus, [], "no VMM process left");
+    const vmms = t
+      .processes()
+      .filter((p) => /qemu|banger-logger/.test(readFileSync(`/proc/${p}/cmdline`, "utf8")));
+    assert.deepEqual(vmms, [], "no VMM or log writer process left");
     await t.ok(["image", "delete", "tiny"]);
   });
 });

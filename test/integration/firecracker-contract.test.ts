@@ -195,7 +195,7 @@ describe("Firecracker driver contract (fake firecracker validating against bange
     assertUndone(d);
   });
 
-  test("wait-api fails fast when the binary exits at once, pointing at the console log", async () => {
+  test("wait-api fails fast when the binary exits at once, pointing at the VMM log (its stderr)", async () => {
     const d = vmDir();
     const bin = path.join(d.dir, "firecracker-dies");
     writeFileSync(
@@ -205,8 +205,8 @@ describe("Firecracker driver contract (fake firecracker validating against bange
     );
     const err = await bootError(new FirecrackerDriver({ firecrackerBin: bin, apiTimeoutMs: 10_000 }), d);
     assert.match(err.message, /step "wait-api" failed: firecracker \(pid \d+\) exited before its API socket/);
-    assert.ok(err.message.includes(d.spec.consoleLog));
-    assert.match(readFileSync(d.spec.consoleLog, "utf8"), /KVM: no such device/);
+    assert.ok(err.message.includes(d.spec.vmmLog) && err.message.includes(d.spec.consoleLog));
+    assert.match(readFileSync(d.spec.vmmLog, "utf8"), /KVM: no such device/);
   });
 
   describe("a failure in each step names the step and undoes the boot", () => {

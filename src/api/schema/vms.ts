@@ -97,6 +97,8 @@ export const VmView = z.object({
     })
     .nullable()
     .optional(),
+  /** The running VM's log writer (vm.show fills it in; null when its logs are plain files). */
+  logWriter: z.object({ pid: z.number(), running: z.boolean() }).nullable().optional(),
 });
 
 export const VmCreateParams = z.strictObject({

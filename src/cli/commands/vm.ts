@@ -138,9 +138,11 @@ const registerShow: VmRegister = (vm, ctx) => {
 
 const registerLogs: VmRegister = (vm, ctx) => {
   vm.command("logs")
-    .description("print a VM's console log (or the VMM's log with --vmm)")
+    .description(
+      "print a VM's console log (or the VMM's log with --vmm); logs are capped and rotated ([logs] in config.toml), and -f follows across rotations",
+    )
     .argument("<name>", "VM name")
-    .option("-f, --follow", "keep printing new output")
+    .option("-f, --follow", "keep printing new output (every line once, across rotations)")
     .option("--vmm", "the VMM's own log instead of the guest console")
     .action(async (name: string, o: { follow?: boolean; vmm?: boolean }) => {
       const c = ctx();

@@ -80,6 +80,7 @@ export function renderVm(out: Out, v: VmView): void {
     ["work disk", `${v.paths.workDisk} (/root)`],
     ["console log", v.paths.consoleLog],
     ["vmm log", v.paths.vmmLog],
+    ...(v.logWriter ? [["log writer", logWriterLine(v.logWriter)]] : []),
     ["vm dir", v.paths.vmDir],
     ["created", v.createdAt],
   ];
@@ -99,6 +100,13 @@ export function renderVm(out: Out, v: VmView): void {
     out.write(table(v.bootTimings.map((t) => [`  ${t.name}`, formatMs(t.ms)])));
   }
   if (v.lastError) out.write(`${paint(out, "red", "last error:")}\n${v.lastError.replace(/^/gm, "  ")}\n`);
+}
+
+/** The log writer's state: a dead one means the console is no longer recorded. */
+function logWriterLine(w: NonNullable<VmView["logWriter"]>): string {
+  return w.running
+    ? `pid ${w.pid} (capped, rotated: [logs] in config.toml)`
+    : `pid ${w.pid} NOT RUNNING: console and VMM output are lost until the VM restarts`;
 }
 
 /** "v1 /banger/u0/ID: memory 1.2 GiB, pids 130, cpu 2" for `vm show`. */

@@ -453,8 +453,16 @@ export class VmLifecycle {
   }
 }
 
-/** The last `n` lines of a file (reads at most 8 KiB from its end); "" when absent. */
+/** The last `n` lines of a log (reads at most 8 KiB from its end), from FILE.1 too just after a rotation; "" when absent. */
 export async function lastLines(file: string, n: number): Promise<string> {
+  const text = await tailOf(file, n);
+  const have = text ? text.split("\n").length : 0;
+  if (have >= n) return text;
+  const before = await tailOf(`${file}.1`, n - have);
+  return [before, text].filter(Boolean).join("\n");
+}
+
+async function tailOf(file: string, n: number): Promise<string> {
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     fh = await open(file, "r");

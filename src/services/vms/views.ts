@@ -6,8 +6,10 @@ import type { Vm } from "../../model/vm.js";
 
 export function vmPaths(vmDir: string) {
   return {
-    consoleLog: path.join(vmDir, "console.log"),
-    vmmLog: path.join(vmDir, "vmm.log"),
+    /** The log writer's directory: the VMM's user owns it (its logger renames files there). */
+    logDir: path.join(vmDir, "logs"),
+    consoleLog: path.join(vmDir, "logs", "console.log"),
+    vmmLog: path.join(vmDir, "logs", "vmm.log"),
     knownHosts: path.join(vmDir, "known_hosts"),
     /** Guest RAM (QEMU: always; Firecracker: while suspended). Mode 0600: it holds the guest's secrets. */
     memoryFile: path.join(vmDir, "memory.raw"),

@@ -12,6 +12,7 @@ import type {
   VmmHandle,
   VmmSnapshots,
 } from "../driver.js";
+import { PlainLogs, type VmLogs } from "../logger/vmLogs.js";
 import { isProcessAlive, killAndWait, waitForExit } from "../process.js";
 import { runSteps } from "../steps.js";
 import { FirecrackerApiClient } from "./ApiClient.js";
@@ -38,6 +39,8 @@ export interface FirecrackerDriverOptions {
   env?: NodeJS.ProcessEnv;
   getuid?: () => number;
   chown?: (path: string, uid: number, gid: number) => void;
+  /** Console and VMM log writers (not jailed). Default: plain, uncapped files (the daemon passes RotatingLogs). */
+  logs?: VmLogs;
   /** The jailer, used when a `jailer` sits beside the firecracker binary (or `jailerBin` is given). */
   jail?: JailOptions;
 }
@@ -69,6 +72,7 @@ export class FirecrackerDriver implements VmmDriver {
   constructor(opts: FirecrackerDriverOptions = {}) {
     this.settings = {
       firecrackerBin: opts.firecrackerBin ?? "firecracker",
+      logs: opts.logs ?? new PlainLogs(),
       jail: jailSettings(opts),
       checkVersion: (bin) => this.checkVersion(bin),
       apiTimeoutMs: opts.apiTimeoutMs ?? 5000,

@@ -27,6 +27,9 @@ export type { BootContext, BootStepSettings };
 
 type Ctx = BootContext;
 
+/** Firecracker opens its log path; this one reopens its own stderr (a pipe to the log writer, or vmm.log). */
+export const STDERR = "/proc/self/fd/2";
+
 /** The user to hand the API socket to: the sudo caller when the daemon runs as root. */
 export function sudoOwner(env: NodeJS.ProcessEnv, uid: number): { uid: number; gid: number } | null {
   if (uid !== 0) return null;
@@ -59,8 +62,11 @@ const spawnStep: Step<Ctx> = {
     }
     await linkDrives(spec);
     onCleanup(() => unlinkDrives(spec.vmDir));
+    const { consoleLog, vmmLog } = spec;
+    const logs = await settings.logs.open({ consoleLog, vmmLog, identity: null });
+    const output = { stdout: logs.console, stderr: logs.vmm };
     // the VM directory as working directory: the drives' relative links resolve there (direct.ts)
-    const pid = await spawnDetached(argv, { logPath: spec.consoleLog, cwd: spec.vmDir });
+    const pid = await spawnDetached(argv, { output, cwd: spec.vmDir }).finally(() => logs.close());
     ctx.pid = pid;
     onCleanup(async () => {
       await killAndWait(pid);
@@ -78,7 +84,7 @@ const waitApiStep: Step<Ctx> = {
       if (ctx.pid === null || !isPidAlive(ctx.pid)) {
         throw new BangerError(
           ErrorCodes.VMM,
-          `firecracker (pid ${ctx.pid}) exited before its API socket ${paths.apiSock} appeared; see the console log ${spec.consoleLog}`,
+          `firecracker (pid ${ctx.pid}) exited before its API socket ${paths.apiSock} appeared; see the VMM log ${spec.vmmLog} (its stderr) and the console log ${spec.consoleLog}`,
         );
       }
       if (
@@ -102,8 +108,9 @@ const waitApiStep: Step<Ctx> = {
 const loggerStep: Step<Ctx> = {
   name: "logger",
   async run(ctx) {
-    await touch(ctx.spec.vmmLog);
-    await ctx.client.put("/logger", loggerBody(ctx.api.spec.vmmLog));
+    // Not jailed, Firecracker's stderr is the VMM log stream (see spawn): it logs there too.
+    if (ctx.settings.jail) await touch(ctx.spec.vmmLog);
+    await ctx.client.put("/logger", loggerBody(ctx.settings.jail ? ctx.api.spec.vmmLog : STDERR));
   },
 };
 

@@ -1,5 +1,6 @@
 /** The state the Firecracker boot steps share (kept apart from the steps so step files do not import each other). */
 import type { BootSpec } from "../driver.js";
+import type { VmLogs } from "../logger/vmLogs.js";
 import type { FirecrackerApiClient } from "./ApiClient.js";
 import type { FirecrackerPaths } from "./argv.js";
 import type { JailPlan, UidRange } from "./jail.js";
@@ -18,6 +19,8 @@ export interface JailSettings {
 
 export interface BootStepSettings {
   firecrackerBin: string;
+  /** Where the console (stdout) and Firecracker's own log (stderr, and /logger) go when not jailed. */
+  logs: VmLogs;
   /** Set when Firecracker runs through its jailer (a jailer sits beside the binary). */
   jail: JailSettings | null;
   /** Checks the binary's version (cached per binary); throws below the minimum, else resolves with "X.Y.Z". */

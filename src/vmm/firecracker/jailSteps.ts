@@ -97,6 +97,8 @@ export const jailSpawnStep: Step<BootContext> = {
       throw new BangerError(ErrorCodes.CONFLICT, `a VMM already answers on ${ctx.paths.apiSock}`);
     }
     await mkdir(spec.vmDir, { recursive: true });
+    // Jailed, the console and log are plain files (the launch may go through the helper: no fds pass).
+    await mkdir(path.dirname(spec.vmmLog), { recursive: true });
     await touch(spec.vmmLog);
     await touch(ctx.paths.metrics);
     // bound writable for PUT /snapshot/create; they hold guest secrets

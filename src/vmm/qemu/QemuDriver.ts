@@ -23,6 +23,7 @@ import type {
   VmmHandle,
   VmmSnapshots,
 } from "../driver.js";
+import { loggerMarker, PlainLogs, type VmLogs } from "../logger/vmLogs.js";
 import { runSteps, type Step } from "../steps.js";
 import { detectAcceleration, findExecutable, readHostMhz } from "./accel.js";
 import {
@@ -88,6 +89,8 @@ export interface QemuDriverOptions {
   runner?: CommandRunner;
   /** Deadline of saving or loading a VM's device state. Default 60 000 ms. */
   migrateTimeoutMs?: number;
+  /** Where the console and QEMU's own output go. Default: plain, uncapped files (the daemon passes RotatingLogs). */
+  logs?: VmLogs;
 }
 
 interface BootCtx {
@@ -98,6 +101,7 @@ interface BootCtx {
   identity: VmmIdentity | null;
   vmm: SpawnedVmm | null;
   pid: number;
+  loggerPid: number | null;
   onVmmStarted: ((pid: number) => Promise<void>) | undefined;
 }
 
@@ -157,6 +161,7 @@ export class QemuDriver implements VmmDriver {
   private readonly runner: CommandRunner;
   private readonly migrateTimeoutMs: number;
   private versionCache: Promise<string> | undefined;
+  private readonly logs: VmLogs;
 
   constructor(opts: QemuDriverOptions = {}) {
     this.qemuBin = opts.qemuBin ?? "qemu-system-x86_64";
@@ -171,6 +176,7 @@ export class QemuDriver implements VmmDriver {
     this.spawnTimeoutMs = opts.spawnTimeoutMs ?? 60_000;
     this.qmpTimeoutMs = opts.qmpTimeoutMs ?? 10_000;
     this.quitGraceMs = opts.quitGraceMs ?? 3000;
+    this.logs = opts.logs ?? new PlainLogs();
     this.runner = opts.runner ?? new NodeCommandRunner();
     this.migrateTimeoutMs = opts.migrateTimeoutMs ?? 60_000;
     this.snapshots = {
@@ -267,6 +273,7 @@ export class QemuDriver implements VmmDriver {
       identity: null,
       vmm: null,
       pid: 0,
+      loggerPid: null,
       onVmmStarted: observer.onVmmStarted?.bind(observer),
     };
     const steps: Step<BootCtx>[] = [
@@ -351,7 +358,10 @@ export class QemuDriver implements VmmDriver {
 
   private async spawn(c: BootCtx, onCleanup: (fn: () => Promise<void>) => void): Promise<void> {
     const launch = { ...c.launch, argv: [...this.commandPrefix, ...c.launch.argv] };
-    const vmm = await spawnVmm(launch, { logPath: c.spec.vmmLog, identity: c.identity });
+    const { consoleLog, vmmLog } = c.spec;
+    const logs = await this.logs.open({ consoleLog, vmmLog, identity: c.identity });
+    c.loggerPid = logs.loggerPid;
+    const vmm = await spawnVmm(launch, { logs, identity: c.identity }).finally(() => logs.close());
     c.vmm = vmm;
     c.pid = vmm.pid;
     onCleanup(async () => {
@@ -368,6 +378,8 @@ export class QemuDriver implements VmmDriver {
     // (a command prefix) is replaced by QEMU, which must not count as a death.
     if (exit === null && (c.vmm !== null || isPidAlive(c.pid, c.marker, this.proc))) return null;
     const how = exit ? (exit.signal ?? `exit code ${exit.code}`) : "exited";
+    // The log writer ends once it has written all QEMU said.
+    if (c.loggerPid) await waitForExit(c.loggerPid, loggerMarker(path.dirname(c.spec.vmmLog)), 2000);
     const tail = await logTail(c.spec.vmmLog);
     return new BangerError(
       ErrorCodes.VMM,

@@ -124,7 +124,7 @@ describe("buildQemuArgv", () => {
       { kind: "file", path: "/vm/memory.raw", flags: "r+" },
       { kind: "file", path: "/k/vmlinux", flags: "r" },
       { kind: "file", path: "/k/initrd.img", flags: "r" },
-      { kind: "file", path: "/vm/console.log", flags: "a" },
+      { kind: "console" },
       { kind: "file", path: "/vm/root.img", flags: "r" },
       { kind: "file", path: "/vm/work.img", flags: "r+" },
       { kind: "file", path: "/vm/work.img", flags: "r" },
@@ -224,11 +224,11 @@ describe("buildQemuArgv", () => {
 
   it("commas in names are doubled inside option strings; paths travel as fds", () => {
     const { argv, fds } = buildQemuLaunch(
-      spec({ name: "a,b", vmDir: "/v,m", consoleLog: "/v,m/c.log", drives: [] }),
+      spec({ name: "a,b", vmDir: "/v,m", kernelPath: "/v,m/k", drives: [] }),
       pcTcg,
     );
     hasFragment(argv, ["-name", "banger-a,,b"]);
-    assert.ok(fds.some((f) => f.path === "/v,m/c.log"));
+    assert.ok(fds.some((f) => f.kind === "file" && f.path === "/v,m/k"));
     assert.equal(optValue("x,y,z"), "x,,y,,z");
   });
 

@@ -6,7 +6,8 @@
  * needs no path access to the user's state directory. Everything it uses is
  * opened by the daemon and passed as an inherited fd (see FdPlan): the QMP and
  * agent sockets as listening sockets, drives through `-add-fd` fdsets, the
- * console log through an fdset, kernel and initrd through /proc/self/fd/N.
+ * console (a pipe to the log writer) through an fdset, kernel and initrd
+ * through /proc/self/fd/N.
  * QEMU starts paused (-S): the daemon moves it into its cgroup, then `cont`.
  */
 import { createHash } from "node:crypto";
@@ -43,7 +44,9 @@ export interface QemuArgvOptions {
 export type FdSource =
   | { kind: "listen"; path: string }
   | { kind: "file"; path: string; flags: "r" | "r+" | "a" }
-  | { kind: "dir"; path: string };
+  | { kind: "dir"; path: string }
+  /** The console stream's write end, given at spawn (the pipe to the VM's log writer). */
+  | { kind: "console" };
 
 export interface QemuLaunch {
   argv: string[];
@@ -242,7 +245,7 @@ export function buildQemuLaunch(spec: BootSpec, opts: QemuArgvOptions): QemuLaun
     argv.push("-initrd", `/proc/self/fd/${fds.add({ kind: "file", path: spec.initrdPath, flags: "r" })}`);
   }
   argv.push("-append", kernelCmdline(spec, opts));
-  const con = fds.fdset([{ kind: "file", path: spec.consoleLog, flags: "a" }]);
+  const con = fds.fdset([{ kind: "console" }]);
   argv.push(...con.args, "-chardev", `file,id=con0,path=/dev/fdset/${con.set},append=on`);
   argv.push("-serial", "chardev:con0");
   for (const d of spec.drives) argv.push(...driveArgs(d, opts.machine, fds));

@@ -27,8 +27,8 @@ export interface SpawnedVmm {
 }
 
 export interface SpawnOptions {
-  /** QEMU's stdout and stderr (its own log) go to this file, appended. */
-  logPath: string;
+  /** Write-only fds (see vmm/logger): the console stream, and QEMU's stdout and stderr (its own log). */
+  logs: { console: number; vmm: number };
   identity: VmmIdentity | null;
 }
 
@@ -68,12 +68,17 @@ async function openFile(src: Extract<FdSource, { kind: "file" | "dir" }>): Promi
   return { fd: fh.fd, close: () => fh.close() };
 }
 
-async function openAll(launch: QemuLaunch, logPath: string): Promise<Opened[]> {
-  const opened: Opened[] = [];
+/** An fd the caller owns (and closes). */
+function given(fd: number): Opened {
+  return { fd, close: async () => undefined };
+}
+
+async function openAll(launch: QemuLaunch, logs: SpawnOptions["logs"]): Promise<Opened[]> {
+  const opened: Opened[] = [given(logs.vmm)];
   try {
-    opened.push(await openFile({ kind: "file", path: logPath, flags: "a" }));
     for (const src of launch.fds) {
-      opened.push(src.kind === "listen" ? await listenAt(src.path) : await openFile(src));
+      if (src.kind === "console") opened.push(given(logs.console));
+      else opened.push(src.kind === "listen" ? await listenAt(src.path) : await openFile(src));
     }
     return opened;
   } catch (e) {
@@ -87,7 +92,7 @@ async function openAll(launch: QemuLaunch, logPath: string): Promise<Opened[]> {
 export async function spawnVmm(launch: QemuLaunch, opts: SpawnOptions): Promise<SpawnedVmm> {
   const [cmd, ...args] = launch.argv;
   if (cmd === undefined) throw new BangerError(ErrorCodes.INTERNAL, "empty VMM argv");
-  const opened = await openAll(launch, opts.logPath);
+  const opened = await openAll(launch, opts.logs);
   const [log, ...rest] = opened.map((o) => o.fd);
   let exit: { code: number | null; signal: string | null } | null = null;
   try {
