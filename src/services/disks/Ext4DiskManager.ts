@@ -29,6 +29,7 @@ import {
   imagePath,
 } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
+import { isNoSpace, noSpaceError } from "../../host/space.js";
 import type { DiskManager, PrepareDisksRequest, VmDisks, WorkDiskFile } from "./DiskManager.js";
 import { ext4Problem } from "./ext4.js";
 import { ReflinkProbe } from "./reflink.js";
@@ -55,6 +56,8 @@ export interface Ext4DiskManagerOptions {
 
 interface Prepared {
   created: string[];
+  /** Known once probed. */
+  mode?: VmDisks["rootMode"];
   vmDir: string;
   /** The topmost directory that prepare made (mkdir -p), if any. */
   madeDir: string | undefined;
@@ -85,6 +88,7 @@ export class Ext4DiskManager implements DiskManager {
       );
       const work = path.join(vmDir, DISK_FILES.work);
       const mode = await this.step(p, "probe reflink support", () => this.rootMode(req.imageRootfs, vmDir));
+      p.mode = mode;
       const disks: VmDisks =
         mode === "reflink"
           ? { root: await this.cloneRoot(p, req.imageRootfs), cow: null, work, rootMode: mode }
@@ -98,8 +102,27 @@ export class Ext4DiskManager implements DiskManager {
       return disks;
     } catch (e) {
       await undo(p);
-      throw e;
+      if (!isNoSpace(e)) throw e;
+      const step = ((e as BangerError).details as { step?: string } | undefined)?.step ?? "prepare";
+      throw await noSpaceError({
+        dir: path.dirname(vmDir),
+        doing: `creating the disks in ${vmDir} failed at step "${step}"`,
+        needBytes: await this.needBytes(req, p.mode ?? "overlay").catch(() => null),
+        cause: e,
+        details: (e as BangerError).details,
+      });
     }
+  }
+
+  /**
+   * About what a VM's disks take up front: the work seed's allocated blocks
+   * and the metadata of growing it, plus (overlay) the cow disk's journal and
+   * metadata; a reflink clone shares the image's blocks.
+   */
+  private async needBytes(req: PrepareDisksRequest, mode: VmDisks["rootMode"]): Promise<number> {
+    const seed = await stat(req.imageWorkSeed);
+    const cow = mode === "overlay" ? ext4FormatBytes(this.cowSizeBytes) : 0;
+    return seed.blocks * 512 + Math.ceil(req.diskSizeBytes / 1024) + cow;
   }
 
   async writeWorkFiles(workDisk: string, files: WorkDiskFile[]): Promise<void> {
@@ -387,25 +410,34 @@ function invalid(message: string, hint?: string): BangerError {
   return new BangerError(ErrorCodes.INVALID_ARGUMENT, message, hint === undefined ? {} : { hint });
 }
 
-const NO_SPACE = /No space left on device|ENOSPC/;
-
 /** A prepare failure: names the step and carries the command's own words (its stderr). */
 export function stepError(vmDir: string, step: string, e: unknown): BangerError {
   const result =
     e instanceof BangerError ? (e.details as { stderr?: string; stdout?: string } | undefined) : undefined;
   const output = (result?.stderr?.trim() || result?.stdout?.trim() || "").split("\n").slice(-5).join("\n");
   const said = output || (e instanceof Error ? e.message : String(e));
-  const full = NO_SPACE.test(said) || (e as NodeJS.ErrnoException)?.code === "ENOSPC";
-  const dir = path.dirname(vmDir);
-  const hint = full
-    ? `the filesystem holding ${dir} is full: free disk space there (see \`df -h ${dir}\`), for example by removing unused VMs or images`
-    : e instanceof BangerError
-      ? e.hint
-      : undefined;
+  const full = isNoSpace(e);
+  const hint = e instanceof BangerError && !full ? e.hint : undefined;
   const code = full || !(e instanceof BangerError) ? ErrorCodes.COMMAND_FAILED : e.code;
   return new BangerError(code, `creating the disks in ${vmDir} failed at step "${step}": ${said}`, {
     cause: e,
     ...(hint === undefined ? {} : { hint }),
     details: { step, ...(result ? { result } : {}) },
   });
+}
+
+/** What mkfs.ext4 writes up front for a filesystem of `bytes`: its journal (mke2fs's default size) and about 0.1% of metadata. */
+export function ext4FormatBytes(bytes: number): number {
+  const blocks = Math.floor(bytes / 4096);
+  const steps: Array<[number, number]> = [
+    [32768, 1024],
+    [256 * 1024, 4096],
+    [512 * 1024, 8192],
+    [4096 * 1024, 16384],
+    [8192 * 1024, 32768],
+    [16384 * 1024, 65536],
+    [32768 * 1024, 131072],
+  ];
+  const journal = blocks < 2048 ? 0 : (steps.find(([max]) => blocks < max)?.[1] ?? 262144);
+  return journal * 4096 + Math.ceil(bytes / 1024);
 }
