@@ -8,6 +8,7 @@ import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
 import { reconcileVms } from "./reconcile.js";
+import { rereadVm } from "./reread.js";
 import { stageObserver } from "./VmService.js";
 import { vmPaths } from "./views.js";
 import { VmCgroups } from "./vmCgroup.js";
@@ -56,7 +57,9 @@ export class VmLifecycle {
 
   async start(name: string, progress: Progress = () => {}, before: BootTiming[] = []): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
-    return this.locks.run(vm0.id, () => this.startUnlocked(vm0.id, progress, before));
+    return this.locks.run(vm0.id, () =>
+      this.startUnlocked(rereadVm(this.deps.store, vm0).id, progress, before),
+    );
   }
 
   private async startUnlocked(id: string, progress: Progress, before: BootTiming[]): Promise<Vm> {
@@ -252,7 +255,7 @@ export class VmLifecycle {
 
   async stop(name: string, timeoutMs?: number): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
-    return this.locks.run(vm0.id, () => this.stopUnlocked(this.deps.store.vms.getById(vm0.id), timeoutMs));
+    return this.locks.run(vm0.id, () => this.stopUnlocked(rereadVm(this.deps.store, vm0), timeoutMs));
   }
 
   /** Stop (graceful, then kill after the timeout) and give the TAP back. Idempotent. */
@@ -285,7 +288,7 @@ export class VmLifecycle {
   async restart(name: string, progress: Progress = () => {}, timeoutMs?: number): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      await this.stopUnlocked(this.deps.store.vms.getById(vm0.id), timeoutMs);
+      await this.stopUnlocked(rereadVm(this.deps.store, vm0), timeoutMs);
       return this.startUnlocked(vm0.id, progress, []);
     });
   }

@@ -13,6 +13,7 @@ import { macFromId } from "../network/NetworkManager.js";
 import { readHostKey } from "../ssh/SshFiles.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { planFileSync } from "./fileSync.js";
+import { rereadVm } from "./reread.js";
 import { VmLifecycle } from "./VmLifecycle.js";
 import { toVmView } from "./views.js";
 
@@ -308,7 +309,7 @@ export class VmService {
   async delete(name: string, force: boolean): Promise<{ deleted: string }> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      const cur = this.deps.store.vms.getById(vm0.id);
+      const cur = rereadVm(this.deps.store, vm0);
       const alive = cur.vmm !== null && this.lifecycle.isAlive(cur);
       if (alive && !force) {
         throw new BangerError(ErrorCodes.CONFLICT, `VM "${cur.name}" is ${cur.state}`, {
