@@ -1,7 +1,7 @@
 /**
  * A full state directory (reliability issue 12): the daemon's state dir is a
  * small tmpfs this test mounts (and unmounts), filled up to a few MiB. Then
- * `vm create` and `image pull` (a file:// catalog) must fail with a clear
+ * `vm create`, `image pull` (a file:// catalog) and `image register` must fail with a clear
  * error (no space, which directory, how much is needed, a hint) and leave
  * nothing half-made: no VM row or directory, no lease, no TAP, no partial
  * image directory or pull leftovers. Once space is freed both succeed. No
@@ -169,6 +169,13 @@ describe("a full state directory: clear errors, nothing half-made", { skip }, ()
     );
     assert.deepEqual(list(path.join(t.sb.stateDir, "images")), imagesBefore, "no partial image directory");
     assert.deepEqual(list(path.join(t.sb.stateDir, "kernels")), [], "no kernel directory");
+  });
+
+  test("image register fails the same way and leaves no image directory", async () => {
+    const imagesBefore = list(path.join(t.sb.stateDir, "images"));
+    const r = await t.cli(registerArgs("tiny2", guest));
+    assertClearNoSpace(r, "image register");
+    assert.deepEqual(list(path.join(t.sb.stateDir, "images")), imagesBefore, "no partial image directory");
   });
 
   test("with not a byte free, vm create still fails clearly and leaves nothing", async () => {
