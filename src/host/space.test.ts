@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { BangerError, ErrorCodes } from "../errors/index.js";
-import { ext4FormatBytes } from "../services/disks/Ext4DiskManager.js";
+import { ext4FormatBytes, vmDisksNeedBytes } from "../services/disks/ext4.js";
 import { freeBytes, isNoSpace, noSpaceError } from "./space.js";
 
 const MiB = 1024 ** 2;
@@ -64,5 +64,11 @@ describe("ext4FormatBytes", () => {
     assert.equal(ext4FormatBytes(4 * 1024 ** 3), 64 * MiB + 4 * MiB);
     assert.equal(ext4FormatBytes(512 * MiB), 16 * MiB + 512 * 1024);
     assert.equal(ext4FormatBytes(4 * MiB), 4096);
+  });
+
+  it("a VM's disks: the seed's blocks, growth metadata, and the overlay's cow (none for a reflink clone)", () => {
+    const GiB = 1024 ** 3;
+    assert.equal(vmDisksNeedBytes(4 * MiB, GiB, 4 * GiB), 4 * MiB + MiB + 68 * MiB);
+    assert.equal(vmDisksNeedBytes(4 * MiB, GiB, 0), 5 * MiB);
   });
 });

@@ -31,7 +31,7 @@ import {
 import type { CommandRunner } from "../../host/runner.js";
 import { isNoSpace, noSpaceError } from "../../host/space.js";
 import type { DiskManager, PrepareDisksRequest, VmDisks, WorkDiskFile } from "./DiskManager.js";
-import { ext4Problem } from "./ext4.js";
+import { ext4Problem, vmDisksNeedBytes } from "./ext4.js";
 import { ReflinkProbe } from "./reflink.js";
 
 /** debugfs messages meaning "no such file" (the path or one of its parents is missing or not a directory). */
@@ -107,22 +107,19 @@ export class Ext4DiskManager implements DiskManager {
       throw await noSpaceError({
         dir: path.dirname(vmDir),
         doing: `creating the disks in ${vmDir} failed at step "${step}"`,
-        needBytes: await this.needBytes(req, p.mode ?? "overlay").catch(() => null),
+        needBytes: await stat(req.imageWorkSeed)
+          .then((seed) =>
+            vmDisksNeedBytes(
+              seed.blocks * 512,
+              req.diskSizeBytes,
+              p.mode !== "reflink" ? this.cowSizeBytes : 0,
+            ),
+          )
+          .catch(() => null),
         cause: e,
         details: (e as BangerError).details,
       });
     }
-  }
-
-  /**
-   * About what a VM's disks take up front: the work seed's allocated blocks
-   * and the metadata of growing it, plus (overlay) the cow disk's journal and
-   * metadata; a reflink clone shares the image's blocks.
-   */
-  private async needBytes(req: PrepareDisksRequest, mode: VmDisks["rootMode"]): Promise<number> {
-    const seed = await stat(req.imageWorkSeed);
-    const cow = mode === "overlay" ? ext4FormatBytes(this.cowSizeBytes) : 0;
-    return seed.blocks * 512 + Math.ceil(req.diskSizeBytes / 1024) + cow;
   }
 
   async writeWorkFiles(workDisk: string, files: WorkDiskFile[]): Promise<void> {
@@ -424,20 +421,4 @@ export function stepError(vmDir: string, step: string, e: unknown): BangerError 
     ...(hint === undefined ? {} : { hint }),
     details: { step, ...(result ? { result } : {}) },
   });
-}
-
-/** What mkfs.ext4 writes up front for a filesystem of `bytes`: its journal (mke2fs's default size) and about 0.1% of metadata. */
-export function ext4FormatBytes(bytes: number): number {
-  const blocks = Math.floor(bytes / 4096);
-  const steps: Array<[number, number]> = [
-    [32768, 1024],
-    [256 * 1024, 4096],
-    [512 * 1024, 8192],
-    [4096 * 1024, 16384],
-    [8192 * 1024, 32768],
-    [16384 * 1024, 65536],
-    [32768 * 1024, 131072],
-  ];
-  const journal = blocks < 2048 ? 0 : (steps.find(([max]) => blocks < max)?.[1] ?? 262144);
-  return journal * 4096 + Math.ceil(bytes / 1024);
 }
