@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ProgressEvent } from "../api/protocol.js";
 import { BangerError, ErrorCodes, isBangerError } from "../errors/index.js";
+import { isNoSpace, noSpaceError } from "../host/space.js";
 import { newId as defaultNewId } from "../model/ids.js";
 import type { Image } from "../model/image.js";
 import type { Kernel } from "../model/kernel.js";
@@ -258,8 +259,21 @@ export class PullService {
       return k;
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
-      throw e;
+      throw await this.noSpace(e, entry, this.deps.kernelsDir, opts);
     }
+  }
+
+  /** A full disk said plainly (after the undo): where, about how much the pull needs, what is free; other errors as they are. */
+  private async noSpace(e: unknown, entry: ResolvedEntry, dir: string, opts: PullOptions): Promise<unknown> {
+    if (!isNoSpace(e) || (isBangerError(e) && /no space left on device in /.test(e.message))) return e;
+    const bundle = entry.bundle && !opts.fromRecipe ? entry.bundle.sizeBytes : 0;
+    return noSpaceError({
+      dir,
+      doing: `pulling ${entry.kind} "${entry.name}" failed`,
+      // The bundle file and its unpacked files are both on disk while it extracts.
+      needBytes: entry.sizeBytes + bundle,
+      cause: e,
+    });
   }
 
   /** The image's kernel: installed already, or pulled now (`pulled` says which). */
@@ -313,7 +327,7 @@ export class PullService {
       } catch (e) {
         await rm(dir, { recursive: true, force: true });
         if (dep?.pulled) await this.dropKernel(dep.kernel);
-        throw e;
+        throw await this.noSpace(e, entry, this.deps.imagesDir, opts);
       }
     });
   }

@@ -14,7 +14,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import tar, { type Extract, type Header } from "tar-stream";
-import { BangerError, isBangerError } from "../errors/index.js";
+import { BangerError, ErrorCodes, isBangerError } from "../errors/index.js";
 import type { Arch } from "../model/ids.js";
 import {
   bundleError,
@@ -239,9 +239,15 @@ async function unpackMember(u: Unpacking, entry: TarEntry): Promise<void> {
   }
 }
 
-function corrupt(e: unknown): BangerError {
+function corrupt(e: unknown, dir: string): BangerError {
   if (isBangerError(e)) return e;
   const msg = (e as Error).message ?? String(e);
+  if (typeof (e as NodeJS.ErrnoException).syscall === "string") {
+    // The host's filesystem failed (no space, I/O error), not the bundle.
+    return new BangerError(ErrorCodes.COMMAND_FAILED, `extracting the bundle into ${dir} failed: ${msg}`, {
+      cause: e,
+    });
+  }
   return new BangerError(CatalogErrorCodes.BUNDLE_INVALID, `the bundle is not a valid gzip'd tar: ${msg}`, {
     cause: e,
   });
@@ -270,7 +276,7 @@ async function unpackInto(
   } catch (e) {
     extract.destroy();
     await feed.catch(() => {});
-    throw corrupt(e);
+    throw corrupt(e, dir);
   }
   if (!u) throw bundleError(`the bundle is empty: no ${MANIFEST_NAME}`);
   const missing = Object.values(u.manifest.files).filter((f) => f && !u.seen.has(f.path));

@@ -286,7 +286,16 @@ async function copyFileUrl(t: Transfer): Promise<void> {
   const file = fileURLToPath(t.url);
   try {
     t.meter.begin(0);
-    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) await write(t, chunk);
+    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+      await write(t, chunk).catch((e: unknown) => {
+        if (e instanceof AttemptError) throw e;
+        throw new AttemptError(`writing the copy of ${file} failed: ${describeFetchError(e)}`, {
+          retryable: false,
+          network: false,
+          cause: e,
+        });
+      });
+    }
   } catch (e) {
     if (e instanceof AttemptError) throw e;
     throw new AttemptError(`cannot read ${file}: ${describeFetchError(e)}`, {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -92,11 +92,30 @@ describe("ensureSshKey: managed key", () => {
     });
     const key = await ensureSshKey(config(), p, fake);
     const keyPath = path.join(sshDir, "id_ed25519");
-    assert.deepEqual(fake.calls, [
-      ["ssh-keygen", "-t", "ed25519", "-N", "", "-C", "banger", "-f", keyPath, "-q"],
-    ]);
+    // Generated beside its place, then linked in (see the concurrency test below).
+    assert.equal(fake.calls.length, 1);
+    const argv = fake.calls[0]!;
+    assert.deepEqual(argv.slice(0, 8), ["ssh-keygen", "-t", "ed25519", "-N", "", "-C", "banger", "-f"]);
+    assert.ok(argv[8]!.startsWith(`${keyPath}.tmp-`), argv[8]);
+    assert.equal(argv[9], "-q");
     assert.equal(key.publicKey, "ssh-ed25519 AAAA banger");
     assert.equal(await mode(keyPath), 0o600);
+    assert.deepEqual((await readdir(sshDir)).sort(), ["id_ed25519", "id_ed25519.pub"]);
+  });
+
+  it("concurrent first uses make one key that all of them return", async () => {
+    const p = { ...paths, sshDir: path.join(tmp, "racing", "ssh") };
+    const keys = await Promise.all(
+      Array.from({ length: 8 }, () => ensureSshKey(config(), p, new NodeCommandRunner())),
+    );
+    assert.equal(keys.filter((k) => k.generated).length, 1, "exactly one generated it");
+    assert.equal(new Set(keys.map((k) => k.publicKey)).size, 1, "all return the same key");
+    assert.deepEqual(
+      (await readdir(p.sshDir)).sort(),
+      ["id_ed25519", "id_ed25519.pub"],
+      "no temp files left",
+    );
+    assert.equal((await readFile(path.join(p.sshDir, "id_ed25519.pub"), "utf8")).trim(), keys[0]!.publicKey);
   });
 
   it("re-derives a lost .pub of the managed key and writes it", async () => {

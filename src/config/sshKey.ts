@@ -1,4 +1,5 @@
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, link, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { BangerError, ErrorCodes } from "../errors/index.js";
 import type { CommandRunner } from "../host/runner.js";
@@ -121,12 +122,7 @@ async function managedKey(keyPath: string, dir: string, runner: CommandRunner): 
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const pubPath = `${keyPath}.pub`;
-  let generated = false;
-  if ((await isFile(keyPath)) === null) {
-    await rm(pubPath, { force: true });
-    await runner.run(sshKeygenGenerateArgv(keyPath), { timeoutMs: 30_000 });
-    generated = true;
-  }
+  const generated = (await isFile(keyPath)) === null && (await generateOnce(keyPath, runner));
   await chmod(keyPath, 0o600);
   let pub = await readIfExists(pubPath);
   if (pub === null) {
@@ -134,4 +130,26 @@ async function managedKey(keyPath: string, dir: string, runner: CommandRunner): 
     await writeFile(pubPath, `${pub}\n`, { mode: 0o644 });
   }
   return { privateKey: keyPath, publicKey: pub.trim(), generated, managed: true };
+}
+
+/**
+ * Generate the managed key beside its place and link it in: of concurrent
+ * first uses (20 `vm create` at once, in one daemon or several processes)
+ * exactly one wins, the others use its key. True when this call won.
+ */
+async function generateOnce(keyPath: string, runner: CommandRunner): Promise<boolean> {
+  const tmp = `${keyPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    await runner.run(sshKeygenGenerateArgv(tmp), { timeoutMs: 30_000 });
+    try {
+      await link(tmp, keyPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw e;
+    }
+    await rename(`${tmp}.pub`, `${keyPath}.pub`);
+    return true;
+  } finally {
+    await Promise.all([rm(tmp, { force: true }), rm(`${tmp}.pub`, { force: true })]);
+  }
 }

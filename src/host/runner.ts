@@ -9,6 +9,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Do not throw on a non-zero exit; return it. */
   allowFailure?: boolean;
+  /** Called with each chunk of stderr as it arrives (it is collected in the result too). */
+  onStderr?: (chunk: string) => void;
 }
 
 export interface RunResult {

@@ -171,7 +171,10 @@ function registerSnapshots(server: McpServer, policy: Policy, vm: VmOf): void {
     },
     guarded(async (a: { name: string; clone_name?: string | undefined; count?: number | undefined }) => {
       const clones = policy.forkNames(a.clone_name, a.count ?? 1);
-      const made = await (await vm(a.name)).fork({ ...(clones ? { name: clones } : {}), count: a.count ?? 1 });
+      const made = await (await vm(a.name)).fork({
+        ...(clones ? { name: clones } : {}),
+        count: a.count ?? 1,
+      });
       return { clones: made.map((c) => summary(c.info)) };
     }),
   );

@@ -41,6 +41,7 @@ export class NodeCommandRunner implements CommandRunner {
       child.stderr.on("data", (b: Buffer) => {
         if (errLen < MAX_OUTPUT) err.push(b);
         errLen += b.length;
+        opts.onStderr?.(b.toString("utf8"));
       });
       child.on("error", (e: NodeJS.ErrnoException) => {
         const missing = e.code === "ENOENT";

@@ -13,6 +13,7 @@ import { type BuildUser, preparedBuildUser } from "../userns.js";
 import { type AgentProvider, defaultAgentProvider } from "./agent.js";
 import { DEBIAN_BOOKWORM_RECIPE, runDebianBookworm } from "./debianBookworm.js";
 import { DEBIAN_KERNEL_RECIPE, runDebianKernel } from "./debianKernel.js";
+import { mirrorError } from "./mirrorFailure.js";
 import { runVoid, VOID_RECIPE } from "./void.js";
 
 export interface RecipeContext {
@@ -74,11 +75,14 @@ export class LocalRecipeRunner implements RecipeRunner {
       fetch: this.fetch,
       buildUser: this.buildUser,
     };
+    const mirror = (e: unknown) => {
+      throw mirrorError(recipeId, e) ?? e;
+    };
     switch (recipeId) {
       case DEBIAN_KERNEL_RECIPE:
-        return runDebianKernel(deps, cacheRoot, ctx);
+        return runDebianKernel(deps, cacheRoot, ctx).catch(mirror);
       case DEBIAN_BOOKWORM_RECIPE:
-        return runDebianBookworm(deps, cacheRoot, ctx);
+        return runDebianBookworm(deps, cacheRoot, ctx).catch(mirror);
       case VOID_RECIPE:
         return runVoid(deps, cacheRoot, ctx);
       default:

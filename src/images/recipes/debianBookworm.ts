@@ -17,6 +17,7 @@ import { buildCached, cacheKey, moduleTexts } from "./cache.js";
 import { applySystemdConfig } from "./debianSystemd.js";
 import { IMAGE_FILES, splitWorkSeed } from "./ext4Image.js";
 import { DEFAULT_HOSTNAME, HOSTS, RESOLV_CONF, SSHD_SETTINGS } from "./guestConfig.js";
+import { MmdebstrapProgress } from "./mmdebstrapProgress.js";
 import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import {
   endTreeBuild,
@@ -142,7 +143,15 @@ async function buildDebianImage(deps: DebianRecipeDeps, out: string, stages: Sta
     await stages.run(
       "mmdebstrap",
       `mmdebstrap ${DEBIAN_SUITE} (${DEBIAN_PACKAGES.length} packages, as ${tb.user.name}), unpacked as it streams`,
-      () => streamIntoTree(tb, mmdebstrapArgv("-", DEBIAN_PACKAGES, DEBIAN_MIRRORS)),
+      async () => {
+        // mmdebstrap's phases and a "still running" line every 2 s, as progress.
+        const progress = new MmdebstrapProgress((m) => stages.info("mmdebstrap", m));
+        try {
+          await streamIntoTree(tb, mmdebstrapArgv("-", DEBIAN_PACKAGES, DEBIAN_MIRRORS), progress.feed);
+        } finally {
+          progress.stop();
+        }
+      },
     );
     const agentBin = await stages.run("agent", "build the guest agent", () =>
       deps.agent.build(path.join(out, "agent")),

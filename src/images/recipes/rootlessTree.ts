@@ -80,13 +80,15 @@ shift
 "$@" | ${[...UNSHARE_ARGV, ...EXTRACT_ARGV].map((a) => `'${a}'`).join(" ")} -f - -C "$root"
 `;
 
-export async function streamIntoTree(tb: TreeBuild, producer: readonly string[]): Promise<void> {
+export async function streamIntoTree(
+  tb: TreeBuild,
+  producer: readonly string[],
+  onStderr?: (chunk: string) => void,
+): Promise<void> {
   await tb.ns.run(["mkdir", "-p", "--", tb.root]);
   await tb.runner.run(
     asBuildUserArgv(tb.user, ["bash", "-c", PIPE_SCRIPT, "banger-stream", tb.root, ...producer]),
-    {
-      cwd: "/",
-    },
+    { cwd: "/", ...(onStderr ? { onStderr } : {}) },
   );
 }
 

@@ -29,8 +29,9 @@ import {
   imagePath,
 } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
+import { isNoSpace, noSpaceError } from "../../host/space.js";
 import type { DiskManager, PrepareDisksRequest, VmDisks, WorkDiskFile } from "./DiskManager.js";
-import { ext4Problem } from "./ext4.js";
+import { ext4Problem, vmDisksNeedBytes } from "./ext4.js";
 import { ReflinkProbe } from "./reflink.js";
 
 /** debugfs messages meaning "no such file" (the path or one of its parents is missing or not a directory). */
@@ -55,6 +56,8 @@ export interface Ext4DiskManagerOptions {
 
 interface Prepared {
   created: string[];
+  /** Known once probed. */
+  mode?: VmDisks["rootMode"];
   vmDir: string;
   /** The topmost directory that prepare made (mkdir -p), if any. */
   madeDir: string | undefined;
@@ -85,6 +88,7 @@ export class Ext4DiskManager implements DiskManager {
       );
       const work = path.join(vmDir, DISK_FILES.work);
       const mode = await this.step(p, "probe reflink support", () => this.rootMode(req.imageRootfs, vmDir));
+      p.mode = mode;
       const disks: VmDisks =
         mode === "reflink"
           ? { root: await this.cloneRoot(p, req.imageRootfs), cow: null, work, rootMode: mode }
@@ -98,7 +102,23 @@ export class Ext4DiskManager implements DiskManager {
       return disks;
     } catch (e) {
       await undo(p);
-      throw e;
+      if (!isNoSpace(e)) throw e;
+      const step = ((e as BangerError).details as { step?: string } | undefined)?.step ?? "prepare";
+      throw await noSpaceError({
+        dir: path.dirname(vmDir),
+        doing: `creating the disks in ${vmDir} failed at step "${step}"`,
+        needBytes: await stat(req.imageWorkSeed)
+          .then((seed) =>
+            vmDisksNeedBytes(
+              seed.blocks * 512,
+              req.diskSizeBytes,
+              p.mode !== "reflink" ? this.cowSizeBytes : 0,
+            ),
+          )
+          .catch(() => null),
+        cause: e,
+        details: (e as BangerError).details,
+      });
     }
   }
 
@@ -387,21 +407,14 @@ function invalid(message: string, hint?: string): BangerError {
   return new BangerError(ErrorCodes.INVALID_ARGUMENT, message, hint === undefined ? {} : { hint });
 }
 
-const NO_SPACE = /No space left on device|ENOSPC/;
-
 /** A prepare failure: names the step and carries the command's own words (its stderr). */
 export function stepError(vmDir: string, step: string, e: unknown): BangerError {
   const result =
     e instanceof BangerError ? (e.details as { stderr?: string; stdout?: string } | undefined) : undefined;
   const output = (result?.stderr?.trim() || result?.stdout?.trim() || "").split("\n").slice(-5).join("\n");
   const said = output || (e instanceof Error ? e.message : String(e));
-  const full = NO_SPACE.test(said) || (e as NodeJS.ErrnoException)?.code === "ENOSPC";
-  const dir = path.dirname(vmDir);
-  const hint = full
-    ? `the filesystem holding ${dir} is full: free disk space there (see \`df -h ${dir}\`), for example by removing unused VMs or images`
-    : e instanceof BangerError
-      ? e.hint
-      : undefined;
+  const full = isNoSpace(e);
+  const hint = e instanceof BangerError && !full ? e.hint : undefined;
   const code = full || !(e instanceof BangerError) ? ErrorCodes.COMMAND_FAILED : e.code;
   return new BangerError(code, `creating the disks in ${vmDir} failed at step "${step}": ${said}`, {
     cause: e,

@@ -78,3 +78,28 @@ export async function ext4Problem(path: string): Promise<string | null> {
   const sb = await readExt4Superblock(path);
   return typeof sb === "string" ? sb : null;
 }
+
+/** What mkfs.ext4 writes up front for a filesystem of `bytes`: its journal (mke2fs's default size) and about 0.1% of metadata. */
+export function ext4FormatBytes(bytes: number): number {
+  const blocks = Math.floor(bytes / 4096);
+  const steps: Array<[number, number]> = [
+    [32768, 1024],
+    [256 * 1024, 4096],
+    [512 * 1024, 8192],
+    [4096 * 1024, 16384],
+    [8192 * 1024, 32768],
+    [16384 * 1024, 65536],
+    [32768 * 1024, 131072],
+  ];
+  const journal = blocks < 2048 ? 0 : (steps.find(([max]) => blocks < max)?.[1] ?? 262144);
+  return journal * 4096 + Math.ceil(bytes / 1024);
+}
+
+/**
+ * About what a VM's disks take up front: the work seed's allocated blocks and
+ * the metadata of growing it to `diskBytes`, plus an overlay's cow disk
+ * (`cowBytes`, 0 for a reflink clone, which shares the image's blocks).
+ */
+export function vmDisksNeedBytes(seedAllocated: number, diskBytes: number, cowBytes: number): number {
+  return seedAllocated + Math.ceil(diskBytes / 1024) + (cowBytes > 0 ? ext4FormatBytes(cowBytes) : 0);
+}

@@ -5,6 +5,7 @@ import type { ImageRegisterParams, ImageView } from "../../api/vms.js";
 import { IMAGE_NAME_RE } from "../../config/checks.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { CommandRunner } from "../../host/runner.js";
+import { isNoSpace, noSpaceError } from "../../host/space.js";
 import { newId } from "../../model/ids.js";
 import { type Image, type ImageCapabilities, imageKernelRef, readinessOf } from "../../model/image.js";
 import type { Store } from "../../store/Store.js";
@@ -195,7 +196,15 @@ export class ImageService {
       return this.view(await this.record(img));
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
-      throw e;
+      if (!isNoSpace(e)) throw e;
+      const files = [p.kernel, p.initrd, p.rootfs, p.workSeed].filter((f): f is string => !!f);
+      const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.blocks * 512)));
+      throw await noSpaceError({
+        dir: this.deps.imagesDir,
+        doing: `registering image "${p.name}" failed`,
+        needBytes: sizes.reduce((a, b) => a + b, 0),
+        cause: e,
+      });
     }
   }
 

@@ -8,6 +8,7 @@ import type { KeyedLock } from "../keyedLock.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
 import { reconcileVms } from "./reconcile.js";
+import { rereadVm } from "./reread.js";
 import { discardSavedState, restorableState } from "./savedState.js";
 import { stageObserver } from "./stageObserver.js";
 import { vmPaths } from "./views.js";
@@ -77,7 +78,9 @@ export class VmLifecycle {
     opts: StartOptions = {},
   ): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
-    return this.locks.run(vm0.id, () => this.startUnlocked(vm0.id, progress, before, opts));
+    return this.locks.run(vm0.id, () =>
+      this.startUnlocked(rereadVm(this.deps.store, vm0).id, progress, before, opts),
+    );
   }
 
   /** Unfreeze a paused VM's vCPUs (a state saved by a suspend that never finished is spent then). */
@@ -340,7 +343,7 @@ export class VmLifecycle {
   async stop(name: string, timeoutMs?: number): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      let vm = this.deps.store.vms.getById(vm0.id);
+      let vm = rereadVm(this.deps.store, vm0);
       // A suspended guest still holds writes it has not made: it runs again, then shuts down cleanly.
       if (vm.state === "suspended" && vm.saved) vm = await this.startUnlocked(vm.id, () => {}, []);
       return this.stopUnlocked(vm, timeoutMs);
@@ -380,7 +383,7 @@ export class VmLifecycle {
   async restart(name: string, progress: Progress = () => {}, timeoutMs?: number): Promise<Vm> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      await this.stopUnlocked(this.deps.store.vms.getById(vm0.id), timeoutMs);
+      await this.stopUnlocked(rereadVm(this.deps.store, vm0), timeoutMs);
       return this.startUnlocked(vm0.id, progress, []);
     });
   }

@@ -15,6 +15,7 @@ import { readHostKey } from "../ssh/SshFiles.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { planFileSync } from "./fileSync.js";
 import { type ForkOptions, VmForker } from "./fork.js";
+import { rereadVm } from "./reread.js";
 import { stageObserver } from "./stageObserver.js";
 import { VmLifecycle } from "./VmLifecycle.js";
 import { VmSnapshots } from "./VmSnapshots.js";
@@ -350,7 +351,7 @@ export class VmService {
   async delete(name: string, force: boolean): Promise<{ deleted: string }> {
     const vm0 = this.deps.store.vms.get(name);
     return this.locks.run(vm0.id, async () => {
-      const cur = this.deps.store.vms.getById(vm0.id);
+      const cur = rereadVm(this.deps.store, vm0);
       const alive = cur.vmm !== null && this.lifecycle.isAlive(cur);
       if (alive && !force) {
         throw new BangerError(ErrorCodes.CONFLICT, `VM "${cur.name}" is ${cur.state}`, {

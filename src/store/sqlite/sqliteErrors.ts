@@ -1,4 +1,5 @@
 /** Turning node:sqlite errors into BangerErrors that name the database file. */
+import path from "node:path";
 import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 
 /** What node:sqlite throws: code ERR_SQLITE_ERROR, errcode the (extended) SQLite result code. */
@@ -79,12 +80,16 @@ const HINTS: Record<string, string> = {
   SQLITE_NOTADB: "the file is not a SQLite database: move it aside and let banger create a new one",
   SQLITE_CORRUPT:
     "the database file is damaged: move it aside (banger recreates it) or repair it with sqlite3 .recover",
-  SQLITE_FULL: "the disk is full",
 };
 
 function hintFor(code: string): string | undefined {
   for (const [prefix, hint] of Object.entries(HINTS)) if (code.startsWith(prefix)) return hint;
   return undefined;
+}
+
+/** The database could not grow: its filesystem is full (the database needs only a few KiB more). */
+function fullHint(dir: string): string {
+  return `the filesystem holding ${dir} is full: free disk space there (see \`df -h ${dir}\`): delete unused VMs (\`banger vm delete\`) or images (\`banger image delete\`), or move banger's state to a larger disk (XDG_STATE_HOME)`;
 }
 
 /** BangerErrors pass through; anything else becomes STORE, naming the database. */
@@ -94,7 +99,9 @@ export function toStoreError(e: unknown, dbPath: string): BangerError {
   const msg = e instanceof Error ? e.message : String(e);
   const hint =
     code !== undefined
-      ? hintFor(code)
+      ? code.startsWith("SQLITE_FULL")
+        ? fullHint(path.dirname(dbPath))
+        : hintFor(code)
       : /directory does not exist/.test(msg)
         ? "create the directory first (bangerd creates its state directory when it starts)"
         : undefined;
