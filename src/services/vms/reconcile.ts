@@ -34,9 +34,16 @@ export async function reconcileVms(
       await removeInterruptedCreate(h, vm);
       out.removed.push(vm.name);
     } else if (vm.vmm && h.isAlive(vm)) {
-      // A VM paused (also by a suspend the daemon did not finish) stays paused.
-      if (vm.state !== "running" && vm.state !== "paused") store.vms.update(vm.id, { state: "running" });
-      await h.cgroups.adopt(vm, h.deps.drivers.forName(vm.vmm.driver));
+      const driver = h.deps.drivers.forName(vm.vmm.driver);
+      // A VM the user paused stays paused; one frozen by a suspend or fork the daemon did not
+      // finish runs on (a no-op for a running VMM).
+      if (vm.state !== "paused") {
+        await driver.snapshots?.resume(vm.vmm).catch((e: Error) => {
+          h.deps.log.warn({ vm: vm.name, err: e.message }, "could not resume an adopted VM's vCPUs");
+        });
+        if (vm.state !== "running") store.vms.update(vm.id, { state: "running" });
+      }
+      await h.cgroups.adopt(vm, driver);
       out.adopted.push(vm.name);
     } else if (await settleUnadopted(h, vm)) {
       out.stopped.push(vm.name);
