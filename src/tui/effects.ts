@@ -10,7 +10,7 @@ import type { SshInfo, VmView } from "../api/vms.js";
 import type { Paths } from "../config/paths.js";
 import { ErrorCodes, toBangerError } from "../errors/index.js";
 import { parseDefaults } from "./form.js";
-import type { Action, Artifact, ErrorInfo, Request } from "./state.js";
+import type { Action, Artifact, ErrorInfo, Request } from "./types.js";
 
 /** The part of RpcClient the TUI uses (a fake in tests). */
 export interface RpcLike {

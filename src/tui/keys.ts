@@ -4,7 +4,7 @@
  * decided here and nowhere else.
  */
 import type { Key } from "ink";
-import type { Action, TuiState } from "./state.js";
+import type { Action, TuiState } from "./types.js";
 
 type KeyLike = Partial<Key>;
 
