@@ -205,8 +205,10 @@ describe("banger tui drives a real daemon: create, ssh, survive a restart, delet
     await press("d");
     await waitFor(/y: delete/);
     await press("y");
-    const s = await waitFor(/No VMs yet/, 60_000);
-    assert.match(s, new RegExp(`deleted ${VM}`));
+    // The vm-deleted event comes before vm.delete's answer (on the same connection), so the list
+    // empties a moment before the status says "deleted": wait for the status, then check the list.
+    const s = await waitFor(new RegExp(`deleted ${VM}`), 60_000);
+    assert.match(s, /No VMs yet/);
     assert.doesNotMatch(s, new RegExp(`> ${VM}`));
   });
 
