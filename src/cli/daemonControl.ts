@@ -15,6 +15,7 @@ import type { Paths } from "../config/paths.js";
 import { BangerError, ErrorCodes, type ErrorPayload } from "../errors/index.js";
 import { RpcClient } from "../rpc/client.js";
 import { childProcess } from "../util/lazyBuiltins.js";
+import { waitFor } from "../util/poll.js";
 import { rotateIfOver } from "../vmm/logger/rotate.js";
 
 const DAEMON_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "bangerd.js");
@@ -72,15 +73,15 @@ export async function tryConnect(paths: Paths): Promise<{ client: RpcClient; pin
   }
 }
 
+type SpawnResult = { pid: number } | { alreadyRunning: true };
+
 /** Spawn bangerd detached and wait for its one-line ready/error notice. */
-export function spawnDaemon(
-  paths: Paths,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ pid: number } | { alreadyRunning: true }> {
+export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv = process.env): Promise<SpawnResult> {
   mkdirSync(paths.logsDir, { recursive: true, mode: 0o700 });
   const errLog = path.join(paths.logsDir, "bangerd.stderr.log");
   // The daemon's stderr (start-up errors, crashes) is small; capped at each start by the [logs] defaults (the CLI reads no config).
   rotateIfOver(errLog, 4 * 1024 * 1024, 2);
+  const seeLogs = { hint: `see ${errLog} and ${paths.daemonLog}` };
   const errFd = openSync(errLog, "a", 0o600);
   return new Promise((resolve, reject) => {
     const child = childProcess().spawn(process.execPath, [DAEMON_ENTRY, "--notify"], {
@@ -91,17 +92,16 @@ export function spawnDaemon(
     closeSync(errFd);
     let buf = "";
     const timer = setTimeout(() => {
+      const secs = START_TIMEOUT_MS / 1000;
       finish(
         new BangerError(
           ErrorCodes.DAEMON_UNAVAILABLE,
-          `bangerd did not become ready within ${START_TIMEOUT_MS / 1000} s`,
-          {
-            hint: `see ${errLog} and ${paths.daemonLog}`,
-          },
+          `bangerd did not become ready within ${secs} s`,
+          seeLogs,
         ),
       );
     }, START_TIMEOUT_MS);
-    const finish = (r: Error | { pid: number } | { alreadyRunning: true }) => {
+    const finish = (r: Error | SpawnResult) => {
       clearTimeout(timer);
       child.stdout?.destroy();
       child.unref();
@@ -112,57 +112,55 @@ export function spawnDaemon(
       finish(new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, `cannot start bangerd: ${e.message}`)),
     );
     child.on("exit", (code) => {
-      if (!buf.includes("\n")) {
-        finish(
-          new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, `bangerd exited with code ${code} while starting`, {
-            hint: `see ${errLog} and ${paths.daemonLog}`,
-          }),
-        );
-      }
+      if (buf.includes("\n")) return;
+      finish(
+        new BangerError(
+          ErrorCodes.DAEMON_UNAVAILABLE,
+          `bangerd exited with code ${code} while starting`,
+          seeLogs,
+        ),
+      );
     });
     child.stdout?.on("data", (b: Buffer) => {
       buf += b.toString("utf8");
       const nl = buf.indexOf("\n");
-      if (nl === -1) return;
-      let msg: { ready?: boolean; pid?: number; error?: ErrorPayload };
-      try {
-        msg = JSON.parse(buf.slice(0, nl));
-      } catch {
-        finish(
-          new BangerError(
-            ErrorCodes.DAEMON_UNAVAILABLE,
-            `bangerd said something unexpected: ${buf.slice(0, nl)}`,
-          ),
-        );
-        return;
-      }
-      if (msg.error?.code === ErrorCodes.DAEMON_RUNNING) finish({ alreadyRunning: true });
-      else if (msg.error) finish(BangerError.fromPayload(msg.error));
-      else finish({ pid: msg.pid ?? child.pid ?? 0 });
+      if (nl !== -1) finish(parseNotice(buf.slice(0, nl), child.pid));
     });
   });
 }
 
+/** What bangerd's one-line notice says: ready (with its pid), already running, or an error. */
+function parseNotice(line: string, childPid: number | undefined): Error | SpawnResult {
+  let msg: { ready?: boolean; pid?: number; error?: ErrorPayload };
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return new BangerError(ErrorCodes.DAEMON_UNAVAILABLE, `bangerd said something unexpected: ${line}`);
+  }
+  if (msg.error?.code === ErrorCodes.DAEMON_RUNNING) return { alreadyRunning: true };
+  if (msg.error) return BangerError.fromPayload(msg.error);
+  return { pid: msg.pid ?? childPid ?? 0 };
+}
+
 /** Wait until no daemon answers on the socket (after a shutdown). */
 async function waitGone(paths: Paths, pid: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    let alive = true;
+  const gone = () => {
     try {
       process.kill(pid, 0);
+      return false;
     } catch {
-      alive = false;
+      return true;
     }
-    if (!alive) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new BangerError(
-    ErrorCodes.TIMEOUT,
-    `bangerd (pid ${pid}) did not stop within ${timeoutMs / 1000} s`,
-    {
-      hint: `see ${paths.daemonLog}; kill ${pid} if it hangs`,
-    },
-  );
+  };
+  await waitFor(gone, {
+    timeoutMs,
+    intervalMs: 25,
+    what: `bangerd (pid ${pid}) to stop`,
+    onTimeout: () =>
+      new BangerError(ErrorCodes.TIMEOUT, `bangerd (pid ${pid}) did not stop within ${timeoutMs / 1000} s`, {
+        hint: `see ${paths.daemonLog}; kill ${pid} if it hangs`,
+      }),
+  });
 }
 
 /** Ask the daemon to stop and wait for it to exit. Returns the pid it had, or null when none ran. */

@@ -2,35 +2,15 @@
  * Host checks for `banger doctor`, reusable as command-scoped preflights.
  * Each check reads the host only through the HostProbe port.
  */
-import type { CheckResult } from "../api/doctor.js";
-import type { Paths } from "../config/paths.js";
-import type { ResolvedConfig, Sourced } from "../config/types.js";
 import { VMM_SYSTEM_USER } from "../helper/protocol.js";
 import { kvmStatus } from "../host/kvm.js";
-import type { HostProbe } from "../host/probe.js";
 import { subidStatus } from "../images/subids.js";
 import { selectVmm, type VmmFacts } from "../vmm/select.js";
 import { ISOLATION_CHECKS } from "./isolation.js";
 import { privilegesCheck } from "./privileges.js";
+import type { CheckContext, CheckDef } from "./types.js";
 
-export interface VmDefaultsView {
-  vcpu: Sourced<number>;
-  memoryMib: Sourced<number>;
-  diskSizeBytes: Sourced<number>;
-}
-
-export interface CheckContext {
-  probe: HostProbe;
-  config: ResolvedConfig;
-  paths: Paths;
-  vmDefaults: VmDefaultsView;
-}
-
-export interface CheckDef {
-  id: string;
-  title: string;
-  run(ctx: CheckContext): Promise<Omit<CheckResult, "id" | "title">>;
-}
+export type { CheckContext, CheckDef, VmDefaultsView } from "./types.js";
 
 const GiB = 1024 ** 3;
 

@@ -7,7 +7,7 @@
 import { nftObjects, parseForwardDropChains } from "../helper/firewallHost.js";
 import { nftTableName } from "../helper/protocol.js";
 import { kvmStatus } from "../host/kvm.js";
-import type { CheckContext, CheckDef } from "./checks.js";
+import type { CheckContext, CheckDef } from "./types.js";
 
 const pass = (detail: string) => ({ status: "pass" as const, detail });
 const warn = (detail: string, fix: string) => ({ status: "warn" as const, detail, fix });

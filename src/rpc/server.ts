@@ -9,6 +9,7 @@ import {
   type RpcResponse,
 } from "../api/protocol.js";
 import { BangerError, ErrorCodes, toBangerError } from "../errors/index.js";
+import { poll } from "../util/poll.js";
 import { encode, LineDecoder } from "./framing.js";
 
 export interface HandlerContext {
@@ -98,8 +99,7 @@ export class RpcServer {
       ]);
     }
     for (const a of this.aborters) a.abort();
-    const grace = Date.now() + 2000;
-    while (this.inFlight.size > 0 && Date.now() < grace) await new Promise((r) => setTimeout(r, 20));
+    await poll(() => this.inFlight.size === 0, { timeoutMs: 2000, intervalMs: 20 });
     return { drained: drained - this.inFlight.size, abandoned: this.inFlightMethods() };
   }
 

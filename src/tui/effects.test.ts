@@ -4,6 +4,7 @@ import type { MethodName } from "../api/methods.js";
 import type { RpcEvent } from "../api/protocol.js";
 import type { Paths } from "../config/paths.js";
 import { BangerError, ErrorCodes } from "../errors/index.js";
+import { waitFor } from "../util/poll.js";
 import { backoffMs, type RpcLike, Session } from "./effects.js";
 import type { Action } from "./state.js";
 import { stopped, vm } from "./testFixtures.js";
@@ -110,11 +111,7 @@ function setup(d = new FakeDaemon()) {
 }
 
 async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(cond, { timeoutMs: ms, intervalMs: 5, what });
 }
 
 describe("Session", () => {

@@ -6,21 +6,15 @@
  */
 import type { MethodName, ParamsOf, ResultOf } from "../api/methods.js";
 import type { ChangeEvent, RpcEvent } from "../api/protocol.js";
-import type { SshInfo, VmView } from "../api/vms.js";
+import type { SshInfo } from "../api/vms.js";
 import type { Paths } from "../config/paths.js";
 import { ErrorCodes, toBangerError } from "../errors/index.js";
+import { Coalesced } from "./coalesced.js";
 import { parseDefaults } from "./form.js";
-import type { Action, Artifact, ErrorInfo, Request } from "./state.js";
+import { callOp, codeOf, errorInfo, pressEnter, type RpcLike } from "./rpc.js";
+import type { Action, Artifact, Request } from "./types.js";
 
-/** The part of RpcClient the TUI uses (a fake in tests). */
-export interface RpcLike {
-  call<M extends MethodName>(
-    method: M,
-    params: ParamsOf<M>,
-    opts?: { onEvent?: (e: RpcEvent) => void; timeoutMs?: number },
-  ): Promise<ResultOf<M>>;
-  close(): void;
-}
+export type { RpcLike } from "./rpc.js";
 
 export interface SessionDeps {
   /** Connect to (starting or replacing as needed) the daemon: ensureDaemon. */
@@ -46,36 +40,6 @@ const HEALTH_EVERY_MS = 10_000;
 /** Reconnect delays: 0.5 s, 1 s, 2 s, 4 s, 8 s, then every 10 s. */
 export function backoffMs(attempt: number): number {
   return Math.min(10_000, 500 * 2 ** attempt);
-}
-
-export function errorInfo(e: unknown): ErrorInfo {
-  const b = toBangerError(e);
-  return b.hint ? { code: b.code, message: b.message, hint: b.hint } : { code: b.code, message: b.message };
-}
-
-const codeOf = (e: unknown) => toBangerError(e).code;
-
-/** Runs `fn` now, or once more after the current run when asked again meanwhile. */
-class Coalesced {
-  private running = false;
-  private again = false;
-  constructor(private readonly fn: () => Promise<void>) {}
-  trigger(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void this.fn()
-      .catch(() => undefined)
-      .finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.trigger();
-        }
-      });
-  }
 }
 
 export class Session {
@@ -316,7 +280,7 @@ export class Session {
       event.kind === "progress" && this.dispatch({ type: "op-progress", id: req.id, event });
     try {
       if (!c) throw toBangerError(new Error("not connected to the daemon"), ErrorCodes.DAEMON_UNAVAILABLE);
-      const vm = await this.callOp(c, req, onEvent);
+      const vm = await callOp(c, req, onEvent);
       this.dispatch(vm ? { type: "op-done", id: req.id, vm } : { type: "op-done", id: req.id });
     } catch (e) {
       this.dispatch({ type: "op-failed", id: req.id, error: errorInfo(e) });
@@ -326,32 +290,6 @@ export class Session {
       (req.what === "image" ? this.imagesRefresh : this.kernelsRefresh).trigger();
     }
     if (req.kind === "create" && req.pull) this.imagesRefresh.trigger();
-  }
-
-  private async callOp(
-    c: RpcLike,
-    req: Request,
-    onEvent: (e: RpcEvent) => void,
-  ): Promise<VmView | undefined> {
-    switch (req.kind) {
-      case "vm-op":
-        if (req.op === "delete") {
-          await c.call("vm.delete", { name: req.name, force: !!req.force });
-          return undefined;
-        }
-        return c.call(`vm.${req.op}`, { name: req.name }, { onEvent });
-      case "create":
-        if (req.pull) await c.call("image.pull", { name: req.pull }, { onEvent });
-        return c.call("vm.create", req.params, { onEvent });
-      case "pull":
-        await c.call(req.what === "image" ? "image.pull" : "kernel.pull", { name: req.name }, { onEvent });
-        return undefined;
-      case "artifact-delete":
-        await c.call(req.what === "image" ? "image.delete" : "kernel.delete", { name: req.name });
-        return undefined;
-      default:
-        return undefined;
-    }
   }
 
   private async openLogs(req: Extract<Request, { kind: "logs-open" }>): Promise<void> {
@@ -398,16 +336,4 @@ export class Session {
       return { type: "ssh-returned", name, vm: null, error: errorInfo(e) };
     }
   }
-}
-
-/** After a failed ssh, keep its message on screen until Enter (the TUI would cover it). */
-function pressEnter(message: string): Promise<void> {
-  process.stdout.write(`\n${message}\n`);
-  return new Promise((resolve) => {
-    process.stdin.resume();
-    process.stdin.once("data", () => {
-      process.stdin.pause();
-      resolve();
-    });
-  });
 }

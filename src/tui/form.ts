@@ -3,19 +3,12 @@ import type { VmCreateParams } from "../api/vms.js";
 import { MiB, tryParseSize } from "../config/sizes.js";
 import { isValidVmName } from "../model/vm.js";
 import { imageChoices } from "./selectors.js";
-import type { CreateForm, Defaults, TuiState } from "./state.js";
+import type { CreateForm, Defaults, FormAction, TuiState } from "./types.js";
+
+export type { FormAction } from "./types.js";
 
 export const FORM_FIELDS = ["name", "image", "vcpu", "memory", "disk"] as const;
 export type FormField = (typeof FORM_FIELDS)[number];
-
-export type FormAction =
-  | { type: "form-next" }
-  | { type: "form-prev" }
-  | { type: "form-type"; text: string }
-  | { type: "form-backspace" }
-  | { type: "form-choice"; delta: number }
-  | { type: "form-cancel" }
-  | { type: "form-submit" };
 
 export function focusedField(form: CreateForm): FormField {
   return FORM_FIELDS[form.focus] ?? "name";

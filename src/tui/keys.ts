@@ -4,7 +4,7 @@
  * decided here and nowhere else.
  */
 import type { Key } from "ink";
-import type { Action, TuiState } from "./state.js";
+import type { Action, TuiState } from "./types.js";
 
 type KeyLike = Partial<Key>;
 
@@ -184,71 +184,71 @@ const LIST_HINTS: Record<TuiState["tab"], Hint[]> = {
   ],
 };
 
+type HintBar = { hints: Hint[]; tail: Hint[] };
+
+const BACK: Hint[] = [["q/Esc", "back"]];
+
+/** The help bars that depend on the mode alone. */
+const MODE_HINTS: Record<"help" | "confirm" | "form" | "logs" | "details", HintBar> = {
+  help: { hints: [["↑↓", "scroll"]], tail: [["any key", "close"]] },
+  confirm: {
+    hints: [],
+    tail: [
+      ["y", "yes"],
+      ["n/Esc", "no"],
+    ],
+  },
+  form: {
+    hints: [
+      ["Tab/↑↓", "field"],
+      ["←→", "image"],
+    ],
+    tail: [
+      ["⏎", "create"],
+      ["Esc", "cancel"],
+    ],
+  },
+  logs: {
+    hints: [
+      ["↑↓/PgUp/PgDn", "scroll"],
+      ["End/f", "follow"],
+      ["v", "console/vmm"],
+    ],
+    tail: BACK,
+  },
+  details: {
+    hints: [
+      ["↑↓", "scroll"],
+      ["e", "ssh"],
+      ["l", "logs"],
+      ["x", "stop"],
+      ["S", "start"],
+    ],
+    tail: BACK,
+  },
+};
+
+const FILTER_HINTS: HintBar = {
+  hints: [["type", "filter"]],
+  tail: [
+    ["⏎", "keep"],
+    ["Esc", "clear"],
+  ],
+};
+
+const LIST_TAIL: Hint[] = [
+  ["?", "keys"],
+  ["q", "quit"],
+];
+
 /** The help bar for this state, most important first; the view keeps the tail ("? keys", "q quit"). */
-export function keyHints(s: TuiState): { hints: Hint[]; tail: Hint[] } {
+export function keyHints(s: TuiState): HintBar {
   const m = s.mode;
-  const back: Hint[] = [["q/Esc", "back"]];
-  if (s.filter.editing && m.kind === "list")
-    return {
-      hints: [["type", "filter"]],
-      tail: [
-        ["⏎", "keep"],
-        ["Esc", "clear"],
-      ],
-    };
-  switch (m.kind) {
-    case "list":
-      return {
-        hints: LIST_HINTS[s.tab],
-        tail: [
-          ["?", "keys"],
-          ["q", "quit"],
-        ],
-      };
-    case "help":
-      return { hints: [["↑↓", "scroll"]], tail: [["any key", "close"]] };
-    case "confirm":
-      return {
-        hints: [],
-        tail: [
-          ["y", "yes"],
-          ["n/Esc", "no"],
-        ],
-      };
-    case "form":
-      return {
-        hints: [
-          ["Tab/↑↓", "field"],
-          ["←→", "image"],
-        ],
-        tail: [
-          ["⏎", "create"],
-          ["Esc", "cancel"],
-        ],
-      };
-    case "creating":
-      return { hints: [], tail: m.error ? [["⏎/Esc", "back to the form"]] : [["Esc", "hide (keeps going)"]] };
-    case "logs":
-      return {
-        hints: [
-          ["↑↓/PgUp/PgDn", "scroll"],
-          ["End/f", "follow"],
-          ["v", "console/vmm"],
-        ],
-        tail: back,
-      };
-    case "details":
-      return {
-        hints: [
-          ["↑↓", "scroll"],
-          ["e", "ssh"],
-          ["l", "logs"],
-          ["x", "stop"],
-          ["S", "start"],
-        ],
-        tail: back,
-      };
-  }
+  if (m.kind === "list")
+    return s.filter.editing ? FILTER_HINTS : { hints: LIST_HINTS[s.tab], tail: LIST_TAIL };
+  if (m.kind === "creating")
+    return { hints: [], tail: m.error ? [["⏎/Esc", "back to the form"]] : [["Esc", "hide (keeps going)"]] };
+  return MODE_HINTS[m.kind];
 }
 
 /** Every key, for the `?` screen. */

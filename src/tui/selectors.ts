@@ -1,7 +1,7 @@
 /** Pure views over the TUI state: the VM list as shown (filtered, sorted), artifact rows, choices. */
 import type { VmView } from "../api/vms.js";
 import { VM_STATES } from "../model/vm.js";
-import type { Artifact, SortKey, Tab, TuiState } from "./state.js";
+import type { Artifact, SortKey, Tab, TuiState } from "./types.js";
 
 /** Seconds a running VM has been up, counted from its start time and the state's clock. */
 export function uptimeOf(vm: VmView, now: number): number | null {

@@ -3,7 +3,16 @@ import type { HealthReport, VmStats } from "../api/agent.js";
 import type { CatalogEntryView, KernelView } from "../api/catalog.js";
 import type { ProgressEvent } from "../api/protocol.js";
 import type { ImageView, VmCreateParams, VmView } from "../api/vms.js";
-import type { FormAction } from "./form.js";
+
+/** The create form's key actions (applied in form.ts). */
+export type FormAction =
+  | { type: "form-next" }
+  | { type: "form-prev" }
+  | { type: "form-type"; text: string }
+  | { type: "form-backspace" }
+  | { type: "form-choice"; delta: number }
+  | { type: "form-cancel" }
+  | { type: "form-submit" };
 
 export type Tab = "vms" | "images" | "kernels";
 export const TABS: readonly Tab[] = ["vms", "images", "kernels"];

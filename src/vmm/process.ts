@@ -5,8 +5,8 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { BangerError, ErrorCodes } from "../errors/index.js";
+import { poll } from "../util/poll.js";
 
 export interface SpawnDetachedOptions {
   /** stdout and stderr are appended here (opened O_APPEND|O_CREAT)... */
@@ -123,12 +123,8 @@ export interface WaitOptions {
 
 /** Wait until the process is gone. Resolves true when it exited, false on timeout. */
 export async function waitForExit(pid: number, timeoutMs: number, opts: WaitOptions = {}): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (!isProcessAlive(pid, opts.expectArg)) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(opts.pollMs ?? 20);
-  }
+  const exited = () => !isProcessAlive(pid, opts.expectArg);
+  return (await poll(exited, { timeoutMs, intervalMs: opts.pollMs ?? 20 })) ?? false;
 }
 
 /** Send a signal; false when the process does not exist. */

@@ -15,6 +15,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { HealthReport } from "../../src/api/agent.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
+import { shellQuote } from "../../src/util/shellQuote.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
 import { e2eSkipReason, type NsSandbox, tinyGuestSandbox, until } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
@@ -44,8 +45,7 @@ function live(
 ): Promise<Live> {
   const bin = path.join(repoRoot(), "bin", "banger");
   let argv = [process.execPath, bin, ...args];
-  if (opts.viaScript)
-    argv = ["script", "-qec", argv.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" "), "/dev/null"];
+  if (opts.viaScript) argv = ["script", "-qec", shellQuote(argv), "/dev/null"];
   argv = [...t.sb.wrap, ...argv];
   return new Promise((resolve, reject) => {
     const t0 = Date.now();

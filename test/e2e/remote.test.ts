@@ -15,6 +15,7 @@ import type { HealthReport } from "../../src/api/agent.js";
 import type { VmListResult } from "../../src/api/vms.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { Banger } from "../../src/sdk/index.js";
+import { shellQuote } from "../../src/util/shellQuote.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
 import { e2eSkipReason, type NsSandbox, tinyGuestSandbox, until } from "../helpers/nsSandbox.js";
 import { repoRoot } from "../helpers/repoRoot.js";
@@ -92,7 +93,7 @@ describe("remote hosts over ssh", { skip }, () => {
     let sshdLog = "";
     sshd.stderr?.on("data", (b) => (sshdLog += b));
     const farEnv = Object.entries(t.sb.env)
-      .map(([k, v]) => `${k}='${v.replace(/'/g, "'\\''")}'`)
+      .map(([k, v]) => `${k}=${shellQuote([v])}`)
       .join(" ");
     const remoteBin = script(
       path.join(dir, "remote-banger"),

@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
+import { waitFor as waitUntil } from "../../src/util/poll.js";
 import { shellQuote } from "../../src/util/shellQuote.js";
 import { ensureTestGuest, type TestGuest } from "../guest/testGuest.js";
 import { registerArgs } from "../helpers/nsSandbox.js";
@@ -46,14 +47,14 @@ function screen(): string {
 
 /** Wait until the screen matches; fail with what the screen shows. */
 async function waitFor(re: RegExp, timeoutMs = 30_000): Promise<string> {
-  const end = Date.now() + timeoutMs;
   let last = "";
-  while (Date.now() < end) {
+  const matches = () => {
     last = screen();
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the screen never matched ${re} within ${timeoutMs} ms; it shows:\n${last}`);
+    return re.test(last) ? last : undefined;
+  };
+  const onTimeout = () =>
+    new Error(`the screen never matched ${re} within ${timeoutMs} ms; it shows:\n${last}`);
+  return waitUntil(matches, { timeoutMs, intervalMs: 100, what: `the screen to match ${re}`, onTimeout });
 }
 
 /** Press keys one at a time (tmux key names: Enter, Escape, Tab...). */
@@ -204,8 +205,10 @@ describe("banger tui drives a real daemon: create, ssh, survive a restart, delet
     await press("d");
     await waitFor(/y: delete/);
     await press("y");
-    const s = await waitFor(/No VMs yet/, 60_000);
-    assert.match(s, new RegExp(`deleted ${VM}`));
+    // The vm-deleted event comes before vm.delete's answer (on the same connection), so the list
+    // empties a moment before the status says "deleted": wait for the status, then check the list.
+    const s = await waitFor(new RegExp(`deleted ${VM}`), 60_000);
+    assert.match(s, /No VMs yet/);
     assert.doesNotMatch(s, new RegExp(`> ${VM}`));
   });
 

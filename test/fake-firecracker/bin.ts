@@ -2,6 +2,7 @@
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { shellQuote } from "../../src/util/shellQuote.js";
 import { sharedDir } from "../helpers/repoRoot.js";
 
 /** The official Firecracker spec, when it sits beside the repository (compared with apiSpec.ts). */
@@ -23,8 +24,6 @@ export function fakeJailerScript(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), "jailer.js");
 }
 
-const shQuote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
-
 /**
  * Write `<dir>/<name>`: `#!/bin/sh` + exports of `env` + `exec node fake.js "$@"`.
  * Pass its path as the driver's firecracker binary.
@@ -37,9 +36,9 @@ export function writeFakeFirecrackerBin(
 ): string {
   const file = path.join(dir, name);
   const exports = Object.entries(env)
-    .map(([k, v]) => `export ${k}=${shQuote(v)}`)
+    .map(([k, v]) => `export ${k}=${shellQuote([v])}`)
     .join("\n");
-  writeFileSync(file, `#!/bin/sh\n${exports}\nexec ${shQuote(process.execPath)} ${shQuote(script)} "$@"\n`);
+  writeFileSync(file, `#!/bin/sh\n${exports}\nexec ${shellQuote([process.execPath, script])} "$@"\n`);
   chmodSync(file, 0o755);
   return file;
 }

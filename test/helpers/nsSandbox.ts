@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from "
 import path from "node:path";
 import { cgroupLayout, vmCgroupDirs } from "../../src/helper/cgroupLayout.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
+import { waitFor } from "../../src/util/poll.js";
 import { type CliResult, isAlive, Sandbox, waitDead } from "./sandbox.js";
 
 const runner = new NodeCommandRunner();
@@ -132,13 +133,13 @@ export function registerArgs(
 
 /** Poll `fn` until it returns something other than undefined. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  const onTimeout = () => new Error(`timed out waiting for ${what}`);
+  return waitFor(() => fn().catch(() => undefined), {
+    timeoutMs: ms,
+    intervalMs: 500,
+    what,
+    onTimeout,
+  }) as Promise<T>;
 }
 
 /** The config of a sandbox that boots the small test guest: QEMU, 1 vCPU, 512M, a 1G work disk. */

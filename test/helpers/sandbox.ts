@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { after } from "node:test";
+import { poll } from "../../src/util/poll.js";
 import { repoRoot } from "./repoRoot.js";
 
 export interface CliResult {
@@ -119,12 +120,7 @@ export function isAlive(pid: number): boolean {
 }
 
 export async function waitDead(pid: number, timeoutMs = 10_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (!isAlive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
+  return (await poll(() => !isAlive(pid), { timeoutMs, intervalMs: 20 })) ?? false;
 }
 
 /** A factory of sandboxes that are all cleaned up after the test file (call it at the file's top level). */

@@ -29,6 +29,7 @@ import { buildAgent } from "../../src/guest/agent/buildAgent.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { AgentClient, type ExecControl } from "../../src/services/agent/AgentClient.js";
 import { getFiles, putFiles } from "../../src/services/agent/transfers.js";
+import { waitFor as waitUntil } from "../../src/util/poll.js";
 import { findExecutable } from "../../src/vmm/qemu/accel.js";
 
 const noGcc = (await findExecutable("gcc")) ? false : "gcc not found (apt-get install gcc libc6-dev)";
@@ -39,11 +40,7 @@ let agent: ChildProcess | undefined;
 let client: AgentClient;
 
 async function waitFor(what: string, fn: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitUntil(fn, { timeoutMs, intervalMs: 20, what });
 }
 
 /** Pull `src` through get into `dest` with the CLI's Extractor; credit as data is written. */

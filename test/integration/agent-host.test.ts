@@ -14,10 +14,10 @@ import { isBangerError } from "../../src/errors/index.js";
 import { buildAgent } from "../../src/guest/agent/buildAgent.js";
 import { NodeCommandRunner } from "../../src/host/node/NodeCommandRunner.js";
 import { AgentClient } from "../../src/services/agent/AgentClient.js";
+import { waitFor as waitUntil } from "../../src/util/poll.js";
 import { findExecutable } from "../../src/vmm/qemu/accel.js";
 
 const noGcc = (await findExecutable("gcc")) ? false : "gcc not found (apt-get install gcc libc6-dev)";
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 let dir: string;
 let socketPath: string;
@@ -26,11 +26,7 @@ let agentStderr = "";
 let client: AgentClient;
 
 async function waitFor(what: string, fn: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitUntil(fn, { timeoutMs, intervalMs: 20, what });
 }
 
 async function run(argv: string[], opts: Parameters<AgentClient["exec"]>[1] = {}) {

@@ -35,10 +35,15 @@ function renderStats(out: Out, stats: VmStats[]): void {
   );
 }
 
+type GuestRegister = (vm: Command, ctx: () => CliContext) => void;
+
 export function registerGuestCommands(vm: Command, ctx: () => CliContext): void {
   registerExec(vm, ctx);
   registerCp(vm, ctx);
+  for (const register of [vmPorts, vmHealth, vmStats]) register(vm, ctx);
+}
 
+const vmPorts: GuestRegister = (vm, ctx) => {
   vm.command("ports")
     .description("TCP ports listening in the guest, with NAME.vm:PORT addresses")
     .argument("<name>", "VM name")
@@ -55,7 +60,9 @@ export function registerGuestCommands(vm: Command, ctx: () => CliContext): void 
         ]),
       );
     });
+};
 
+const vmHealth: GuestRegister = (vm, ctx) => {
   vm.command("health")
     .description(
       "healthy / starting / unreachable / stopped, with the reason (the agent, else SSH, else the VMM); exits 0 only when healthy",
@@ -78,7 +85,9 @@ export function registerGuestCommands(vm: Command, ctx: () => CliContext): void 
           c.out.write(`  ${d.mount}: ${humanBytes(d.usedBytes)} used of ${humanBytes(d.totalBytes)}\n`);
       }
     });
+};
 
+const vmStats: GuestRegister = (vm, ctx) => {
   vm.command("stats")
     .description("VMM CPU and memory, guest load, memory and disk (sampled every stats_poll_interval)")
     .argument("[name]", "one VM (default: all)")
@@ -103,4 +112,4 @@ export function registerGuestCommands(vm: Command, ctx: () => CliContext): void 
         { onEvent: (e) => e.kind === "change" && e.topic === "stats" && void draw() },
       );
     });
-}
+};

@@ -44,9 +44,15 @@ export function catalogTable(entries: CatalogEntryView[]): string {
   ]);
 }
 
+type ImageRegister = (image: Command, ctx: () => CliContext) => void;
+
 export function registerImage(program: Command, ctx: () => CliContext): void {
   const image = program.command("image").description("manage images (root filesystem, work seed, kernel)");
+  for (const register of IMAGE_SUBCOMMANDS) register(image, ctx);
+}
 
+/** `banger image register` */
+const imageRegisterCmd: ImageRegister = (image, ctx) => {
   image
     .command("register")
     .description("record local image files (they are copied into banger's state directory)")
@@ -87,7 +93,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
         c.out.write(`  guest: ${capabilitiesText(v.capabilities, v.readiness)}\n`);
       },
     );
+};
 
+/** `banger image list` */
+const imageList: ImageRegister = (image, ctx) => {
   image
     .command("list")
     .alias("ls")
@@ -121,7 +130,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
         ]),
       );
     });
+};
 
+/** `banger image pull` */
+const imagePull: ImageRegister = (image, ctx) => {
   image
     .command("pull")
     .description(
@@ -140,7 +152,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, v);
       c.out.write(`image ${v.name} ${v.version} ready (${humanBytes(v.sizeBytes)}, ${v.source})\n`);
     });
+};
 
+/** `banger image build-recipe` */
+const imageBuildRecipe: ImageRegister = (image, ctx) => {
   image
     .command("build-recipe")
     .description("build a catalog image locally from its recipe (Debian packages), with progress stages")
@@ -152,7 +167,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, v);
       c.out.write(`image ${v.name} ${v.version} built (${humanBytes(v.sizeBytes)})\n`);
     });
+};
 
+/** `banger image build` */
+const imageBuild: ImageRegister = (image, ctx) => {
   image
     .command("build")
     .description(
@@ -189,7 +207,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
         c.out.write(`image ${v.name} built from ${o.from} (${humanBytes(v.sizeBytes)})\n`);
       },
     );
+};
 
+/** `banger image export` */
+const imageExport: ImageRegister = (image, ctx) => {
   image
     .command("export")
     .description("write an image as a bundle plus its catalog entry (BUNDLE.json), to host your own catalog")
@@ -206,7 +227,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, r);
       c.out.write(`bundle: ${r.bundle}\ncatalog entry: ${r.entry}\n`);
     });
+};
 
+/** `banger image show` */
+const imageShow: ImageRegister = (image, ctx) => {
   image
     .command("show")
     .description("everything about an image")
@@ -218,7 +242,10 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, v);
       c.out.write(renderImage(v));
     });
+};
 
+/** `banger image delete` */
+const imageDelete: ImageRegister = (image, ctx) => {
   image
     .command("delete")
     .description("delete an image (refused while a VM uses it)")
@@ -230,4 +257,16 @@ export function registerImage(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, r);
       c.out.write(`deleted image ${r.deleted}\n`);
     });
-}
+};
+
+/** In the order `banger image --help` lists them. */
+const IMAGE_SUBCOMMANDS: ImageRegister[] = [
+  imageRegisterCmd,
+  imageList,
+  imagePull,
+  imageBuildRecipe,
+  imageBuild,
+  imageExport,
+  imageShow,
+  imageDelete,
+];

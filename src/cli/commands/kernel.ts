@@ -19,9 +19,14 @@ function renderKernel(k: KernelView): string {
   ]);
 }
 
+type KernelRegister = (kernel: Command, ctx: () => CliContext) => void;
+
 export function registerKernel(program: Command, ctx: () => CliContext): void {
   const kernel = program.command("kernel").description("manage guest kernels (referenced by images)");
+  for (const register of [kernelList, kernelShow, kernelPull, kernelDelete]) register(kernel, ctx);
+}
 
+const kernelList: KernelRegister = (kernel, ctx) => {
   kernel
     .command("list")
     .alias("ls")
@@ -46,7 +51,9 @@ export function registerKernel(program: Command, ctx: () => CliContext): void {
         ]),
       );
     });
+};
 
+const kernelShow: KernelRegister = (kernel, ctx) => {
   kernel
     .command("show")
     .description("everything about a kernel")
@@ -58,7 +65,9 @@ export function registerKernel(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, k);
       c.out.write(renderKernel(k));
     });
+};
 
+const kernelPull: KernelRegister = (kernel, ctx) => {
   kernel
     .command("pull")
     .description("download a kernel from the catalog, or build it from its recipe")
@@ -75,7 +84,9 @@ export function registerKernel(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, k);
       c.out.write(`kernel ${k.name} ${k.version} ready\n`);
     });
+};
 
+const kernelDelete: KernelRegister = (kernel, ctx) => {
   kernel
     .command("delete")
     .description("delete a kernel (refused while an image references it)")
@@ -87,4 +98,4 @@ export function registerKernel(program: Command, ctx: () => CliContext): void {
       if (o.json) return json(c.out, r);
       c.out.write(`deleted kernel ${r.deleted}\n`);
     });
-}
+};

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { HealthReport } from "../../api/agent.js";
 import type { VmView } from "../../api/vms.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { waitFor } from "../../util/poll.js";
 import type { CliContext } from "../context.js";
 import type { DefaultsView } from "../defaults.js";
 import { resolveSpec } from "../defaults.js";
@@ -56,26 +57,29 @@ async function readyNow(c: CliContext, vm: VmView, needSsh: boolean): Promise<tr
  */
 export async function waitReady(c: CliContext, vm: VmView, seconds: number, needSsh = true): Promise<void> {
   if (needSsh) requireSshd(vm);
-  const deadline = Date.now() + seconds * 1000;
   let last = "";
   let shown = false;
-  while (Date.now() < deadline) {
+  const ready = async () => {
     const r = await readyNow(c, vm, needSsh);
-    if (r === true) return;
+    if (r === true) return true;
     last = r;
-    if (!shown) {
-      c.out.err(paint(c.out, "dim", "… waiting for the guest to come up\n"));
-      shown = true;
-    }
-    await new Promise((res) => setTimeout(res, 500));
-  }
-  throw new BangerError(
-    ErrorCodes.TIMEOUT,
-    `VM "${vm.name}" did not become ready within ${seconds} s: ${last}`,
-    {
-      hint: `read its console with \`banger vm logs ${vm.name}\` (${vm.paths.consoleLog})`,
-    },
-  );
+    if (!shown) c.out.err(paint(c.out, "dim", "… waiting for the guest to come up\n"));
+    shown = true;
+    return false;
+  };
+  await waitFor(ready, {
+    timeoutMs: seconds * 1000,
+    intervalMs: 500,
+    what: `VM "${vm.name}" to become ready`,
+    onTimeout: () =>
+      new BangerError(
+        ErrorCodes.TIMEOUT,
+        `VM "${vm.name}" did not become ready within ${seconds} s: ${last}`,
+        {
+          hint: `read its console with \`banger vm logs ${vm.name}\` (${vm.paths.consoleLog})`,
+        },
+      ),
+  });
 }
 
 /** After create: wait, then a shell or the command (its output collected with --json). */

@@ -6,6 +6,7 @@
  * its own u<uid> subtree.
  */
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { waitFor } from "../../util/poll.js";
 import { type CgroupLayout, cgroupLayout, mountsToMirror, vmCgroupDirs } from "../cgroupLayout.js";
 import type { HelperContext } from "../context.js";
 import { HelperError, trustedRun } from "../context.js";
@@ -170,21 +171,25 @@ async function remove(env: CgroupEnv, ctx: HelperContext, args: unknown): Promis
   const vm = checkVmId((args as { vm?: unknown } | null)?.vm);
   const layout = await layoutOf(env);
   for (const d of new Set(Object.values(vmCgroupDirs(layout, ctx.uid, vm)))) {
-    const deadline = Date.now() + REAP_WAIT_MS;
-    for (;;) {
+    let unreaped: string[] = [];
+    const empty = async () => {
       const { all, live } = await liveProcs(env, d);
       if (live.length > 0) {
         throw new HelperError("CONFLICT", `the cgroup ${d} still holds running processes ${live.join(", ")}`);
       }
-      if (all.length === 0) break;
-      if (Date.now() >= deadline) {
-        throw new HelperError(
+      unreaped = all;
+      return all.length === 0;
+    };
+    await waitFor(empty, {
+      timeoutMs: REAP_WAIT_MS,
+      intervalMs: 50,
+      what: `the cgroup ${d} to empty`,
+      onTimeout: () =>
+        new HelperError(
           "CONFLICT",
-          `the cgroup ${d} still holds exited, unreaped processes ${all.join(", ")}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+          `the cgroup ${d} still holds exited, unreaped processes ${unreaped.join(", ")}`,
+        ),
+    });
     await env.rmdir(d);
   }
   return null;

@@ -30,36 +30,9 @@ export class NodeCommandRunner implements CommandRunner {
         stdio: ["pipe", "pipe", "pipe"],
         timeout: opts.timeoutMs,
       });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let outLen = 0;
-      let errLen = 0;
-      child.stdout.on("data", (b: Buffer) => {
-        if (outLen < MAX_OUTPUT) out.push(b);
-        outLen += b.length;
-      });
-      child.stderr.on("data", (b: Buffer) => {
-        if (errLen < MAX_OUTPUT) err.push(b);
-        errLen += b.length;
-        opts.onStderr?.(b.toString("utf8"));
-      });
-      child.on("error", (e: NodeJS.ErrnoException) => {
-        const missing = e.code === "ENOENT";
-        reject(
-          new BangerError(
-            missing ? ErrorCodes.PREFLIGHT_FAILED : ErrorCodes.COMMAND_FAILED,
-            missing
-              ? `${cmd} is not installed or not on PATH`
-              : `could not run ${formatArgv(argv)}: ${e.message}`,
-            {
-              cause: e,
-              ...(missing
-                ? { hint: "run `banger doctor` to see what is missing and how to install it" }
-                : {}),
-            },
-          ),
-        );
-      });
+      const stdout = collect(child.stdout);
+      const stderr = collect(child.stderr, opts.onStderr);
+      child.on("error", (e: NodeJS.ErrnoException) => reject(spawnError(cmd, argv, e)));
       child.stdin.on("error", () => {
         /* the command may exit before reading its input */
       });
@@ -68,22 +41,48 @@ export class NodeCommandRunner implements CommandRunner {
         const result: RunResult = {
           argv: [...argv],
           code: code ?? (signal ? 128 : 1),
-          stdout: Buffer.concat(out).toString("utf8"),
-          stderr: Buffer.concat(err).toString("utf8"),
+          stdout: stdout(),
+          stderr: stderr(),
         };
-        if (result.code !== 0 && !opts.allowFailure) {
-          const tail = result.stderr.trim().split("\n").slice(-5).join("\n");
-          reject(
-            new BangerError(
-              ErrorCodes.COMMAND_FAILED,
-              `${formatArgv(argv)} exited with ${signal ? `signal ${signal}` : `code ${result.code}`}${tail ? `: ${tail}` : ""}`,
-              { details: result },
-            ),
-          );
-          return;
-        }
-        resolve(result);
+        if (result.code !== 0 && !opts.allowFailure) reject(exitError(result, signal));
+        else resolve(result);
       });
     });
   }
+}
+
+/** Keep up to MAX_OUTPUT bytes of a stream; the returned function gives them as text. */
+function collect(stream: NodeJS.ReadableStream, onText?: (text: string) => void): () => string {
+  const chunks: Buffer[] = [];
+  let len = 0;
+  stream.on("data", (b: Buffer) => {
+    if (len < MAX_OUTPUT) chunks.push(b);
+    len += b.length;
+    onText?.(b.toString("utf8"));
+  });
+  return () => Buffer.concat(chunks).toString("utf8");
+}
+
+/** The command could not start: not installed (a preflight failure, see doctor), or another reason. */
+function spawnError(cmd: string, argv: readonly string[], e: NodeJS.ErrnoException): BangerError {
+  if (e.code === "ENOENT") {
+    return new BangerError(ErrorCodes.PREFLIGHT_FAILED, `${cmd} is not installed or not on PATH`, {
+      cause: e,
+      hint: "run `banger doctor` to see what is missing and how to install it",
+    });
+  }
+  return new BangerError(ErrorCodes.COMMAND_FAILED, `could not run ${formatArgv(argv)}: ${e.message}`, {
+    cause: e,
+  });
+}
+
+/** The command failed: its argv, how it ended, and the last lines of its stderr. */
+function exitError(result: RunResult, signal: NodeJS.Signals | null): BangerError {
+  const tail = result.stderr.trim().split("\n").slice(-5).join("\n");
+  const how = signal ? `signal ${signal}` : `code ${result.code}`;
+  return new BangerError(
+    ErrorCodes.COMMAND_FAILED,
+    `${formatArgv(result.argv)} exited with ${how}${tail ? `: ${tail}` : ""}`,
+    { details: result },
+  );
 }

@@ -1,12 +1,8 @@
 /**
  * Recipes build images and kernels locally from upstream sources (Debian
  * packages, Void's rootfs tarball) when no prebuilt bundle can be pulled.
- *
- * File roles: images: rootfs, workSeed (kernel?, initrd? when they bring
- * their own); kernels: vmlinux, initrd? (modules?). Returned paths live in the
- * recipe cache (or under ctx.workDir without one): callers copy them.
+ * What a recipe receives and returns is in types.ts.
  */
-import type { ProgressEvent } from "../../api/protocol.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { CommandRunner } from "../../host/runner.js";
 import { type BuildUser, preparedBuildUser } from "../userns.js";
@@ -14,25 +10,10 @@ import { type AgentProvider, defaultAgentProvider } from "./agent.js";
 import { DEBIAN_BOOKWORM_RECIPE, runDebianBookworm } from "./debianBookworm.js";
 import { DEBIAN_KERNEL_RECIPE, runDebianKernel } from "./debianKernel.js";
 import { mirrorError } from "./mirrorFailure.js";
+import type { RecipeContext, RecipeResult, RecipeRunner } from "./types.js";
 import { runVoid, VOID_RECIPE } from "./void.js";
 
-export interface RecipeContext {
-  /** Scratch space the caller owns (and removes). */
-  workDir: string;
-  onProgress: (e: ProgressEvent) => void;
-  /** The catalog entry the recipe serves (recipes read what they need, e.g. source.url). */
-  catalogEntry: unknown;
-}
-
-export interface RecipeResult {
-  /** Role -> absolute path. */
-  files: Record<string, string>;
-  version: string;
-}
-
-export interface RecipeRunner {
-  run(recipeId: string, ctx: RecipeContext): Promise<RecipeResult>;
-}
+export type { RecipeContext, RecipeResult, RecipeRunner } from "./types.js";
 
 export interface LocalRecipeRunnerDeps {
   runner: CommandRunner;

@@ -18,7 +18,6 @@ import { applySystemdConfig } from "./debianSystemd.js";
 import { IMAGE_FILES, splitWorkSeed } from "./ext4Image.js";
 import { DEFAULT_HOSTNAME, HOSTS, RESOLV_CONF, SSHD_SETTINGS } from "./guestConfig.js";
 import { MmdebstrapProgress } from "./mmdebstrapProgress.js";
-import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import {
   endTreeBuild,
   handOverTree,
@@ -28,6 +27,7 @@ import {
 } from "./rootlessTree.js";
 import { Stages } from "./stages.js";
 import { copyIntoTree, removeHostKeys, writeTreeFile } from "./treeFs.js";
+import type { RecipeContext, RecipeResult } from "./types.js";
 
 export const DEBIAN_BOOKWORM_RECIPE = "debian-bookworm";
 export const DEBIAN_SUITE = "bookworm";

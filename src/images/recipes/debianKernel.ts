@@ -12,8 +12,8 @@ import { KERNEL_META_PACKAGE, prepareKernel } from "../../guest/kernel.js";
 import type { CommandRunner } from "../../host/runner.js";
 import { BinaryRunner, type BuildUser } from "../userns.js";
 import { buildCached, cacheKey, moduleTexts, removeBuildDir } from "./cache.js";
-import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import { Stages } from "./stages.js";
+import type { RecipeContext, RecipeResult } from "./types.js";
 
 export const DEBIAN_KERNEL_RECIPE = "debian-kernel";
 export const KERNEL_FILES = { vmlinux: "vmlinux", initrd: "initrd.img" } as const;

@@ -26,7 +26,6 @@ import {
   UPDATE_HOSTS_SH,
   withSshdSettings,
 } from "./guestConfig.js";
-import type { RecipeContext, RecipeResult } from "./RecipeRunner.js";
 import {
   endTreeBuild,
   extractIntoTree,
@@ -45,6 +44,7 @@ import {
   treePath,
   writeTreeFile,
 } from "./treeFs.js";
+import type { RecipeContext, RecipeResult } from "./types.js";
 
 export const VOID_RECIPE = "void";
 export const VOID_DEFAULT_URL =

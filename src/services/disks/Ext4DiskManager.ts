@@ -6,7 +6,7 @@
  * go into the work disk through debugfs.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { formatSize, GiB } from "../../config/sizes.js";
@@ -26,13 +26,16 @@ import {
   diskArgv,
   E2FSCK_OK_CODES,
   imageParents,
-  imagePath,
 } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
 import { isNoSpace, noSpaceError } from "../../host/space.js";
 import type { DiskManager, PrepareDisksRequest, VmDisks, WorkDiskFile } from "./DiskManager.js";
+import { invalid, stepError } from "./diskErrors.js";
+import { exists, ownership, type Prepared, requireFile, undo, workTarget } from "./diskFiles.js";
 import { ext4Problem, vmDisksNeedBytes } from "./ext4.js";
 import { ReflinkProbe } from "./reflink.js";
+
+export { stepError } from "./diskErrors.js";
 
 /** debugfs messages meaning "no such file" (the path or one of its parents is missing or not a directory). */
 const ABSENT = [DEBUGFS_NOT_FOUND, DEBUGFS_NOT_A_DIR];
@@ -52,15 +55,6 @@ export interface Ext4DiskManagerOptions {
   reflinkProbe?: ReflinkProbe;
   /** Where private temp dirs for debugfs go. Default os.tmpdir(). */
   tmpDir?: string;
-}
-
-interface Prepared {
-  created: string[];
-  /** Known once probed. */
-  mode?: VmDisks["rootMode"];
-  vmDir: string;
-  /** The topmost directory that prepare made (mkdir -p), if any. */
-  madeDir: string | undefined;
 }
 
 export class Ext4DiskManager implements DiskManager {
@@ -349,76 +343,4 @@ export class Ext4DiskManager implements DiskManager {
       await rm(dir, { recursive: true, force: true });
     }
   }
-}
-
-function workTarget(rel: string): string {
-  try {
-    return imagePath(rel);
-  } catch (e) {
-    throw invalid(`invalid work disk path ${JSON.stringify(rel)}: ${(e as Error).message}`);
-  }
-}
-
-function ownership(f: WorkDiskFile): { mode: number; uid: number; gid: number } {
-  const { mode, uid = 0, gid = 0 } = f;
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw invalid(`mode of ${f.path} must be permission bits (0 to 0o7777), not ${mode}`);
-  }
-  for (const [what, id] of [
-    ["uid", uid],
-    ["gid", gid],
-  ] as const) {
-    if (!Number.isSafeInteger(id) || id < 0 || id > 0xffffffff)
-      throw invalid(`${what} of ${f.path} must be a non-negative integer, not ${id}`);
-  }
-  return { mode, uid, gid };
-}
-
-async function exists(f: string): Promise<boolean> {
-  return stat(f).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function requireFile(f: string, what: string) {
-  const st = await stat(f).catch((e: NodeJS.ErrnoException) => {
-    throw new BangerError(
-      e.code === "ENOENT" ? ErrorCodes.NOT_FOUND : ErrorCodes.COMMAND_FAILED,
-      `${what} ${f} ${e.code === "ENOENT" ? "does not exist" : `cannot be read: ${e.message}`}`,
-      { cause: e },
-    );
-  });
-  if (!st.isFile()) throw invalid(`${what} ${f} is not a regular file`);
-  return st;
-}
-
-/** Remove what a failed prepare created: its files, then the directories it made (only if empty). */
-async function undo(p: Prepared): Promise<void> {
-  await Promise.all(p.created.map((f) => rm(f, { force: true }).catch(() => undefined)));
-  if (p.madeDir === undefined) return;
-  for (let d = p.vmDir; ; d = path.dirname(d)) {
-    await rmdir(d).catch(() => undefined);
-    if (d === p.madeDir || d === path.dirname(d)) break;
-  }
-}
-
-function invalid(message: string, hint?: string): BangerError {
-  return new BangerError(ErrorCodes.INVALID_ARGUMENT, message, hint === undefined ? {} : { hint });
-}
-
-/** A prepare failure: names the step and carries the command's own words (its stderr). */
-export function stepError(vmDir: string, step: string, e: unknown): BangerError {
-  const result =
-    e instanceof BangerError ? (e.details as { stderr?: string; stdout?: string } | undefined) : undefined;
-  const output = (result?.stderr?.trim() || result?.stdout?.trim() || "").split("\n").slice(-5).join("\n");
-  const said = output || (e instanceof Error ? e.message : String(e));
-  const full = isNoSpace(e);
-  const hint = e instanceof BangerError && !full ? e.hint : undefined;
-  const code = full || !(e instanceof BangerError) ? ErrorCodes.COMMAND_FAILED : e.code;
-  return new BangerError(code, `creating the disks in ${vmDir} failed at step "${step}": ${said}`, {
-    cause: e,
-    ...(hint === undefined ? {} : { hint }),
-    details: { step, ...(result ? { result } : {}) },
-  });
 }

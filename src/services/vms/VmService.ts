@@ -61,7 +61,7 @@ export class VmService {
   private newCloneRow(name: string | undefined, src: Vm): Vm {
     const { store, network } = this.deps;
     const id = (this.deps.newId ?? newId)();
-    const vm = this.insertRow(name, {
+    this.insertRow(name, {
       id,
       imageId: src.imageId,
       spec: { ...src.spec },

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { BangerError } from "../../errors/index.js";
+import { shellQuote } from "../../util/shellQuote.js";
 import { idFor, makeImage, makeKernel, makeVm } from "../fake/fixtures.js";
-import { shellQuote } from "./rowReader.js";
 import { SqliteStore } from "./SqliteStore.js";
 
 function corrupt(parts: RegExp[]) {
@@ -49,7 +49,7 @@ describe("malformed rows", () => {
     } catch (e) {
       hint = (e as BangerError).hint ?? "";
     }
-    assert.ok(hint.includes(shellQuote(path.join(dir, "banger.db"))), hint);
+    assert.ok(hint.includes(shellQuote([path.join(dir, "banger.db")])), hint);
     const sql = /"(DELETE FROM vms WHERE id = '[0-9a-f]+')"$/.exec(hint)?.[1];
     assert.ok(sql, hint);
     s.database.exec(sql);

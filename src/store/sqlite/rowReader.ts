@@ -4,18 +4,11 @@
  * becomes a STORE_CORRUPT error naming the table, the row and the column.
  */
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { shellQuote } from "../../util/shellQuote.js";
 
 export type RawRow = Record<string, unknown>;
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** Quote for a POSIX shell, readably: bare when safe, '...' without single quotes, "..." when plain enough. */
-export function shellQuote(s: string): string {
-  if (/^[A-Za-z0-9_./:=@%+,-]+$/.test(s)) return s;
-  if (!s.includes("'")) return `'${s}'`;
-  if (!/["$`\\!]/.test(s)) return `"${s}"`;
-  return `'${s.replace(/'/g, "'\\''")}'`;
-}
 
 /** Date.parse rolls 2024-02-31 over to March; refuse days the month does not have. */
 function realDay(iso: string): boolean {
@@ -61,7 +54,7 @@ export class RowReader {
       ErrorCodes.STORE_CORRUPT,
       `${this.table} row "${this.name}" (id ${this.id}) is corrupt: column ${column} ${what}`,
       {
-        hint: `fix the value or delete the row with: sqlite3 ${shellQuote(this.dbPath)} ${shellQuote(sql)}`,
+        hint: `fix the value or delete the row with: ${shellQuote(["sqlite3", this.dbPath, sql])}`,
         details: { table: this.table, id: this.id, name: this.name, column, value: show(value) },
       },
     );

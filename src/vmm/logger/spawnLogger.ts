@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { open } from "node:fs/promises";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
-import type { LogCaps, LogIdentity } from "./vmLogs.js";
+import type { LogCaps, LogIdentity } from "./types.js";
 
 export interface LoggerLaunch {
   binary: string;

@@ -16,16 +16,9 @@ import { findPids, isPidAlive, waitForExit } from "../qemu/proc.js";
 import { spawnLogger } from "./spawnLogger.js";
 
 /** Who the VMM (and so its logger) runs as; null: the daemon's own user. */
-export interface LogIdentity {
-  uid: number;
-  gid: number;
-}
+import type { LogCaps, LogIdentity } from "./types.js";
 
-/** The size cap of each log file and how many rotated files are kept (config [logs]). */
-export interface LogCaps {
-  maxBytes: number;
-  keep: number;
-}
+export type { LogCaps, LogIdentity };
 
 export interface LogRequest {
   /** Guest console output (a file in the VM's log directory). */
