@@ -288,12 +288,10 @@ async function copyFileUrl(t: Transfer): Promise<void> {
     t.meter.begin(0);
     for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
       await write(t, chunk).catch((e: unknown) => {
-        if (e instanceof AttemptError) throw e;
-        throw new AttemptError(`writing the copy of ${file} failed: ${describeFetchError(e)}`, {
-          retryable: false,
-          network: false,
-          cause: e,
-        });
+        const why = `writing the copy of ${file} failed: ${describeFetchError(e)}`;
+        throw e instanceof AttemptError
+          ? e
+          : new AttemptError(why, { retryable: false, network: false, cause: e });
       });
     }
   } catch (e) {

@@ -1,15 +1,16 @@
-import { open, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { BangerError, ErrorCodes, toBangerError } from "../../errors/index.js";
 import type { BootTiming, Vm } from "../../model/vm.js";
 import type { BootSpec, SavedState, VmmDriver } from "../../vmm/driver.js";
 import { faultStep } from "../../vmm/fault.js";
 import { runSteps, type Step, type StepTiming } from "../../vmm/steps.js";
 import type { KeyedLock } from "../keyedLock.js";
+import { vmBootSpec } from "./bootSpec.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
-import { drivesFor, guestKernelArgs } from "./kernelArgs.js";
+import { type GoneState, markVmGone, reapStrayVmms } from "./gone.js";
 import { reconcileVms } from "./reconcile.js";
 import { rereadVm } from "./reread.js";
-import { discardSavedState, restorableState } from "./savedState.js";
+import { pickBoot } from "./savedState.js";
 import { stageObserver } from "./stageObserver.js";
 import { vmPaths } from "./views.js";
 import { VmCgroups } from "./vmCgroup.js";
@@ -43,6 +44,24 @@ export interface StartOptions {
    * the fork marks it running afterwards.
    */
   clone?: boolean;
+}
+
+/** A VM a start can boot: not half-created (unless a fork's clone), with disks and an address. */
+function checkStartable(vm: Vm, opts: StartOptions): void {
+  if (vm.state === "creating" && !opts.clone) {
+    throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`, {
+      hint: "wait for the create to finish",
+    });
+  }
+  if (!vm.disks || !vm.network) {
+    throw new BangerError(
+      ErrorCodes.CONFLICT,
+      `VM "${vm.name}" has no disks or address (an interrupted create)`,
+      {
+        hint: `delete it with \`banger vm delete ${vm.name}\` and create it again`,
+      },
+    );
+  }
 }
 
 /** Starting and stopping VMs, their network, crash detection and reconcile. */
@@ -92,21 +111,6 @@ export class VmLifecycle {
     return this.deps.store.vms.update(vm.id, { state: "running", saved: null });
   }
 
-  /** How a start boots: cold, or from the saved state of a suspended VM (whose VMM must match). */
-  private async pickBoot(
-    vm: Vm,
-    opts: StartOptions,
-  ): Promise<{ driver: VmmDriver; reason: string; restore?: SavedState }> {
-    if ((vm.state === "suspended" || opts.clone) && vm.saved) {
-      if (opts.discardState) {
-        await discardSavedState(this.deps.store, vm);
-      } else {
-        return restorableState(vm, this.deps.drivers);
-      }
-    }
-    return this.deps.drivers.select();
-  }
-
   async startUnlocked(
     id: string,
     progress: Progress,
@@ -117,22 +121,9 @@ export class VmLifecycle {
     const vm = store.vms.getById(id);
     if (vm.state === "running" && this.isAlive(vm)) return vm;
     if (vm.state === "paused" && this.isAlive(vm)) return this.unpause(vm);
-    if (vm.state === "creating" && !opts.clone) {
-      throw new BangerError(ErrorCodes.CONFLICT, `VM "${vm.name}" is still being created`, {
-        hint: "wait for the create to finish",
-      });
-    }
-    if (!vm.disks || !vm.network) {
-      throw new BangerError(
-        ErrorCodes.CONFLICT,
-        `VM "${vm.name}" has no disks or address (an interrupted create)`,
-        {
-          hint: `delete it with \`banger vm delete ${vm.name}\` and create it again`,
-        },
-      );
-    }
+    checkStartable(vm, opts);
     await this.deps.preflight(START_PREFLIGHT);
-    const { driver, reason, restore } = await this.pickBoot(vm, opts);
+    const { driver, reason, restore } = await pickBoot(this.deps, vm, opts);
     const ctx: StartCtx = {
       vm: store.vms.update(id, { state: opts.clone ? "creating" : "starting", lastError: null, exit: null }),
       clone: opts.clone === true,
@@ -170,7 +161,7 @@ export class VmLifecycle {
         state: opts.clone ? "creating" : restore ? "suspended" : "error",
         lastError: err.message + left,
         vmm: null,
-        network: { ...vm.network, tap: null },
+        network: { ...vm.network!, tap: null },
       });
       this.deps.log.error({ vm: vm.name, id, err: err.message }, "vm start failed");
       throw err;
@@ -207,40 +198,41 @@ export class VmLifecycle {
           cleanup(() => this.cgroups.remove(c.vm));
         },
       },
-      {
-        name: "boot",
-        run: async (c) => {
-          const spec = { ...this.bootSpec(c.vm, c.tap!), ...(c.restore ? { restore: c.restore } : {}) };
-          const r = await c.driver.boot(spec, {
-            ...(c.attach ? { onVmmStarted: c.attach } : {}),
-            onCleanupError: (step, err) => c.leftovers.push(this.cleanupFailed(c.vm, `boot:${step}`, err)),
-            onStepStart: (n) =>
-              progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
-            onStepDone: (t) =>
-              progress({
-                kind: "progress",
-                stage: `boot:${t.name}`,
-                phase: "done",
-                message: `boot: ${t.name}`,
-                ms: t.ms,
-              }),
-          });
-          c.timings = r.timings.map((t) => ({ name: `boot:${t.name}`, ms: t.ms }));
-          // A driver that cannot start its VMM paused (or confines it itself) left the cgroup empty.
-          if (c.attach && !c.attached) await this.cgroups.remove(c.vm);
-          c.vm = store.vms.update(c.vm.id, {
-            state: c.clone ? "creating" : "running",
-            driver: c.driver.name,
-            driverReason: c.reason,
-            vmm: r.handle,
-            network: { ...c.vm.network!, tap: c.tap },
-            startedAt: this.now(),
-            stoppedAt: null,
-          });
-          if (c.restore) c.vm = await this.afterRestore(c.vm);
-        },
-      },
+      { name: "boot", run: (c) => this.bootStep(c, progress) },
     ];
+  }
+
+  /** Boot (or restore) through the driver, with progress; records the VMM and the TAP. */
+  private async bootStep(c: StartCtx, progress: Progress): Promise<void> {
+    const { store } = this.deps;
+    const spec = { ...this.bootSpec(c.vm, c.tap!), ...(c.restore ? { restore: c.restore } : {}) };
+    const r = await c.driver.boot(spec, {
+      ...(c.attach ? { onVmmStarted: c.attach } : {}),
+      onCleanupError: (step, err) => c.leftovers.push(this.cleanupFailed(c.vm, `boot:${step}`, err)),
+      onStepStart: (n) =>
+        progress({ kind: "progress", stage: `boot:${n}`, phase: "start", message: `boot: ${n}` }),
+      onStepDone: (t) =>
+        progress({
+          kind: "progress",
+          stage: `boot:${t.name}`,
+          phase: "done",
+          message: `boot: ${t.name}`,
+          ms: t.ms,
+        }),
+    });
+    c.timings = r.timings.map((t) => ({ name: `boot:${t.name}`, ms: t.ms }));
+    // A driver that cannot start its VMM paused (or confines it itself) left the cgroup empty.
+    if (c.attach && !c.attached) await this.cgroups.remove(c.vm);
+    c.vm = store.vms.update(c.vm.id, {
+      state: c.clone ? "creating" : "running",
+      driver: c.driver.name,
+      driverReason: c.reason,
+      vmm: r.handle,
+      network: { ...c.vm.network!, tap: c.tap },
+      startedAt: this.now(),
+      stoppedAt: null,
+    });
+    if (c.restore) c.vm = await this.afterRestore(c.vm);
   }
 
   /**
@@ -275,22 +267,8 @@ export class VmLifecycle {
   }
 
   /** Kill a VMM no handle records (a start interrupted after the spawn); its pids, if any. */
-  async reapStray(vm: Vm): Promise<number[]> {
-    const killed: number[] = [];
-    for (const name of ["qemu", "firecracker"] as const) {
-      let d: VmmDriver | undefined;
-      try {
-        d = this.deps.drivers.forName(name);
-      } catch {
-        continue; // a provider without this kind of driver
-      }
-      if (d.reapStray) killed.push(...(await d.reapStray(vm.vmDir)));
-    }
-    if (killed.length) {
-      this.deps.log.warn({ vm: vm.name, id: vm.id, pids: killed }, "killed a VMM no handle recorded");
-      await this.cgroups.remove(vm);
-    }
-    return killed;
+  reapStray(vm: Vm): Promise<number[]> {
+    return reapStrayVmms({ deps: this.deps, cgroups: this.cgroups }, vm);
   }
 
   /** The VM's policy is in force before its guest runs: its TAP is recorded, then the firewall re-applied. */
@@ -307,37 +285,7 @@ export class VmLifecycle {
   }
 
   bootSpec(vm: Vm, tap: string): BootSpec {
-    const p = vmPaths(vm.vmDir);
-    const disks = vm.disks!;
-    const net = vm.network!;
-    return {
-      id: vm.id,
-      name: vm.name,
-      vcpu: vm.spec.vcpu,
-      memoryMib: vm.spec.memoryMib,
-      ...this.kernelFor(vm),
-      kernelArgs: guestKernelArgs({ ip: net.ip, subnet: this.deps.network.subnet, hostname: vm.name, disks }),
-      drives: drivesFor(disks),
-      net: { tap, mac: net.mac },
-      cid: vm.cid,
-      vmDir: vm.vmDir,
-      consoleLog: p.consoleLog,
-      vmmLog: p.vmmLog,
-      memoryFile: p.memoryFile,
-    };
-  }
-
-  private kernelFor(vm: Vm): { kernelPath: string; initrdPath: string | null } {
-    const { store } = this.deps;
-    const image = store.images.getById(vm.imageId);
-    if (image.kernelId) {
-      const k = store.kernels.getById(image.kernelId);
-      return { kernelPath: k.vmlinuxPath, initrdPath: image.initrdPath ?? k.initrdPath };
-    }
-    if (image.kernelPath) return { kernelPath: image.kernelPath, initrdPath: image.initrdPath };
-    throw new BangerError(ErrorCodes.NOT_FOUND, `image "${image.name}" has no kernel`, {
-      hint: "register the image again with --kernel",
-    });
+    return vmBootSpec(this.deps, vm, tap);
   }
 
   async stop(name: string, timeoutMs?: number): Promise<Vm> {
@@ -414,34 +362,19 @@ export class VmLifecycle {
     return crashed;
   }
 
-  async markGone(vm: Vm, state: "crashed" | "stopped" | "suspended", why: string): Promise<void> {
-    const p = vmPaths(vm.vmDir);
-    const tail = await lastLines(p.consoleLog, 10);
-    const vmmTail = await lastLines(p.vmmLog, 3);
-    const signal = /terminating on signal (\d+)/.exec(vmmTail)?.[1];
-    const message = `${why}; last console lines:\n${tail || "(console log empty)"}\nconsole log: ${p.consoleLog}; VMM log: ${p.vmmLog}`;
-    await this.releaseNetwork(vm);
-    if (vm.vmm) {
-      // The driver's stop of a dead VMM removes its sockets and pid file (and a jail).
-      const h = vm.vmm;
-      await this.deps.drivers
-        .forName(h.driver)
-        .stop(h, { timeoutMs: 0, keepMemory: state === "suspended" })
-        .catch(async (e: Error) => {
-          this.deps.log.warn({ vm: vm.name, err: e.message }, "VMM files not cleaned by the driver");
-          for (const s of [h.controlSocket, h.agentSocket]) await rm(s, { force: true });
-        });
-      await this.cgroups.remove(vm);
-    }
-    this.deps.store.vms.update(vm.id, {
+  /** Record a VM whose VMM is gone (see gone.ts). */
+  markGone(vm: Vm, state: GoneState, why: string): Promise<void> {
+    return markVmGone(
+      {
+        deps: this.deps,
+        cgroups: this.cgroups,
+        now: this.now,
+        releaseNetwork: (v) => this.releaseNetwork(v),
+      },
+      vm,
       state,
-      vmm: null,
-      network: vm.network ? { ...vm.network, tap: null } : null,
-      stoppedAt: this.now(),
-      lastError: message,
-      exit: state === "suspended" ? null : { code: null, signal: signal ? `signal ${signal}` : null },
-    });
-    this.deps.log.warn({ vm: vm.name, id: vm.id, state, why }, "vm VMM gone");
+      why,
+    );
   }
 
   /** After a daemon (re)start (see reconcileVms). */
@@ -453,30 +386,5 @@ export class VmLifecycle {
       reapStray: (vm) => this.reapStray(vm),
       markGone: (vm, state, why) => this.markGone(vm, state, why),
     });
-  }
-}
-
-/** The last `n` lines of a log (reads at most 8 KiB from its end), from FILE.1 too just after a rotation; "" when absent. */
-export async function lastLines(file: string, n: number): Promise<string> {
-  const text = await tailOf(file, n);
-  const have = text ? text.split("\n").length : 0;
-  if (have >= n) return text;
-  const before = await tailOf(`${file}.1`, n - have);
-  return [before, text].filter(Boolean).join("\n");
-}
-
-async function tailOf(file: string, n: number): Promise<string> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(file, "r");
-    const { size } = await fh.stat();
-    const len = Math.min(size, 8192);
-    const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    return buf.toString("utf8").replace(/\r/g, "").trimEnd().split("\n").slice(-n).join("\n");
-  } catch {
-    return "";
-  } finally {
-    await fh?.close();
   }
 }

@@ -1,32 +1,25 @@
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { SshInfo, VmCreateParams, VmListResult, VmView } from "../../api/vms.js";
 import { BangerError, ErrorCodes, isBangerError } from "../../errors/index.js";
 import { NodeCommandRunner } from "../../host/node/NodeCommandRunner.js";
 import { newId } from "../../model/ids.js";
-import type { Vm, VmDisksRecord } from "../../model/vm.js";
+import type { Vm } from "../../model/vm.js";
 import { faultStep } from "../../vmm/fault.js";
-import { runSteps, type Step } from "../../vmm/steps.js";
+import { runSteps } from "../../vmm/steps.js";
 import { KeyedLock } from "../keyedLock.js";
 import { randomVmName, validateVmName } from "../names.js";
 import { egressForCreate, egressOf, egressView } from "../network/firewall/egress.js";
 import { macFromId } from "../network/NetworkManager.js";
 import { readHostKey } from "../ssh/SshFiles.js";
+import { type CreateCtx, createSteps } from "./createSteps.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
-import { planFileSync } from "./fileSync.js";
 import { type ForkOptions, VmForker } from "./fork.js";
 import { rereadVm } from "./reread.js";
 import { stageObserver } from "./stageObserver.js";
 import { VmLifecycle } from "./VmLifecycle.js";
 import { VmSnapshots } from "./VmSnapshots.js";
 import { toVmView } from "./views.js";
-
-interface CreateCtx {
-  vm: Vm;
-  disks: VmDisksRecord | null;
-  /** Cleanups of a failed create that failed themselves (the row stays to say so). */
-  leftovers: string[];
-}
 
 /** VM objects: create, list, show, delete; start/stop live in VmLifecycle. */
 export class VmService {
@@ -198,72 +191,16 @@ export class VmService {
     const id = (this.deps.newId ?? newId)();
     const vmDir = path.join(this.deps.vmsDir, id);
     const ctx: CreateCtx = { vm: undefined as unknown as Vm, disks: null, leftovers: [] };
-    const steps: Step<CreateCtx>[] = [
+    const steps = createSteps(
       {
-        name: "record",
-        run: async (c, cleanup) => {
-          c.vm = this.insertRow(p.name, {
-            id,
-            imageId: image.id,
-            spec,
-            vmDir,
-            ...(egress ? { egress } : {}),
-          });
-          cleanup(() => this.dropFailedRow(id, c.leftovers));
-        },
+        deps: this.deps,
+        insertRow: (name, base) => this.insertRow(name, base),
+        dropFailedRow: (rowId, leftovers) => this.dropFailedRow(rowId, leftovers),
+        writeAuthorizedKey: (vm) => this.lifecycle.writeAuthorizedKey(vm),
       },
-      {
-        name: "lease",
-        run: async (c, cleanup) => {
-          const ip = store.allocateLease(id, network.subnet.guestAddresses(), {
-            subnet: network.subnet.cidr,
-          });
-          cleanup(() => store.releaseLease(id));
-          c.vm = store.vms.update(id, { network: { ip, mac: macFromId(id), tap: null } });
-        },
-      },
-      {
-        name: "disks",
-        run: async (c, cleanup) => {
-          await mkdir(vmDir, { recursive: true, mode: 0o700 });
-          cleanup(() => rm(vmDir, { recursive: true, force: true }));
-          const d = await disks.prepare({
-            vmDir,
-            imageRootfs: image.rootfsPath,
-            imageWorkSeed: image.workSeedPath,
-            diskSizeBytes: spec.diskSizeBytes,
-          });
-          cleanup(() => disks.remove(d));
-          c.disks = d;
-          c.vm = store.vms.update(id, { disks: d });
-        },
-      },
-      {
-        name: "ssh-key",
-        run: async (c) => this.lifecycle.writeAuthorizedKey(c.vm),
-      },
-      {
-        name: "file-sync",
-        run: async (c) => {
-          const plan = await planFileSync(this.deps.fileSync ?? []);
-          for (const w of plan.warnings) {
-            this.deps.log.warn({ vm: c.vm.name }, w);
-            progress({ kind: "progress", stage: "create:file-sync", phase: "warn", message: w });
-          }
-          if (plan.files.length) await disks.writeWorkFiles(c.disks!.work, plan.files);
-        },
-      },
-      {
-        name: "host-key",
-        run: async (c) => {
-          const k = await this.deps.hostKeys.generate(vmDir, c.vm.name);
-          await disks.writeRootFiles(c.disks!, [
-            { path: "etc/ssh/ssh_host_ed25519_key", content: k.privateKey, mode: 0o600 },
-            { path: "etc/ssh/ssh_host_ed25519_key.pub", content: `${k.publicKey}\n`, mode: 0o644 },
-          ]);
-        },
-      },
-    ];
+      { id, vmDir, name: p.name, image, spec, egress },
+      progress,
+    );
     const t0 = performance.now();
     const { timings: raw } = await runSteps(steps, ctx, {
       ...stageObserver("create", progress),

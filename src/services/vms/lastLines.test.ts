@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { lastLines } from "./VmLifecycle.js";
+import { lastLines } from "./lastLines.js";
 
 describe("lastLines", () => {
   it("reads the last lines, and from FILE.1 too when the log was just rotated", async () => {

@@ -8,7 +8,7 @@ import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { Vm } from "../../model/vm.js";
 import type { Store } from "../../store/Store.js";
 import type { SavedState, VmmDriver } from "../../vmm/driver.js";
-import type { DriverProvider } from "./deps.js";
+import type { DriverProvider, VmServiceDeps } from "./deps.js";
 import { vmPaths } from "./views.js";
 
 export function savedFiles(vm: Pick<Vm, "vmDir">): SavedState {
@@ -54,4 +54,17 @@ export async function discardSavedState(store: Store, vm: Vm): Promise<Vm> {
   await rm(f.stateFile, { force: true });
   await rm(f.memoryFile, { force: true });
   return store.vms.update(vm.id, { saved: null, state: vm.state === "suspended" ? "stopped" : vm.state });
+}
+
+/** How a start boots: cold, or from the saved state of a suspended VM or a fork's clone (whose VMM must match). */
+export async function pickBoot(
+  deps: Pick<VmServiceDeps, "store" | "drivers">,
+  vm: Vm,
+  opts: { discardState?: boolean; clone?: boolean },
+): Promise<{ driver: VmmDriver; reason: string; restore?: SavedState }> {
+  if ((vm.state === "suspended" || opts.clone) && vm.saved) {
+    if (!opts.discardState) return restorableState(vm, deps.drivers);
+    await discardSavedState(deps.store, vm);
+  }
+  return deps.drivers.select();
 }

@@ -17,7 +17,6 @@ import type {
   BootResult,
   BootSpec,
   DriverFeatures,
-  SavedState,
   StopOptions,
   VmmDriver,
   VmmHandle,
@@ -28,7 +27,6 @@ import { runSteps, type Step } from "../steps.js";
 import { detectAcceleration, findExecutable, readHostMhz } from "./accel.js";
 import {
   buildQemuLaunch,
-  MIGRATION_SOCKET,
   type QemuLaunch,
   type QemuMachine,
   type QemuPaths,
@@ -36,8 +34,8 @@ import {
   qmpMarkers,
   vmmOverheadMib,
 } from "./argv.js";
-import { checkMemoryFile, createMemoryFile, prepareVmmDir, syncFile } from "./memoryFile.js";
-import { loadDeviceState, saveDeviceState } from "./migration.js";
+import { checkMemoryFile, createMemoryFile, prepareVmmDir } from "./memoryFile.js";
+import { loadDeviceState } from "./migration.js";
 import {
   findPids,
   isPidAlive,
@@ -49,14 +47,10 @@ import {
   waitForExit,
 } from "./proc.js";
 import { QmpClient } from "./Qmp.js";
+import { QemuSnapshots } from "./snapshots.js";
 import { type SpawnedVmm, spawnVmm, type VmmIdentity } from "./spawn.js";
+import { removeVmFiles, stopQemu } from "./stop.js";
 import { checkTunAccess, vmmReadable } from "./vmmAccess.js";
-
-const CTRL_ALT_DEL = ["ctrl", "alt", "delete"].map((k) => ({ type: "qcode", data: k }));
-const GRACEFUL_STOP: Array<[string, Record<string, unknown>?]> = [
-  ["send-key", { keys: CTRL_ALT_DEL }],
-  ["system_powerdown"],
-];
 
 export interface QemuDriverOptions {
   /** Default "qemu-system-x86_64" (looked up on PATH). */
@@ -128,17 +122,6 @@ export async function logTail(file: string, lines = VMM_LOG_TAIL_LINES): Promise
   }
 }
 
-async function removeVmFiles(paths: QemuPaths, keepMemory = false): Promise<void> {
-  const files = [
-    paths.qmpSocket,
-    paths.agentSocket,
-    paths.pidFile,
-    ...(keepMemory ? [] : [paths.memoryFile]),
-  ];
-  await Promise.all(files.map((p) => fs.rm(p, { force: true })));
-  await fs.rm(paths.vmmDir, { recursive: true, force: true });
-}
-
 function preflightError(message: string, hint?: string): BangerError {
   return new BangerError(ErrorCodes.PREFLIGHT_FAILED, message, hint ? { hint } : {});
 }
@@ -160,7 +143,6 @@ export class QemuDriver implements VmmDriver {
   private readonly quitGraceMs: number;
   private readonly runner: CommandRunner;
   private readonly migrateTimeoutMs: number;
-  private versionCache: Promise<string> | undefined;
   private readonly logs: VmLogs;
 
   constructor(opts: QemuDriverOptions = {}) {
@@ -179,69 +161,15 @@ export class QemuDriver implements VmmDriver {
     this.logs = opts.logs ?? new PlainLogs();
     this.runner = opts.runner ?? new NodeCommandRunner();
     this.migrateTimeoutMs = opts.migrateTimeoutMs ?? 60_000;
-    this.snapshots = {
-      pause: (h) => this.qmpOrThrow(h, "stop"),
-      resume: (h) => this.qmpOrThrow(h, "cont"),
-      saveState: (h, spec, to) => this.saveState(h, spec, to),
-      vmmVersion: () => this.version(),
-    };
-  }
-
-  /** `qemu-system-x86_64 --version`'s first line (a saved state loads only into the same QEMU). */
-  version(): Promise<string> {
-    this.versionCache ??= this.runner
-      .run([this.qemuBin, "--version"])
-      .then((r) => r.stdout.split("\n")[0]?.trim() ?? "");
-    return this.versionCache;
-  }
-
-  private async withQmp<T>(handle: VmmHandle, fn: (q: QmpClient) => Promise<T>): Promise<T> {
-    if (!this.isAlive(handle)) {
-      throw new BangerError(ErrorCodes.VMM, `QEMU (pid ${handle.pid}) is not running`);
-    }
-    const ms = this.qmpTimeoutMs;
-    const qmp = await QmpClient.connect(handle.controlSocket, {
-      timeoutMs: ms,
-      commandTimeoutMs: ms,
-      retry: false,
+    this.snapshots = new QemuSnapshots({
+      qemuBin: this.qemuBin,
+      runner: this.runner,
+      identity: this.identity,
+      qmpTimeoutMs: this.qmpTimeoutMs,
+      migrateTimeoutMs: this.migrateTimeoutMs,
+      isAlive: (h) => this.isAlive(h),
+      launchFor: (spec) => this.launchFor(spec),
     });
-    try {
-      return await fn(qmp);
-    } finally {
-      qmp.close();
-    }
-  }
-
-  private async qmpOrThrow(handle: VmmHandle, cmd: string): Promise<void> {
-    await this.withQmp(handle, (q) => q.execute(cmd));
-  }
-
-  private async saveState(handle: VmmHandle, spec: BootSpec, to: SavedState): Promise<{ bytes: number }> {
-    const paths = qemuPaths(spec.vmDir);
-    const launch = this.launchFor(spec);
-    const bytes = await this.withQmp(handle, (q) =>
-      saveDeviceState(q, to.stateFile, {
-        vmmDir: paths.vmmDir,
-        vmmDirFd: launch.vmmDirFd,
-        socketName: MIGRATION_SOCKET,
-        identity: this.identity(),
-        timeoutMs: this.migrateTimeoutMs,
-      }),
-    );
-    if (to.memoryFile === spec.memoryFile) {
-      await syncFile(spec.memoryFile);
-    } else {
-      // A fork: the source runs on after this, so its RAM is copied while it is paused.
-      await this.runner.run([
-        "cp",
-        "--reflink=auto",
-        "--sparse=always",
-        "--",
-        spec.memoryFile,
-        to.memoryFile,
-      ]);
-    }
-    return { bytes };
   }
 
   /** The argv this driver runs for a spec (for logs, `--dry-run` and tests). */
@@ -419,59 +347,13 @@ export class QemuDriver implements VmmDriver {
     }
   }
 
-  /** Run QMP commands in order on one connection; true when all were accepted. */
-  private async qmpCommand(
-    socket: string,
-    commands: string | Array<[string, Record<string, unknown>?]>,
-    timeoutMs: number,
-  ): Promise<boolean> {
-    let qmp: QmpClient | undefined;
-    try {
-      // No retries: a missing or refusing socket will not come back while we stop.
-      qmp = await QmpClient.connect(socket, { timeoutMs, commandTimeoutMs: timeoutMs, retry: false });
-      for (const [cmd, args] of typeof commands === "string" ? [[commands] as [string]] : commands) {
-        await qmp.execute(cmd, args);
-      }
-      return true;
-    } catch {
-      return false;
-    } finally {
-      qmp?.close();
-    }
-  }
-
-  async stop(handle: VmmHandle, opts: StopOptions = {}): Promise<void> {
-    const timeoutMs = opts.timeoutMs ?? 10_000;
-    const paths: QemuPaths = {
-      ...qemuPaths(path.dirname(handle.controlSocket)),
-      qmpSocket: handle.controlSocket,
-      agentSocket: handle.agentSocket,
-    };
-    const marker = qmpMarkers(handle.controlSocket);
-    const { pid } = handle;
-    const wait = (ms: number) => waitForExit(pid, marker, ms, { proc: this.proc });
-    if (isPidAlive(pid, marker, this.proc)) {
-      const started = Date.now();
-      const qmpMs = Math.min(this.qmpTimeoutMs, Math.max(1000, timeoutMs));
-      // Ctrl-Alt-Del lets the guest's init sync and reboot (and -no-reboot ends QEMU), like
-      // Firecracker's SendCtrlAltDel; the ACPI power button covers guests that handle only that.
-      const asked = timeoutMs > 0 && (await this.qmpCommand(handle.controlSocket, GRACEFUL_STOP, qmpMs));
-      let gone = asked && (await wait(Math.max(0, timeoutMs - (Date.now() - started))));
-      if (!gone) {
-        // `quit` is QEMU's orderly exit (disks flushed); SIGTERM does the same when QMP is unreachable.
-        const quitMs = Math.min(this.qmpTimeoutMs, 3000);
-        if (!(await this.qmpCommand(handle.controlSocket, "quit", quitMs)))
-          killPid(pid, marker, "SIGTERM", this.proc);
-        gone = await wait(this.quitGraceMs);
-      }
-      if (!gone) {
-        killPid(pid, marker, "SIGKILL", this.proc);
-        if (!(await wait(5000))) {
-          throw new BangerError(ErrorCodes.VMM, `QEMU (pid ${pid}) is still alive after SIGKILL`);
-        }
-      }
-    }
-    await removeVmFiles(paths, opts.keepMemory === true);
+  /** Graceful stop (Ctrl-Alt-Del, then `quit`, then SIGKILL); removes the VM's files. See stop.ts. */
+  stop(handle: VmmHandle, opts: StopOptions = {}): Promise<void> {
+    return stopQemu(handle, opts, {
+      proc: this.proc,
+      qmpTimeoutMs: this.qmpTimeoutMs,
+      quitGraceMs: this.quitGraceMs,
+    });
   }
 
   async reapStray(vmDir: string): Promise<number[]> {
