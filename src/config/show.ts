@@ -56,6 +56,7 @@ export function configShowRows(cfg: ResolvedConfig, vmDefaults?: VmDefaults): Co
     ...vmDefaultRows(cfg, vmDefaults),
     row("logs.max_size", cfg.logs.max_size, formatSize),
     row("logs.keep", cfg.logs.keep),
+    row("pool.size", cfg.pool.size),
     row("file_sync", cfg.file_sync, (entries) =>
       entries.map(
         (e): FileSyncShown => ({

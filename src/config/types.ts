@@ -64,6 +64,10 @@ export interface ResolvedConfig {
     disk_size: Sourced<number | null>;
   };
   file_sync: Sourced<FileSyncEntry[]>;
+  pool: {
+    /** Ready VMs of the default image and spec the daemon keeps, so `vm run`/`vm create` claim one instead of booting. */
+    size: Sourced<number>;
+  };
   logs: {
     /** Bytes: no log file (console, VMM, daemon) grows past this; it is rotated (renamed to .1) first. */
     max_size: Sourced<number>;

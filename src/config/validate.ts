@@ -63,6 +63,7 @@ export const CONFIG_DEFAULTS = {
   dns: { listen: "127.0.0.1:42069" },
   firecracker: { jailer_uid_range: { first: 900000, last: 965535 } },
   logs: { max_size: 4 * 1024 * 1024, keep: 2 },
+  pool: { size: 0 },
 } as const;
 
 /** Every known key, by table ("" is the top level). */
@@ -82,6 +83,7 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
     "vm_defaults",
     "file_sync",
     "logs",
+    "pool",
     "firecracker",
   ],
   network: ["bridge", "subnet", "nat", "tap_pool_size", "egress", "guest_dns_port", "upstream_dns"],
@@ -89,6 +91,7 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
   vm_defaults: ["vcpu", "memory", "disk_size"],
   file_sync: ["host", "guest", "mode"],
   logs: ["max_size", "keep"],
+  pool: ["size"],
   firecracker: ["jailer_uid_range"],
 };
 
@@ -192,6 +195,9 @@ export function validateConfig(raw: unknown, env: Env): ValidationResult {
     vm_defaults: validateVmDefaults(subTable(root, "vm_defaults", ctx), ctx),
     file_sync: validateFileSync(root.file_sync, ctx),
     logs: validateLogs(subTable(root, "logs", ctx), ctx),
+    pool: {
+      size: field(subTable(root, "pool", ctx), "size", "pool", d.pool.size, checkIntRange(0, 16), ctx),
+    },
     firecracker: {
       jailer_uid_range: field(
         subTable(root, "firecracker", ctx),

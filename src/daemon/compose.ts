@@ -50,7 +50,8 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
     vms,
     status: () => {
       const st = dns.status();
-      return { dns: { listen: st.listen, error: dnsError, records: st.records, queries: st.queries } };
+      const dnsStatus = { listen: st.listen, error: dnsError, records: st.records, queries: st.queries };
+      return { dns: dnsStatus, ...(vms.pool ? { pool: vms.pool.status() } : {}) };
     },
     async start() {
       const bg = {

@@ -51,8 +51,8 @@ export function vmHandlers(vms: VmService, images: ImageService, guest: GuestSer
     vms.view(await vms.lifecycle.restart(p.name, progress(ctx), p.timeoutMs)),
   );
   on(h, "vm.delete", (p) => vms.delete(p.name, p.force ?? false));
-  on(h, "vm.list", () => {
-    const r = vms.list();
+  on(h, "vm.list", (p) => {
+    const r = vms.list(p.all ?? false);
     const stats = new Map(guest.stats().map((s) => [s.name, s]));
     return { ...r, vms: r.vms.map((v) => ({ ...v, stats: stats.get(v.name) ?? null })) };
   });

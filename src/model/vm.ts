@@ -100,6 +100,8 @@ export interface Vm {
   egress?: VmEgress;
   /** Set while the VM's state is saved in its directory (suspended, or a suspend in progress). */
   saved?: SavedStateInfo | null;
+  /** A warm-pool member: the key of the spec it was made for (see services/vms/pool.ts); null once claimed. */
+  pool?: string | null;
 }
 
 /** Smallest vsock CID a guest may use (0-2 are reserved for the hypervisor and host). */

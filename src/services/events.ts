@@ -35,8 +35,13 @@ export function notifyingStore(store: Store, bus: ChangeBus): Store {
     vms: Object.assign(Object.create(vms) as typeof vms, {
       insert: (v: Parameters<typeof vms.insert>[0]) =>
         tap(vms.insert(v), (r) => bus.emit("vm", r.name, r.state)),
-      update: (id: string, patch: Parameters<typeof vms.update>[1]) =>
-        tap(vms.update(id, patch), (r) => bus.emit("vm", r.name, r.state)),
+      update: (id: string, patch: Parameters<typeof vms.update>[1]) => {
+        const before = patch.name === undefined ? undefined : nameOfVm(id);
+        return tap(vms.update(id, patch), (r) => {
+          if (before !== undefined && before !== r.name) bus.emit("vm-deleted", before); // a rename
+          bus.emit("vm", r.name, r.state);
+        });
+      },
       delete: (id: string) => {
         const name = nameOfVm(id);
         vms.delete(id);

@@ -135,7 +135,7 @@ export interface VmmDriver {
    * records it (a daemon killed mid-boot), and remove its sockets. Returns the
    * pids killed.
    */
-  reapStray?(vmDir: string): Promise<number[]>;
+  reapStray?(vmDir: string, opts?: { keepMemory?: boolean }): Promise<number[]>;
   /** Pause, resume and saved state (present when features.snapshots is true). */
   snapshots?: VmmSnapshots;
 }

@@ -47,6 +47,10 @@ export const PingResult = z.object({
       queries: z.number(),
     })
     .optional(),
+  /** The warm pool ([pool] size): members ready to be claimed, and members still booting. */
+  pool: z
+    .object({ size: z.number(), ready: z.number(), starting: z.number(), error: z.string().nullable() })
+    .optional(),
 });
 
 export const ShutdownParams = z.strictObject({

@@ -33,7 +33,7 @@ export const methodSchemas = {
   "vm.stop": m(vms.VmStopParams, vms.VmView),
   "vm.restart": m(vms.VmStopParams, vms.VmView),
   "vm.delete": m(vms.VmDeleteParams, Deleted),
-  "vm.list": m(NoParams, vms.VmListResult),
+  "vm.list": m(vms.VmListParams, vms.VmListResult),
   "vm.show": m(RefParams, vms.VmView),
   "vm.egress": m(vms.VmEgressParams, vms.VmEgressView),
   /** Streams `log` events; with follow, ends only when the caller disconnects. */

@@ -84,6 +84,8 @@ export const VmView = z.object({
   egress: VmEgressPolicy.optional(),
   /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
   cgroup: VmCgroupView.nullable().optional(),
+  /** A warm-pool member (listed only with `vm list --all`). */
+  pool: z.boolean().optional(),
   /** A suspended VM's saved state: what made it, and the disk it takes (device state + guest RAM). */
   saved: z
     .object({
@@ -142,6 +144,9 @@ export const VmEgressView = z.object({
   /** Connections cut after a change (conntrack entries). */
   flushed: z.number().optional(),
 });
+
+/** `vm list`: warm-pool members only with `all`. */
+export const VmListParams = z.strictObject({ all: z.boolean().optional() });
 
 export const VmStartParams = z.strictObject({
   name: Name,

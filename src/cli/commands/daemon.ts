@@ -34,6 +34,12 @@ function renderStatus(ctx: CliContext, s: DaemonStatus, asJson: boolean): void {
             : `not listening: ${s.dns.error}`
           : "-",
       ],
+      [
+        "  warm pool",
+        s.pool
+          ? `${s.pool.ready} ready, ${s.pool.starting} starting (size ${s.pool.size})${s.pool.error ? `; refill failed: ${s.pool.error}` : ""}`
+          : "off ([pool] size = 0)",
+      ],
     ]),
   );
 }

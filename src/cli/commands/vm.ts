@@ -113,10 +113,11 @@ const registerList: VmRegister = (vm, ctx) => {
   vm.command("list")
     .alias("ls")
     .description("list VMs")
+    .option("--all", "also the warm pool's ready VMs ([pool] size)")
     .option("--json", "print JSON")
-    .action(async (o: { json?: boolean }) => {
+    .action(async (o: { json?: boolean; all?: boolean }) => {
       const c = ctx();
-      const r = await (await c.client()).call("vm.list", {});
+      const r = await (await c.client()).call("vm.list", o.all ? { all: true } : {});
       if (o.json) return json(c.out, r);
       c.out.write(r.vms.length ? vmListTable(r.vms) : "no VMs (create one with `banger vm create`)\n");
       for (const p of r.problems) c.out.err(`warning: ${p}\n`);

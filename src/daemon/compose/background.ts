@@ -49,6 +49,8 @@ export async function startBackground(
   const r = await p.vms.lifecycle.reconcile();
   if (r.adopted.length + r.stopped.length + r.removed.length > 0) log.info(r, "reconciled VMs");
   p.records.replaceAll(runningRecords(p.store));
+  // The warm pool fills in the background: its members boot like any VM.
+  void p.vms.pool?.fill();
   // The policy is in force for every VM that survived the restart (and removed when none did).
   await firewall.seedFromKernel().catch(() => undefined);
   await firewall.sync().catch((e: Error) => log.error({ err: e.message }, "firewall reconcile failed"));

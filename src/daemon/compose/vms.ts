@@ -33,7 +33,7 @@ export interface VmServiceParts {
 export function vmService(p: VmServiceParts): VmService {
   const { paths, config, host, catalog } = p;
   const checkCtx = realCheckContext(paths, config);
-  const { images, agents } = p.guest;
+  const { images, agents, guest } = p.guest;
   const vmLogs = new RotatingLogs({
     binary: loggerBinary(host.runner, path.join(paths.cacheDir, "bin")),
     caps: () => ({ maxBytes: config.logs.max_size.value, keep: config.logs.keep.value }),
@@ -45,6 +45,12 @@ export function vmService(p: VmServiceParts): VmService {
       async (vm) => (await images.capabilities(store.images.getById(vm.imageId))).agent,
     ),
     store,
+    poolSize: config.pool.size.value,
+    ready: async (vm, ms) =>
+      guest.waitReady(vm.name, ms, AbortSignal.timeout(ms + 1000)).then(
+        (h) => h.status === "healthy",
+        () => false,
+      ),
     network: host.network,
     disks: host.disks,
     drivers: new RealDriverProvider(config, host.probe, () => vmmIdentity(), vmLogs),

@@ -15,6 +15,7 @@ import { readHostKey } from "../ssh/SshFiles.js";
 import { type CreateCtx, createSteps } from "./createSteps.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
 import { type ForkOptions, VmForker } from "./fork.js";
+import { VmPool } from "./pool.js";
 import { rereadVm } from "./reread.js";
 import { stageObserver } from "./stageObserver.js";
 import { VmLifecycle } from "./VmLifecycle.js";
@@ -25,6 +26,8 @@ import { toVmView } from "./views.js";
 export class VmService {
   readonly lifecycle: VmLifecycle;
   readonly snapshots: VmSnapshots;
+  /** The warm pool, when [pool] size > 0. */
+  readonly pool: VmPool | undefined;
   private readonly forker: VmForker;
   private readonly locks = new KeyedLock();
   private readonly now: () => Date;
@@ -33,6 +36,7 @@ export class VmService {
     this.now = deps.now ?? (() => new Date());
     this.lifecycle = new VmLifecycle(deps, this.locks);
     this.snapshots = new VmSnapshots(deps, this.locks, this.lifecycle);
+    this.pool = deps.poolSize ? this.makePool(deps.poolSize) : undefined;
     this.forker = new VmForker({
       deps,
       locks: this.locks,
@@ -42,6 +46,21 @@ export class VmService {
       newCloneRow: (name, src) => this.newCloneRow(name, src),
       deleteClone: (vm) => this.delete(vm.id, true).then(() => undefined),
       refreshSshFiles: () => this.refreshSshFiles(),
+    });
+  }
+
+  private makePool(size: number): VmPool {
+    return new VmPool({
+      deps: this.deps,
+      size,
+      createMember: async (name, key) => {
+        const v = await this.create({ name }, () => {}, key);
+        return this.deps.store.vms.getById(v.id);
+      },
+      ready: (vm, ms) => this.deps.ready?.(vm, ms) ?? Promise.resolve(true),
+      deleteVm: async (id) => void (await this.delete(id, true)),
+      refreshSshFiles: () => this.refreshSshFiles(),
+      locked: (id, fn) => this.locks.run(id, fn),
     });
   }
 
@@ -121,8 +140,11 @@ export class VmService {
     return this.view(this.deps.store.vms.get(name));
   }
 
-  list(): VmListResult {
-    const { items, problems } = this.deps.store.vms.list({ skipCorrupt: true });
+  /** Every VM; warm-pool members only with `all`. */
+  list(all = false): VmListResult {
+    const r = this.deps.store.vms.list({ skipCorrupt: true });
+    const { problems } = r;
+    const items = all ? r.items : r.items.filter((v) => !v.pool);
     const images = new Map(this.deps.store.images.list({ skipCorrupt: true }).items.map((i) => [i.id, i]));
     const now = this.now();
     return {
@@ -185,7 +207,9 @@ export class VmService {
     });
   }
 
-  async create(p: VmCreateParams, progress: Progress = () => {}): Promise<VmView> {
+  async create(p: VmCreateParams, progress: Progress = () => {}, pool?: string): Promise<VmView> {
+    const claimed = pool === undefined ? await this.pool?.claim(p, progress) : null;
+    if (claimed) return this.view(claimed);
     const { image, spec, egress } = await this.resolveCreate(p, progress);
     const { store, disks, network } = this.deps;
     const id = (this.deps.newId ?? newId)();
@@ -198,7 +222,7 @@ export class VmService {
         dropFailedRow: (rowId, leftovers) => this.dropFailedRow(rowId, leftovers),
         writeAuthorizedKey: (vm) => this.lifecycle.writeAuthorizedKey(vm),
       },
-      { id, vmDir, name: p.name, image, spec, egress },
+      { id, vmDir, name: p.name, image, spec, egress, ...(pool ? { pool } : {}) },
       progress,
     );
     const t0 = performance.now();
@@ -252,7 +276,7 @@ export class VmService {
   /** Insert the row; a generated name that loses a race to another create is drawn again. */
   private insertRow(
     name: string | undefined,
-    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress">,
+    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress" | "pool">,
   ): Vm {
     const { store } = this.deps;
     const now = this.now();

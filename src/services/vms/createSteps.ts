@@ -17,7 +17,10 @@ export interface CreateCtx {
 /** What the steps need from VmService. */
 export interface CreateHost {
   deps: VmServiceDeps;
-  insertRow(name: string | undefined, base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress">): Vm;
+  insertRow(
+    name: string | undefined,
+    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress" | "pool">,
+  ): Vm;
   dropFailedRow(id: string, leftovers: string[]): void;
   writeAuthorizedKey(vm: Vm): Promise<void>;
 }
@@ -29,6 +32,8 @@ export interface CreatePlan {
   image: Image;
   spec: VmSpec;
   egress: VmEgress | undefined;
+  /** A warm-pool member's key (pool.ts). */
+  pool?: string;
 }
 
 export function createSteps(h: CreateHost, plan: CreatePlan, progress: Progress): Step<CreateCtx>[] {
@@ -43,7 +48,8 @@ function rowSteps(h: CreateHost, plan: CreatePlan): Step<CreateCtx>[] {
       name: "record",
       run: async (c, cleanup) => {
         const { image, spec, vmDir, egress } = plan;
-        c.vm = h.insertRow(plan.name, { id, imageId: image.id, spec, vmDir, ...(egress ? { egress } : {}) });
+        const extra = { ...(egress ? { egress } : {}), ...(plan.pool ? { pool: plan.pool } : {}) };
+        c.vm = h.insertRow(plan.name, { id, imageId: image.id, spec, vmDir, ...extra });
         cleanup(() => h.dropFailedRow(id, c.leftovers));
       },
     },

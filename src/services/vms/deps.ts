@@ -60,12 +60,11 @@ export interface EgressDefaults {
 /** A clone's new identity, applied by the guest agent before the clone counts as ready. */
 export interface GuestIdentity {
   hostname: string;
-  ip: string;
-  prefix: number;
-  gateway: string;
-  mac: string;
   machineId: string;
-  hostKey: { privateKey: Buffer; publicKey: string };
+  /** A clone's own address and MAC (absent: eth0 is left as it is, as for a claimed pool VM). */
+  network?: { ip: string; prefix: number; gateway: string; mac: string };
+  /** A clone's own SSH host key, which banger pins (absent: the key stays). */
+  hostKey?: { privateKey: Buffer; publicKey: string };
 }
 
 /** What VM services ask of a running guest's agent (real: services/vms/guestOps.ts). */
@@ -108,6 +107,10 @@ export interface VmServiceDeps {
   helper?: PrivilegedHelper;
   /** Copies files (fork). Default: NodeCommandRunner. */
   runner?: CommandRunner;
+  /** [pool] size: ready VMs of the default spec kept for create/run to claim (default 0). */
+  poolSize?: number;
+  /** Whether a VM's guest is ready (its agent answers) within the timeout (real: GuestService.waitReady). */
+  ready?: (vm: Vm, timeoutMs: number) => Promise<boolean>;
   /** The guest agent's services for suspend, resume and fork (absent: unit tests without a guest). */
   guest?: GuestOps;
 }

@@ -203,18 +203,15 @@ export class VmForker {
     }
   }
 
-  private async identify(vm: Vm, hostKey: GuestIdentity["hostKey"]): Promise<void> {
+  private async identify(vm: Vm, hostKey: NonNullable<GuestIdentity["hostKey"]>): Promise<void> {
     const { deps } = this.h;
     if (!deps.guest)
       throw new BangerError(ErrorCodes.INTERNAL, "no guest agent access to give a clone its identity");
     const subnet = deps.network.subnet;
     await deps.guest.setIdentity(vm, {
       hostname: vm.name,
-      ip: vm.network!.ip,
-      prefix: subnet.prefix,
-      gateway: subnet.gateway,
-      mac: vm.network!.mac,
       machineId: randomBytes(16).toString("hex"),
+      network: { ip: vm.network!.ip, prefix: subnet.prefix, gateway: subnet.gateway, mac: vm.network!.mac },
       hostKey,
     });
   }

@@ -57,7 +57,8 @@ export async function reapStrayVmms(h: Pick<GoneHost, "deps" | "cgroups">, vm: V
     } catch {
       continue; // a provider without this kind of driver
     }
-    if (d.reapStray) killed.push(...(await d.reapStray(vm.vmDir)));
+    // A VM with a saved state keeps its RAM file: it is half of that state.
+    if (d.reapStray) killed.push(...(await d.reapStray(vm.vmDir, { keepMemory: !!vm.saved })));
   }
   if (killed.length) {
     h.deps.log.warn({ vm: vm.name, id: vm.id, pids: killed }, "killed a VMM no handle recorded");

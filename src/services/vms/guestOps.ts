@@ -51,15 +51,13 @@ export class AgentGuestOps implements GuestOps {
         },
       );
     }
+    const { network: n, hostKey: k } = identity;
     await a.setIdentity({
       hostname: identity.hostname,
       machineId: identity.machineId,
       clockMs: Date.now(),
-      network: { ip: identity.ip, prefixLen: identity.prefix, gateway: identity.gateway, mac: identity.mac },
-      sshHostKey: {
-        privateKey: identity.hostKey.privateKey.toString("utf8"),
-        publicKey: identity.hostKey.publicKey,
-      },
+      ...(n ? { network: { ip: n.ip, prefixLen: n.prefix, gateway: n.gateway, mac: n.mac } } : {}),
+      ...(k ? { sshHostKey: { privateKey: k.privateKey.toString("utf8"), publicKey: k.publicKey } } : {}),
     });
   }
 }

@@ -85,7 +85,13 @@ async function settleUnadopted(h: ReconcileHost, vm: Vm): Promise<boolean> {
     );
     return false;
   }
-  if (vm.saved) h.deps.store.vms.update(vm.id, { saved: null });
+  if (vm.saved) {
+    // Killed while saving: the partial state is no state at all.
+    const f = savedFiles(vm);
+    await rm(f.stateFile, { force: true });
+    await rm(f.memoryFile, { force: true });
+    h.deps.store.vms.update(vm.id, { saved: null });
+  }
   // A start killed after its cgroup step left the cgroup without a VMM.
   if (!vm.vmm && !reaped.length && vm.state !== "stopped" && vm.state !== "crashed")
     await h.cgroups.remove(vm);

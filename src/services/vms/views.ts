@@ -80,6 +80,7 @@ export function toVmView(
         : null,
     lastError: vm.lastError,
     saved: savedView(vm),
+    ...(vm.pool ? { pool: true } : {}),
     exit: vm.exit,
     bootTimings: vm.bootTimings,
   };

@@ -134,6 +134,7 @@ function vmEgress(db: SqliteDb): void {
 /** A suspended VM's saved-state facts (VMM, accelerator, version, size), as JSON; states paused and suspended. */
 function vmSavedState(db: SqliteDb): void {
   addColumnIfMissing(db, "vms", "saved_state", "TEXT");
+  addColumnIfMissing(db, "vms", "pool", "TEXT");
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -144,7 +145,11 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "vm disks and driver reason", up: disksAndDriverReason },
   { version: 6, name: "image capabilities", up: imageCapabilities },
   { version: 7, name: "vm egress policy", up: vmEgress },
-  { version: 8, name: "vm saved state (paused and suspended VMs)", up: vmSavedState },
+  {
+    version: 8,
+    name: "vm saved state (paused and suspended VMs) and warm-pool membership",
+    up: vmSavedState,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

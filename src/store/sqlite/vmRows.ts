@@ -101,6 +101,7 @@ export function vmToParams(vm: Vm): Params {
       ? JSON.stringify({ mode: vm.egress.mode, domains: vm.egress.domains, peers: vm.egress.peers })
       : null,
     saved_state: vm.saved ? JSON.stringify(vm.saved) : null,
+    pool: vm.pool ?? null,
   };
 }
 
@@ -143,6 +144,7 @@ export function readVm(r: RowReader): Vm {
     exit: r.json("exit_info", isExit, "an object {code, signal}"),
     bootTimings: r.json("boot_timings", isTimings, "an array of {name, ms}"),
     ...egressField(r.json("egress", isEgress, "an object {mode, domains, peers}")),
+    ...poolField(r.textOrNull("pool")),
     ...savedField(
       r.json("saved_state", isSaved, "an object {driver, acceleration, vmmVersion, stateBytes, savedAt}"),
     ),
@@ -160,6 +162,10 @@ function isSaved(v: unknown): v is SavedStateInfo {
     typeof s.stateBytes === "number" &&
     typeof s.savedAt === "string"
   );
+}
+
+function poolField(key: string | null): { pool?: string } {
+  return key ? { pool: key } : {};
 }
 
 function savedField(s: SavedStateInfo | null): { saved?: SavedStateInfo } {

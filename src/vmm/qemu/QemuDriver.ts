@@ -356,7 +356,8 @@ export class QemuDriver implements VmmDriver {
     });
   }
 
-  async reapStray(vmDir: string): Promise<number[]> {
+  /** Kill any QEMU of `vmDir` no handle records; its files go (the RAM file only unless keepMemory: a saved state). */
+  async reapStray(vmDir: string, opts: { keepMemory?: boolean } = {}): Promise<number[]> {
     const paths = qemuPaths(vmDir);
     const marker = qmpMarkers(paths.qmpSocket);
     const pids = new Set(findPids(marker, this.proc));
@@ -371,7 +372,7 @@ export class QemuDriver implements VmmDriver {
         );
       }
     }
-    await removeVmFiles(paths);
+    await removeVmFiles(paths, opts.keepMemory === true);
     return [...pids];
   }
 
