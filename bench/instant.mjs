@@ -59,6 +59,7 @@ function timed(fn) {
 function restartDaemon(poolSize) {
   cli(["daemon", "stop"]);
   config(poolSize);
+  cli(["daemon", "start"]);
 }
 
 function waitPool() {

@@ -110,18 +110,19 @@ export class VmForker {
       const src = deps.store.vms.getById(src0.id);
       stage(`saving ${src.name}'s state`);
       const tpl = await this.template(src, progress);
-      const clones: Vm[] = [];
-      try {
-        for (const name of names) {
+      // Clones are made side by side: each one's restore and identity overlap the others' copies.
+      const made = await Promise.allSettled(
+        names.map(async (name) => {
           const clone = await this.clone(src, tpl, name, progress);
-          clones.push(clone);
           stage(`${clone.name} is up (${clone.network?.ip})`);
-        }
-      } catch (e) {
+          return clone;
+        }),
+      ).finally(() => (tpl.tmpDir ? rm(tpl.tmpDir, { recursive: true, force: true }) : undefined));
+      const clones = made.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      const failed = made.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) {
         for (const c of clones) await this.h.deleteClone(c).catch(() => undefined);
-        throw e;
-      } finally {
-        if (tpl.tmpDir) await rm(tpl.tmpDir, { recursive: true, force: true });
+        throw failed.reason;
       }
       await this.h.refreshSshFiles();
       deps.log.info({ source: src.name, clones: clones.map((c) => c.name) }, "vm forked");
