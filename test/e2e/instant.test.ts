@@ -97,6 +97,8 @@ describe("instant sandboxes: suspend, resume, pause, fork", { skip }, () => {
 
   test("fork x3: marker everywhere; own hostname, machine-id, address and host key; writes stay apart", async () => {
     const marker = await sh("src", "cat /dev/shm/marker");
+    // The guest kernel's vmgenid driver is bound to QEMU's generation-ID device (it reseeds on restore).
+    assert.match(await sh("src", "ls /sys/bus/acpi/drivers/vmgenid/ 2>&1 || true"), /QEMUVGID/);
     const srcIdentity = await sh("src", "hostname; cat /etc/machine-id 2>/dev/null || echo none");
     const t0 = Date.now();
     const clones = await t.json<VmView[]>(["vm", "fork", "src", "--name", "cl", "--count", "3", "--json"]);

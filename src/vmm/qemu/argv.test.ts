@@ -73,6 +73,8 @@ describe("buildQemuArgv", () => {
       "none",
       "-no-reboot",
       "-S",
+      "-device",
+      "vmgenid,guid=auto",
       "-sandbox",
       "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
       "-object",

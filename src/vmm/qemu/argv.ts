@@ -234,6 +234,8 @@ export function buildQemuLaunch(spec: BootSpec, opts: QemuArgvOptions): QemuLaun
   const argv = [opts.qemuBin, "-name", `banger-${optValue(spec.name)}`, "-uuid", vmmUuid(paths.qmpSocket)];
   argv.push(...machineArgs(opts), "-smp", String(spec.vcpu), "-m", String(spec.memoryMib));
   argv.push("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-S");
+  // A VM generation ID (ACPI, so pc only): a restored or forked guest sees it change and reseeds its RNG.
+  if (opts.machine === "pc") argv.push("-device", "vmgenid,guid=auto");
   argv.push("-sandbox", SANDBOX_OPTS, ...memoryArgs(spec, fds));
   let incomingFd: number | null = null;
   if (spec.restore) {
