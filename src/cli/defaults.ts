@@ -37,6 +37,8 @@ export interface SpecFlags {
   diskSize?: number;
   egress?: string;
   peer?: string[];
+  /** ms; 0: never. */
+  autoSuspendAfter?: number;
 }
 
 /** Flags over defaults: explicit values for the daemon, and the `spec:` line that matches the VM created. */
@@ -58,6 +60,7 @@ export async function resolveSpec(
       diskSizeBytes,
       ...(o.egress !== undefined ? { egress: o.egress } : {}),
       ...(o.peer?.length ? { peers: o.peer } : {}),
+      ...(o.autoSuspendAfter !== undefined ? { autoSuspendAfterMs: o.autoSuspendAfter } : {}),
     },
     line: `${vcpu} vcpu · ${memoryMib} MiB · ${formatDiskSize(diskSizeBytes)} disk · image ${o.image ?? d.image.value}`,
   };
@@ -71,6 +74,7 @@ function remoteSpec(c: CliContext, o: SpecFlags): { params: VmCreateParams; line
     ...(o.vcpu !== undefined ? { vcpu: o.vcpu } : {}),
     ...(o.memory !== undefined ? { memoryMib: o.memory / MiB } : {}),
     ...(o.diskSize !== undefined ? { diskSizeBytes: o.diskSize } : {}),
+    ...(o.autoSuspendAfter !== undefined ? { autoSuspendAfterMs: o.autoSuspendAfter } : {}),
   };
   const given = [
     o.vcpu !== undefined ? `${o.vcpu} vcpu` : "",

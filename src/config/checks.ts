@@ -110,6 +110,17 @@ export const checkPollInterval: Check<number> = (v) => {
   return r;
 };
 
+/** config auto_suspend_after: a duration from 10s to 7d ("15m", "1h"). */
+export const checkIdleTimeout: Check<number | null> = (v) => {
+  if (typeof v !== "string" && typeof v !== "number") return expected('a duration like "15m"', v);
+  const r = tryParseDuration(v);
+  if (!r.ok) return r;
+  if (r.value < 10_000 || r.value > 7 * 86_400_000) {
+    return bad(`${formatDuration(r.value)} is out of range: use a duration from 10s to 7d`);
+  }
+  return r;
+};
+
 export const checkUrl: Check<string> = str((s) => {
   let u: URL;
   try {

@@ -57,6 +57,7 @@ export function configShowRows(cfg: ResolvedConfig, vmDefaults?: VmDefaults): Co
     row("logs.max_size", cfg.logs.max_size, formatSize),
     row("logs.keep", cfg.logs.keep),
     row("pool.size", cfg.pool.size),
+    row("auto_suspend_after", cfg.auto_suspend_after, (v) => (v === null ? "off" : formatDuration(v))),
     row("file_sync", cfg.file_sync, (entries) =>
       entries.map(
         (e): FileSyncShown => ({

@@ -64,6 +64,8 @@ export interface ResolvedConfig {
     disk_size: Sourced<number | null>;
   };
   file_sync: Sourced<FileSyncEntry[]>;
+  /** Idle time after which a VM suspends itself (ms); null: never (a VM may set its own). */
+  auto_suspend_after: Sourced<number | null>;
   pool: {
     /** Ready VMs of the default image and spec the daemon keeps, so `vm run`/`vm create` claim one instead of booting. */
     size: Sourced<number>;

@@ -9,6 +9,7 @@ import {
   checkFileMode,
   checkGuestPath,
   checkHostPath,
+  checkIdleTimeout,
   checkImageName,
   checkIntRange,
   checkListen,
@@ -84,6 +85,7 @@ export const CONFIG_KEYS: Readonly<Record<string, readonly string[]>> = {
     "file_sync",
     "logs",
     "pool",
+    "auto_suspend_after",
     "firecracker",
   ],
   network: ["bridge", "subnet", "nat", "tap_pool_size", "egress", "guest_dns_port", "upstream_dns"],
@@ -195,6 +197,7 @@ export function validateConfig(raw: unknown, env: Env): ValidationResult {
     vm_defaults: validateVmDefaults(subTable(root, "vm_defaults", ctx), ctx),
     file_sync: validateFileSync(root.file_sync, ctx),
     logs: validateLogs(subTable(root, "logs", ctx), ctx),
+    auto_suspend_after: field<number | null>(root, "auto_suspend_after", "", null, checkIdleTimeout, ctx),
     pool: {
       size: field(subTable(root, "pool", ctx), "size", "pool", d.pool.size, checkIntRange(0, 16), ctx),
     },

@@ -8,7 +8,7 @@ import type { PingResult } from "../api/methods.js";
 import type { Paths } from "../config/index.js";
 import type { ResolvedConfig } from "../config/types.js";
 import { DnsServer } from "../dns/DnsServer.js";
-import { VmRecords } from "../dns/records.js";
+import { type RecordSource, VmRecords } from "../dns/records.js";
 import type { Handler } from "../rpc/server.js";
 import { ChangeBus, notifyingStore } from "../services/events.js";
 import type { VmService } from "../services/vms/VmService.js";
@@ -40,7 +40,7 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
   const catalog = catalogParts(paths, config, store, host, log);
   const guest = guestParts(paths, store, host, log);
   const vms = vmService({ paths, config, store, host, catalog, firewall: iso.firewall, guest, log });
-  const dns = new DnsServer({ records, log });
+  const dns = new DnsServer({ records: wakingRecords(records, vms), log });
   let dnsError: string | null = null;
   let timers: NodeJS.Timeout[] = [];
   const stopFollowing = followVms(store, bus, records, guest.guest);
@@ -76,6 +76,23 @@ export function compose(paths: Paths, config: ResolvedConfig, rawStore: Store, l
       await iso.guestDns.stop().catch(() => undefined);
       await host.network.close().catch((e: Error) => log.warn({ err: e.message }, "network close failed"));
       host.helper.close();
+    },
+  };
+}
+
+/** NAME.vm records whose lookup wakes a VM that suspended itself; the answer goes out at once (its address is kept). */
+function wakingRecords(records: VmRecords, vms: VmService): RecordSource {
+  return {
+    get serial() {
+      return records.serial;
+    },
+    get size() {
+      return records.size;
+    },
+    get: (name: string) => {
+      const ip = records.get(name);
+      if (ip) void vms.scaleToZero.wake(name).catch(() => undefined);
+      return ip;
     },
   };
 }

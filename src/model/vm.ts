@@ -63,6 +63,8 @@ export interface SavedStateInfo {
   /** Size of the device-state file. */
   stateBytes: number;
   savedAt: string;
+  /** Suspended by scale to zero (idle): a use wakes it. */
+  auto?: boolean;
 }
 
 export interface BootTiming {
@@ -100,6 +102,8 @@ export interface Vm {
   egress?: VmEgress;
   /** Set while the VM's state is saved in its directory (suspended, or a suspend in progress). */
   saved?: SavedStateInfo | null;
+  /** Idle time after which the VM suspends itself, ms (0: never; absent: config auto_suspend_after). */
+  autoSuspendMs?: number | null;
   /** A warm-pool member: the key of the spec it was made for (see services/vms/pool.ts); null once claimed. */
   pool?: string | null;
 }

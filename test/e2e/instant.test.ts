@@ -145,9 +145,27 @@ describe("instant sandboxes: suspend, resume, pause, fork", { skip }, () => {
     assert.ok(!existsSync(path.join(v.paths.vmDir, "state.bin")));
   });
 
+  test("scale to zero: an idle VM suspends itself; vm exec wakes it with one line, its memory intact", async () => {
+    await t.ok(["vm", "create", "--name", "nap", "--image", "tiny", "--auto-suspend-after", "10s"]);
+    assert.equal(await sh("nap", "echo dreaming > /dev/shm/m && cat /dev/shm/m"), "dreaming");
+    const t0 = Date.now();
+    let v = await show("nap");
+    while (v.state !== "suspended" && Date.now() - t0 < 120_000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      v = await show("nap");
+    }
+    process.stderr.write(`# idle suspend after ${Date.now() - t0} ms (timeout 10 s, checks every 5 s)\n`);
+    assert.equal(v.state, "suspended", `still ${v.state}: ${JSON.stringify(v.stats)}`);
+    assert.equal(v.saved?.auto, true);
+    const r = await t.ok(["vm", "exec", "nap", "--", "cat", "/dev/shm/m"]);
+    assert.equal(r.stdout.trim(), "dreaming");
+    assert.match(r.stderr, /^banger: nap had suspended itself while idle; resumed in \d+ ms$/m);
+    assert.equal((await show("nap")).state, "running");
+  });
+
   test("delete of every VM leaves no state, memory or VM directory", async () => {
     await t.ok(["vm", "suspend", "cl-2"]);
-    for (const n of ["src", ...CLONES]) await t.ok(["vm", "delete", "--force", n]);
+    for (const n of ["src", "nap", ...CLONES]) await t.ok(["vm", "delete", "--force", n]);
     assert.deepEqual(readdirSync(path.join(t.sb.stateDir, "vms")), []);
     assert.deepEqual(vmmProcesses(), [], "no VMM is left");
   });

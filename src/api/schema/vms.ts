@@ -84,6 +84,8 @@ export const VmView = z.object({
   egress: VmEgressPolicy.optional(),
   /** The running VMM's cgroup and its limits (vm.show fills it in; null outside one). */
   cgroup: VmCgroupView.nullable().optional(),
+  /** The idle time after which it suspends itself (ms), null when it never does. */
+  autoSuspendAfterMs: z.number().nullable().optional(),
   /** A warm-pool member (listed only with `vm list --all`). */
   pool: z.boolean().optional(),
   /** A suspended VM's saved state: what made it, and the disk it takes (device state + guest RAM). */
@@ -96,6 +98,8 @@ export const VmView = z.object({
       stateBytes: z.number(),
       /** Bytes allocated on disk by the state and memory files. */
       diskBytes: z.number(),
+      /** Suspended by scale to zero (idle); a use wakes it. */
+      auto: z.boolean().optional(),
     })
     .nullable()
     .optional(),
@@ -115,6 +119,8 @@ export const VmCreateParams = z.strictObject({
   egress: z.string().min(1).max(4096).optional(),
   /** VM names this VM may reach and be reached by. */
   peers: PeerNames.optional(),
+  /** Suspend itself after this long idle, ms (0: never); default: config auto_suspend_after. */
+  autoSuspendAfterMs: Int(0, 7 * 86_400_000).optional(),
 });
 
 /** `banger vm egress NAME [POLICY]`: show or change a VM's outbound policy. */

@@ -91,6 +91,7 @@ export async function execAction(
       id = i;
     },
     onEvent: (e) => {
+      if (e.kind === "progress" && e.stage === "wake") process.stderr.write(`banger: ${e.message}\n`);
       if (e.kind !== "exec-output") return;
       (e.stream === "stdout" ? process.stdout : process.stderr).write(Buffer.from(e.data, "base64"));
     },

@@ -8,7 +8,7 @@ import type { DefaultsView } from "../defaults.js";
 import { resolveSpec } from "../defaults.js";
 import { stillRunningReminder } from "../reminder.js";
 import { json, paint } from "../render/output.js";
-import { progressPrinter } from "../render/progress.js";
+import { progressPrinter, wakeLine } from "../render/progress.js";
 import { captureSsh, remoteVmSsh, runSsh } from "../ssh.js";
 import { type CreateOpts, createOptions, waitOption } from "./vmOptions.js";
 
@@ -104,7 +104,7 @@ async function runIn(c: CliContext, v: VmView, command: string[], o: RunOpts): P
     }
     return remoteVmSsh(remote, v.name, command, c.env);
   }
-  const info = await client.call("vm.sshInfo", { name: v.name });
+  const info = await client.call("vm.sshInfo", { name: v.name }, { onEvent: wakeLine(c) });
   if (!o.json) return runSsh(info, command);
   const r = await captureSsh(info, command);
   json(c.out, { vm: await client.call("vm.show", { name: v.name }), command: { argv: command, ...r } });

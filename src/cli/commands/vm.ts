@@ -3,7 +3,7 @@ import type { CliContext } from "../context.js";
 import { type DefaultsView, resolveSpec } from "../defaults.js";
 import { stillRunningReminder } from "../reminder.js";
 import { json } from "../render/output.js";
-import { progressPrinter } from "../render/progress.js";
+import { progressPrinter, wakeLine } from "../render/progress.js";
 import { renderVm, vmListTable } from "../render/vm.js";
 import { remoteVmSsh, runSsh } from "../ssh.js";
 import { registerGuestCommands } from "./guest.js";
@@ -169,7 +169,7 @@ const registerSsh: VmRegister = (vm, ctx) => {
         process.exitCode = await remoteVmSsh(remote, name, command, c.env);
         return;
       }
-      const info = await (await c.client()).call("vm.sshInfo", { name });
+      const info = await (await c.client()).call("vm.sshInfo", { name }, { onEvent: wakeLine(c) });
       process.exitCode = await runSsh(info, command);
       if (command.length === 0) await stillRunningReminder(ctx(), name);
     });

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { parseSize } from "../../config/sizes.js";
+import { parseSize, tryParseDuration } from "../../config/sizes.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import { type DefaultsView, formatDiskSize } from "../defaults.js";
 
@@ -13,6 +13,7 @@ export interface CreateOpts {
   diskSize?: number;
   egress?: string;
   peer?: string[];
+  autoSuspendAfter?: number;
   json?: boolean;
 }
 
@@ -84,7 +85,21 @@ export function createOptions(cmd: Command, d: DefaultsView | null): Command {
     )
     .option("--egress <policy>", EGRESS_FLAG_HELP)
     .option("--peer <name>", PEER_FLAG_HELP, collect)
+    .option(
+      "--auto-suspend-after <duration>",
+      "suspend itself after this long idle (15m, 1h; 0: never); a use wakes it (default: config auto_suspend_after, else never)",
+      idleOpt,
+    )
     .option("--json", "print JSON");
+}
+
+/** --auto-suspend-after: a duration (10s .. 7d) in ms, or 0 for never. */
+function idleOpt(v: string): number {
+  if (v === "0" || v === "never") return 0;
+  const r = tryParseDuration(v);
+  if (!r.ok || r.value < 10_000 || r.value > 7 * 86_400_000)
+    throw new InvalidArgumentError(`"${v}" is not a duration from 10s to 7d (like 15m), or 0 for never`);
+  return r.value;
 }
 
 export function memoryMib(bytes: number | undefined): number | undefined {

@@ -2,6 +2,7 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { CP_OUT_WINDOW, type CpResult } from "../../api/files.js";
+import type { RpcEvent } from "../../api/protocol.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
 import type { RpcClient } from "../../rpc/client.js";
 import { InputSender } from "../stream/InputSender.js";
@@ -12,7 +13,11 @@ export async function copyIn(client: RpcClient, src: string, name: string, dest:
   const root = await statSource(src);
   const baseName = path.basename(path.resolve(src));
   let id = -1;
-  const call = client.call("vm.cpIn", { name, dest, baseName }, { onId: (i) => (id = i) });
+  const call = client.call(
+    "vm.cpIn",
+    { name, dest, baseName },
+    { onId: (i) => (id = i), onEvent: wakeNotice },
+  );
   const sender = new InputSender(client, id);
   call.catch(() => undefined); // awaited below, or superseded by the send's error
   let s: Awaited<ReturnType<typeof sendTree>>;
@@ -74,7 +79,7 @@ export async function copyOut(client: RpcClient, name: string, src: string, dest
         } else if (e.kind === "file-warning") {
           warned++;
           process.stderr.write(`banger: in the guest: ${e.message}\n`);
-        }
+        } else wakeNotice(e);
       },
     },
   );
@@ -91,4 +96,9 @@ export async function copyOut(client: RpcClient, name: string, src: string, dest
     await ex.abort();
     throw failed ?? e;
   }
+}
+
+/** The VM had suspended itself while idle and was woken for this copy: say so, once. */
+function wakeNotice(e: RpcEvent): void {
+  if (e.kind === "progress" && e.stage === "wake") process.stderr.write(`banger: ${e.message}\n`);
 }

@@ -34,3 +34,10 @@ export function progressPrinter(out: Out, tty = !!process.stderr.isTTY): (e: Rpc
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
+
+/** The one line a command prints when its VM had suspended itself and was woken for it. */
+export function wakeLine(c: { out: Out }): (e: RpcEvent) => void {
+  return (e) => {
+    if (e.kind === "progress" && e.stage === "wake") c.out.err(`banger: ${e.message}\n`);
+  };
+}

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { ResolvedConfig } from "../../config/types.js";
 import type { DnsServer } from "../../dns/DnsServer.js";
 import type { VmRecords } from "../../dns/records.js";
+import type { Vm } from "../../model/vm.js";
 import type { ChangeBus } from "../../services/events.js";
 import type { FirewallService } from "../../services/network/firewall/FirewallService.js";
 import type { GuestService } from "../../services/vms/GuestService.js";
@@ -14,6 +15,7 @@ import type { CatalogParts } from "./catalog.js";
 
 const CRASH_POLL_MS = 500;
 const LOG_WRITER_POLL_MS = 10_000;
+const IDLE_CHECK_MS = 5000;
 
 export interface BackgroundParts {
   config: ResolvedConfig;
@@ -84,6 +86,7 @@ function loops(p: BackgroundParts): NodeJS.Timeout[] {
         });
     }, CRASH_POLL_MS),
     setInterval(() => void checkLogWriters().catch(() => undefined), LOG_WRITER_POLL_MS),
+    idleLoop(p.vms, log),
     setInterval(() => {
       p.guest
         .sampleAll()
@@ -93,11 +96,31 @@ function loops(p: BackgroundParts): NodeJS.Timeout[] {
   ];
 }
 
+/** Scale to zero: idle VMs suspend themselves (one check at a time). */
+function idleLoop(vms: VmService, log: Logger): NodeJS.Timeout {
+  let checking = false;
+  return setInterval(() => {
+    if (checking) return;
+    checking = true;
+    vms.scaleToZero
+      .tick()
+      .catch((e: Error) => log.error({ err: e.message }, "idle check failed"))
+      .finally(() => {
+        checking = false;
+      });
+  }, IDLE_CHECK_MS);
+}
+
+/** NAME.vm answers for running VMs and for VMs that suspended themselves (a query wakes them). */
+export function dnsVisible(vm: Vm): boolean {
+  return !!vm.network && (vm.state === "running" || (vm.state === "suspended" && !!vm.saved?.auto));
+}
+
 /** Every running VM with an address: the NAME.vm records after a (re)start. */
 function runningRecords(store: Store): Map<string, string> {
   const m = new Map<string, string>();
   for (const vm of store.vms.list({ skipCorrupt: true }).items) {
-    if (vm.state === "running" && vm.network) m.set(vm.name, vm.network.ip);
+    if (dnsVisible(vm) && vm.network) m.set(vm.name, vm.network.ip);
   }
   return m;
 }
@@ -105,7 +128,7 @@ function runningRecords(store: Store): Map<string, string> {
 /** Keep NAME.vm and the agent connection in step with a VM's state. */
 function syncVm(store: Store, records: VmRecords, guest: GuestService, name: string): void {
   const vm = store.vms.find(name);
-  if (vm && vm.state === "running" && vm.network) {
+  if (vm && dnsVisible(vm) && vm.network) {
     records.set(vm.name, vm.network.ip);
     return;
   }

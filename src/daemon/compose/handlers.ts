@@ -28,7 +28,23 @@ export function allHandlers(p: HandlerParts): Map<string, Handler> {
   for (const [k, v] of catalogHandlers(p.catalog.pulls, p.catalog.kernels, images)) handlers.set(k, v);
   for (const [k, v] of egressHandlers(p.egress)) handlers.set(k, v);
   handlers.set("events.watch", (_p, ctx) => watch(p.bus, ctx));
+  for (const m of WAKING_METHODS) {
+    const inner = handlers.get(m);
+    if (inner) handlers.set(m, waking(p.vms, inner));
+  }
   return handlers;
+}
+
+/** The calls that use a VM's guest: they wake a VM that suspended itself, and count as its activity. */
+const WAKING_METHODS = ["vm.exec", "vm.cpIn", "vm.cpOut", "vm.sshInfo", "vm.waitReady", "vm.ports"];
+
+function waking(vms: VmService, inner: Handler): Handler {
+  return async (params, ctx) => {
+    const name = (params as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") return inner(params, ctx);
+    await vms.scaleToZero.wake(name, (e) => ctx.emit(e));
+    return vms.scaleToZero.track(name, () => Promise.resolve(inner(params, ctx)));
+  };
 }
 
 /** Stream change events to one subscriber until it disconnects. */

@@ -46,6 +46,8 @@ export function vmService(p: VmServiceParts): VmService {
     ),
     store,
     poolSize: config.pool.size.value,
+    autoSuspendMs: config.auto_suspend_after.value,
+    cpuPercent: (vm) => guest.stats(vm.name)[0]?.cpuPercent ?? null,
     ready: async (vm, ms) =>
       guest.waitReady(vm.name, ms, AbortSignal.timeout(ms + 1000)).then(
         (h) => h.status === "healthy",

@@ -17,6 +17,7 @@ import type { Progress, VmServiceDeps } from "./deps.js";
 import { type ForkOptions, VmForker } from "./fork.js";
 import { VmPool } from "./pool.js";
 import { rereadVm } from "./reread.js";
+import { ScaleToZero } from "./scaleToZero.js";
 import { stageObserver } from "./stageObserver.js";
 import { VmLifecycle } from "./VmLifecycle.js";
 import { VmSnapshots } from "./VmSnapshots.js";
@@ -28,6 +29,8 @@ export class VmService {
   readonly snapshots: VmSnapshots;
   /** The warm pool, when [pool] size > 0. */
   readonly pool: VmPool | undefined;
+  /** Idle VMs suspend themselves and wake when used. */
+  readonly scaleToZero: ScaleToZero;
   private readonly forker: VmForker;
   private readonly locks = new KeyedLock();
   private readonly now: () => Date;
@@ -37,6 +40,13 @@ export class VmService {
     this.lifecycle = new VmLifecycle(deps, this.locks);
     this.snapshots = new VmSnapshots(deps, this.locks, this.lifecycle);
     this.pool = deps.poolSize ? this.makePool(deps.poolSize) : undefined;
+    this.scaleToZero = new ScaleToZero({
+      deps,
+      snapshots: this.snapshots,
+      lifecycle: this.lifecycle,
+      defaultMs: deps.autoSuspendMs ?? null,
+      cpuPercent: (vm) => deps.cpuPercent?.(vm) ?? null,
+    });
     this.forker = new VmForker({
       deps,
       locks: this.locks,
@@ -222,7 +232,16 @@ export class VmService {
         dropFailedRow: (rowId, leftovers) => this.dropFailedRow(rowId, leftovers),
         writeAuthorizedKey: (vm) => this.lifecycle.writeAuthorizedKey(vm),
       },
-      { id, vmDir, name: p.name, image, spec, egress, ...(pool ? { pool } : {}) },
+      {
+        id,
+        vmDir,
+        name: p.name,
+        image,
+        spec,
+        egress,
+        ...(pool ? { pool } : {}),
+        ...(p.autoSuspendAfterMs !== undefined ? { autoSuspendMs: p.autoSuspendAfterMs } : {}),
+      },
       progress,
     );
     const t0 = performance.now();
@@ -276,7 +295,7 @@ export class VmService {
   /** Insert the row; a generated name that loses a race to another create is drawn again. */
   private insertRow(
     name: string | undefined,
-    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress" | "pool">,
+    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress" | "pool" | "autoSuspendMs">,
   ): Vm {
     const { store } = this.deps;
     const now = this.now();

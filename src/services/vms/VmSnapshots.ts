@@ -93,13 +93,13 @@ export class VmSnapshots {
    * consistent on their own too. A failure before the VMM ends leaves the VM
    * running as it was.
    */
-  suspend(name: string, progress: Progress = () => {}): Promise<Vm> {
+  suspend(name: string, progress: Progress = () => {}, opts: { auto?: boolean } = {}): Promise<Vm> {
     return this.withVm(name, async (cur) => {
       if (cur.state === "suspended") return cur;
       const { vm, driver } = snapshotable(this.deps, (v) => this.lifecycle.isAlive(v), cur, "suspended");
       const t0 = performance.now();
       const spec = this.lifecycle.bootSpec(vm, vm.network.tap ?? "");
-      const saved = await this.saveInPlace(vm, driver, spec, progress);
+      const saved = await this.saveInPlace(vm, driver, spec, progress, opts.auto === true);
       await faultStep("suspend", "vmm", () => driver.stop(vm.vmm, { timeoutMs: 0, keepMemory: true }));
       await faultStep("suspend", "release", () => this.lifecycle.releaseVmm(vm));
       const done = await faultStep("suspend", "record", async () =>
@@ -122,6 +122,7 @@ export class VmSnapshots {
     driver: VmmDriver & { snapshots: VmmSnapshots },
     spec: BootSpec,
     progress: Progress,
+    auto: boolean,
   ): Promise<SavedStateInfo> {
     const wasRunning = vm.state === "running";
     const stage = (s: string) =>
@@ -143,6 +144,7 @@ export class VmSnapshots {
         vmmVersion: await driver.snapshots.vmmVersion(),
         stateBytes: bytes,
         savedAt: this.now().toISOString(),
+        ...(auto ? { auto: true } : {}),
       };
       this.deps.store.vms.update(vm.id, { saved });
       return saved;

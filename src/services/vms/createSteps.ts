@@ -19,7 +19,7 @@ export interface CreateHost {
   deps: VmServiceDeps;
   insertRow(
     name: string | undefined,
-    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress" | "pool">,
+    base: Pick<Vm, "id" | "imageId" | "spec" | "vmDir" | "egress" | "pool" | "autoSuspendMs">,
   ): Vm;
   dropFailedRow(id: string, leftovers: string[]): void;
   writeAuthorizedKey(vm: Vm): Promise<void>;
@@ -34,6 +34,8 @@ export interface CreatePlan {
   egress: VmEgress | undefined;
   /** A warm-pool member's key (pool.ts). */
   pool?: string;
+  /** Its own idle timeout (scaleToZero.ts). */
+  autoSuspendMs?: number;
 }
 
 export function createSteps(h: CreateHost, plan: CreatePlan, progress: Progress): Step<CreateCtx>[] {
@@ -48,7 +50,11 @@ function rowSteps(h: CreateHost, plan: CreatePlan): Step<CreateCtx>[] {
       name: "record",
       run: async (c, cleanup) => {
         const { image, spec, vmDir, egress } = plan;
-        const extra = { ...(egress ? { egress } : {}), ...(plan.pool ? { pool: plan.pool } : {}) };
+        const extra = {
+          ...(egress ? { egress } : {}),
+          ...(plan.pool ? { pool: plan.pool } : {}),
+          ...(plan.autoSuspendMs !== undefined ? { autoSuspendMs: plan.autoSuspendMs } : {}),
+        };
         c.vm = h.insertRow(plan.name, { id, imageId: image.id, spec, vmDir, ...extra });
         cleanup(() => h.dropFailedRow(id, c.leftovers));
       },

@@ -107,6 +107,10 @@ export interface VmServiceDeps {
   helper?: PrivilegedHelper;
   /** Copies files (fork). Default: NodeCommandRunner. */
   runner?: CommandRunner;
+  /** config auto_suspend_after (ms): VMs without their own timeout suspend themselves after this long idle. */
+  autoSuspendMs?: number | null;
+  /** The VMM's CPU use from the last stats sample, percent of one core (real: GuestService.stats). */
+  cpuPercent?: (vm: Vm) => number | null;
   /** [pool] size: ready VMs of the default spec kept for create/run to claim (default 0). */
   poolSize?: number;
   /** Whether a VM's guest is ready (its agent answers) within the timeout (real: GuestService.waitReady). */

@@ -62,8 +62,8 @@ export class VmPool {
 
   /** A create that gets exactly a member's spec: default image, vCPUs, memory, disk, egress and no peers. */
   matches(p: VmCreateParams): boolean {
-    if (this.h.size === 0 || p.start === false || p.egress !== undefined || (p.peers?.length ?? 0) > 0)
-      return false;
+    const own = p.egress !== undefined || (p.peers?.length ?? 0) > 0 || p.autoSuspendAfterMs !== undefined;
+    if (this.h.size === 0 || p.start === false || own) return false;
     const d = this.h.deps.defaults();
     return (
       (p.image ?? this.h.deps.defaultImage) === this.h.deps.defaultImage &&

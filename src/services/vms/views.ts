@@ -80,6 +80,7 @@ export function toVmView(
         : null,
     lastError: vm.lastError,
     saved: savedView(vm),
+    ...(vm.autoSuspendMs !== undefined ? { autoSuspendAfterMs: vm.autoSuspendMs || null } : {}),
     ...(vm.pool ? { pool: true } : {}),
     exit: vm.exit,
     bootTimings: vm.bootTimings,

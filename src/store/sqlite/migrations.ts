@@ -135,6 +135,7 @@ function vmEgress(db: SqliteDb): void {
 function vmSavedState(db: SqliteDb): void {
   addColumnIfMissing(db, "vms", "saved_state", "TEXT");
   addColumnIfMissing(db, "vms", "pool", "TEXT");
+  addColumnIfMissing(db, "vms", "auto_suspend_ms", "INTEGER");
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -147,7 +148,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: "vm egress policy", up: vmEgress },
   {
     version: 8,
-    name: "vm saved state (paused and suspended VMs) and warm-pool membership",
+    name: "vm saved state (paused and suspended VMs), warm-pool membership, idle suspend",
     up: vmSavedState,
   },
 ];

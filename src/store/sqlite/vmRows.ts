@@ -102,6 +102,7 @@ export function vmToParams(vm: Vm): Params {
       : null,
     saved_state: vm.saved ? JSON.stringify(vm.saved) : null,
     pool: vm.pool ?? null,
+    auto_suspend_ms: vm.autoSuspendMs ?? null,
   };
 }
 
@@ -145,6 +146,7 @@ export function readVm(r: RowReader): Vm {
     bootTimings: r.json("boot_timings", isTimings, "an array of {name, ms}"),
     ...egressField(r.json("egress", isEgress, "an object {mode, domains, peers}")),
     ...poolField(r.textOrNull("pool")),
+    ...autoSuspendField(r.intOrNull("auto_suspend_ms")),
     ...savedField(
       r.json("saved_state", isSaved, "an object {driver, acceleration, vmmVersion, stateBytes, savedAt}"),
     ),
@@ -160,8 +162,13 @@ function isSaved(v: unknown): v is SavedStateInfo {
     (s.acceleration === "kvm" || s.acceleration === "tcg") &&
     typeof s.vmmVersion === "string" &&
     typeof s.stateBytes === "number" &&
-    typeof s.savedAt === "string"
+    typeof s.savedAt === "string" &&
+    (s.auto === undefined || typeof s.auto === "boolean")
   );
+}
+
+function autoSuspendField(ms: number | null): { autoSuspendMs?: number } {
+  return ms === null ? {} : { autoSuspendMs: ms };
 }
 
 function poolField(key: string | null): { pool?: string } {
