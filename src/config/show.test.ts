@@ -43,6 +43,8 @@ describe("configShowRows", () => {
       "vm_defaults.disk_size",
       "logs.max_size",
       "logs.keep",
+      "pool.size",
+      "auto_suspend_after",
       "file_sync",
     ]);
   });

@@ -80,7 +80,10 @@ describe("banger mcp with the official MCP client", { skip }, () => {
       "vm_create",
       "vm_delete",
       "vm_exec",
+      "vm_fork",
       "vm_list",
+      "vm_resume",
+      "vm_suspend",
     ]);
     const exec = tools.find((x) => x.name === "vm_exec")!;
     assert.deepEqual(exec.inputSchema.required?.sort(), ["command", "name"]);
