@@ -76,6 +76,12 @@ export class ScaleToZero {
     }
   }
 
+  /** The VM suspended itself (a use must wake it first). */
+  asleep(name: string): boolean {
+    const vm = this.s.deps.store.vms.find(name);
+    return !!vm && vm.state === "suspended" && !!vm.saved?.auto;
+  }
+
   /** A VM that suspended itself is resumed (once, however many callers); true when it was asleep. */
   async wake(name: string, progress: Progress = () => {}): Promise<boolean> {
     const vm = this.s.deps.store.vms.find(name);
