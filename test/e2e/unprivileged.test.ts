@@ -287,4 +287,36 @@ describe("a normal user runs banger through the sudoers line and the helper", { 
     ) as Array<{ ifalias?: string }>;
     assert.equal(br[0]?.ifalias, `banger:uid=${uid}`);
   });
+
+  test("as the user: suspend, resume and fork keep the guest's RAM; the saved files are the user's", async () => {
+    const ok = async (args: string[]) => {
+      const r = await asUser(args);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    await ok(["vm", "create", "--name", "nap", "--image", "tiny"]);
+    assert.equal(
+      await ok(["vm", "exec", "nap", "--", "sh", "-c", "echo kept > /dev/shm/m && cat /dev/shm/m"]),
+      "kept",
+    );
+    const v = JSON.parse(await ok(["vm", "suspend", "nap", "--json"])) as {
+      state: string;
+      paths: { vmDir: string };
+    };
+    assert.equal(v.state, "suspended");
+    for (const f of ["memory.raw", "state.bin"]) {
+      const st = statSync(path.join(v.paths.vmDir, f));
+      assert.equal(st.uid, uid, `${f} belongs to the user`);
+      assert.equal(st.mode & 0o077, 0, `${f} is private`);
+    }
+    await ok(["vm", "resume", "nap"]);
+    assert.equal(await ok(["vm", "exec", "nap", "--", "cat", "/dev/shm/m"]), "kept");
+    await ok(["vm", "fork", "nap", "--name", "twin"]);
+    assert.equal(
+      await ok(["vm", "exec", "twin", "--", "sh", "-c", "cat /dev/shm/m; hostname"]),
+      "kept\ntwin",
+    );
+    await ok(["vm", "delete", "--force", "twin"]);
+    await ok(["vm", "delete", "--force", "nap"]);
+  });
 });
