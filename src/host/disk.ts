@@ -8,6 +8,8 @@
 export const diskArgv = {
   /** Sparse copy: cost tracks the seed's used blocks, not its size. */
   sparseCopy: (src: string, dst: string) => ["cp", "--sparse=always", "--", src, dst],
+  /** A reflink where the filesystem has them, else a sparse copy (fork's RAM and disk copies). */
+  cloneOrCopy: (src: string, dst: string) => ["cp", "--reflink=auto", "--sparse=always", "--", src, dst],
   /** Reflink clone (XFS, btrfs); fails where unsupported. */
   reflinkCopy: (src: string, dst: string) => ["cp", "--reflink=always", "--", src, dst],
   /** Grow (or create) a file sparsely to `bytes`. */

@@ -4,6 +4,7 @@ import type { ImageBuildParams } from "../../api/methods.js";
 import type { ImageRegisterParams, ImageView } from "../../api/vms.js";
 import { IMAGE_NAME_RE } from "../../config/checks.js";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { diskArgv } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
 import { isNoSpace, noSpaceError } from "../../host/space.js";
 import { newId } from "../../model/ids.js";
@@ -174,7 +175,7 @@ export class ImageService {
       let size = 0;
       for (const [src, dst] of copies) {
         progress({ kind: "progress", stage: "image:copy", phase: "info", message: `copying ${src}` });
-        await this.deps.runner.run(["cp", "--reflink=auto", "--sparse=always", "--", src, dst]);
+        await this.deps.runner.run(diskArgv.cloneOrCopy(src, dst));
         size += (await stat(dst)).size;
       }
       const img = this.deps.store.images.insert({

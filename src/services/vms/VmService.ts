@@ -43,7 +43,6 @@ export class VmService {
     this.scaleToZero = new ScaleToZero({
       deps,
       snapshots: this.snapshots,
-      lifecycle: this.lifecycle,
       defaultMs: deps.autoSuspendMs ?? null,
       cpuPercent: (vm) => deps.cpuPercent?.(vm) ?? null,
     });

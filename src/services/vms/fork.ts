@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { diskArgv } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
 import type { SavedStateInfo, Vm, VmDisksRecord } from "../../model/vm.js";
 import type { SavedState } from "../../vmm/driver.js";
@@ -73,10 +74,6 @@ export function cloneNames(deps: VmServiceDeps, o: ForkOptions): Array<string | 
   return names;
 }
 
-function copyArgv(src: string, dst: string): string[] {
-  return ["cp", "--reflink=auto", "--sparse=always", "--", src, dst];
-}
-
 /** The source's disks that a clone needs its own copy of (never an overlay's shared, read-only root). */
 function ownDisks(d: VmDisksRecord): Array<{ key: "work" | "cow" | "root"; path: string }> {
   const out: Array<{ key: "work" | "cow" | "root"; path: string }> = [{ key: "work", path: d.work }];
@@ -90,7 +87,7 @@ async function copyDisks(runner: CommandRunner, disks: VmDisksRecord, dir: strin
   const next: VmDisksRecord = { ...disks, root: { ...disks.root } };
   for (const d of ownDisks(disks)) {
     const dst = path.join(dir, path.basename(d.path));
-    await runner.run(copyArgv(d.path, dst));
+    await runner.run(diskArgv.cloneOrCopy(d.path, dst));
     if (d.key === "root") next.root.path = dst;
     else next[d.key] = dst;
   }
@@ -184,8 +181,8 @@ export class VmForker {
       await mkdir(vm.vmDir, { recursive: true, mode: 0o700 });
       const p = vmPaths(vm.vmDir);
       const disks = await faultStep("fork", "copy", async () => {
-        await this.h.runner.run(copyArgv(tpl.files.memoryFile, p.memoryFile));
-        await this.h.runner.run(copyArgv(tpl.files.stateFile, p.stateFile));
+        await this.h.runner.run(diskArgv.cloneOrCopy(tpl.files.memoryFile, p.memoryFile));
+        await this.h.runner.run(diskArgv.cloneOrCopy(tpl.files.stateFile, p.stateFile));
         return copyDisks(this.h.runner, tpl.disks, vm.vmDir);
       });
       const key = await deps.hostKeys.generate(vm.vmDir, vm.name);

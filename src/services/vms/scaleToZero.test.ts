@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 import type { Vm } from "../../model/vm.js";
 import type { VmServiceDeps } from "./deps.js";
 import { idleTimeoutOf, procNetConnections, ScaleToZero } from "./scaleToZero.js";
-import type { VmLifecycle } from "./VmLifecycle.js";
 import type { VmSnapshots } from "./VmSnapshots.js";
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -35,7 +34,6 @@ function harness(vms: Vm[], opts: { cpu?: number | null; conns?: number; default
   const log = { info() {}, warn() {}, error() {} };
   const s = new ScaleToZero({
     deps: { store, log } as unknown as VmServiceDeps,
-    lifecycle: {} as VmLifecycle,
     snapshots: {
       suspend: async (name: string) => {
         suspended.push(name);

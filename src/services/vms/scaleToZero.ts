@@ -11,7 +11,6 @@
 import { readFile } from "node:fs/promises";
 import type { Vm } from "../../model/vm.js";
 import type { Progress, VmServiceDeps } from "./deps.js";
-import type { VmLifecycle } from "./VmLifecycle.js";
 import type { VmSnapshots } from "./VmSnapshots.js";
 
 /** Below this VMM CPU use (percent of one core) a VM counts as idle. */
@@ -20,7 +19,6 @@ export const IDLE_CPU_PERCENT = 2;
 export interface ScaleToZeroDeps {
   deps: VmServiceDeps;
   snapshots: VmSnapshots;
-  lifecycle: VmLifecycle;
   /** config `auto_suspend_after` (ms); null: off unless a VM sets its own. */
   defaultMs: number | null;
   /** The VMM's CPU use from the last stats sample (percent of one core), or null. */

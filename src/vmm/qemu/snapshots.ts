@@ -4,6 +4,7 @@
  * VM's memory file; a fork's copy of it is made while the source is paused.
  */
 import { BangerError, ErrorCodes } from "../../errors/index.js";
+import { diskArgv } from "../../host/disk.js";
 import type { CommandRunner } from "../../host/runner.js";
 import type { BootSpec, SavedState, VmmHandle, VmmSnapshots } from "../driver.js";
 import { MIGRATION_SOCKET, type QemuLaunch, qemuPaths } from "./argv.js";
@@ -59,14 +60,7 @@ export class QemuSnapshots implements VmmSnapshots {
       await syncFile(spec.memoryFile);
     } else {
       // A fork: the source runs on after this, so its RAM is copied while it is paused.
-      await this.d.runner.run([
-        "cp",
-        "--reflink=auto",
-        "--sparse=always",
-        "--",
-        spec.memoryFile,
-        to.memoryFile,
-      ]);
+      await this.d.runner.run(diskArgv.cloneOrCopy(spec.memoryFile, to.memoryFile));
     }
     return { bytes };
   }
